@@ -1,0 +1,33 @@
+# Two commands on a fresh machine (python3 + make): `make demo`, `make test`. Each creates .venv when missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-fast bench mlflow-ui clean lock
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)  ## run the whole pipeline on the built-in demo data
+	$(PY) -m pipeline stage=all
+
+test: $(STAMP)  ## every test, slow end-to-end ones included
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+mlflow-ui: $(STAMP)  ## open the tracking UI on http://127.0.0.1:5000
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000
+
+lock:  ## re-pin dependencies from pyproject into requirements.lock
+	rm -rf /tmp/lock-venv && $(PYTHON) -m venv /tmp/lock-venv
+	/tmp/lock-venv/bin/pip install --quiet ".[test]" && /tmp/lock-venv/bin/pip freeze --exclude churn-clv-pipeline > requirements.lock
+
+clean:
+	rm -rf data/interim data/quarantine data/scored data/logs mlruns

@@ -1,0 +1,87 @@
+"""The Hydra app: ``python -m pipeline stage=ingest|features|train|evaluate|score|report|all [overrides]``.
+
+The only place that turns a config into calls of the stage functions.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline import stages, tracking
+from pipeline.config import STAGES, Config, register
+from pipeline.ingest import IngestError
+from pipeline.train import NotEnoughHistory
+
+log = logging.getLogger("pipeline")
+register()
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
+
+
+def make_tracker(cfg: Config, paths: stages.Paths):
+    """An MLflow tracker for the configured store, or a no-op one when tracking is off."""
+    if not cfg.tracking.enabled:
+        return tracking.NullTracker()
+    paths.mlruns.mkdir(parents=True, exist_ok=True)
+    uri = cfg.tracking.uri or f"sqlite:///{(paths.mlruns / 'mlflow.db').resolve()}"
+    return tracking.MlflowTracker(uri, cfg.tracking.experiment, paths.mlruns / "artifacts", cfg.tracking.register, f"{cfg.stage}")
+
+
+def run(cfg: Config, resolved: dict) -> None:
+    """Run the selected stage(s) in order and print where the results are."""
+    if cfg.stage not in STAGES:
+        raise ValueError(f"stage={cfg.stage!r} is not one of {', '.join(STAGES)}")
+    paths = stages.Paths.from_config(cfg)
+    todo = STAGES[:-1] if cfg.stage == "all" else (cfg.stage,)
+    with make_tracker(cfg, paths) as tracker:
+        tracker.log_params(tracking.flatten(resolved))
+        for stage in todo:
+            log.info("stage %s", stage)
+            if stage == "ingest":
+                print_summary(stages.run_ingest(cfg, paths))
+            elif stage == "features":
+                plan = stages.run_features(cfg, paths)
+                print(f"as_of {plan['as_of'][:10]}: {len(plan['folds'])} backtest folds, "
+                      f"{len(plan['production']['train'])} training cutoffs for the production model")
+            elif stage == "train":
+                print(f"trained model {stages.run_train(cfg, paths, tracker)}")
+            elif stage == "evaluate":
+                print_metrics(stages.run_evaluate(cfg, paths, tracker))
+            elif stage == "score":
+                print(f"scored list: {stages.run_score(cfg, paths)}")
+            elif stage == "report":
+                csv_path, html_path = stages.run_report(cfg, paths, tracker)
+                print(f"at-risk list: {csv_path}\nreport:       {html_path}")
+        print(f"MLflow:       {tracker.ui_hint}")
+
+
+def print_summary(summary) -> None:
+    print("ingest: rows read = rows loaded + rows quarantined")
+    for r in summary.itertuples():
+        print(f"  {r.table:<13} {r.rows_read:>10,} = {r.rows_loaded:>10,} + {r.rows_quarantined:>8,}   ({r.source})")
+
+
+def print_metrics(summary) -> None:
+    print("out-of-time backtest (mean ± std over folds):")
+    for metric in ("roc_auc", "pr_auc", "log_loss", "brier", "top_decile_lift", "rmse", "spearman", "normalised_gini"):
+        cells = "   ".join(f"{m} {summary.loc[m, (metric, 'mean')]:.3f}±{summary.loc[m, (metric, 'std')]:.3f}" for m in summary.index)
+        print(f"  {metric:<16} {cells}")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def main(cfg: DictConfig) -> None:
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    config: Config = OmegaConf.to_object(cfg)
+    try:
+        run(config, resolved)
+    except (IngestError, NotEnoughHistory, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    main()

@@ -1,0 +1,174 @@
+"""Structured config: one dataclass per group, registered in Hydra's ConfigStore so typos fail."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class TransactionColumns:
+    """Our column name -> the column name in the user's file (null = the table has no such column)."""
+
+    transaction_id: Optional[str] = "transaction_id"
+    customer_id: str = "customer_id"
+    timestamp: str = "timestamp"
+    amount: str = "amount"
+    category: Optional[str] = "category"
+    brand: Optional[str] = "brand"
+    discount: Optional[str] = "discount"
+
+
+@dataclass
+class ComplaintColumns:
+    complaint_id: Optional[str] = "complaint_id"
+    customer_id: str = "customer_id"
+    opened_at: str = "opened_at"
+    resolved_at: Optional[str] = "resolved_at"
+    category: Optional[str] = "category"
+    severity: Optional[str] = "severity"
+    satisfaction: Optional[str] = "satisfaction"
+
+
+@dataclass
+class CustomerColumns:
+    customer_id: str = "customer_id"
+    signup_date: Optional[str] = "signup_date"
+    region: Optional[str] = "region"
+    acquisition_channel: Optional[str] = "acquisition_channel"
+    loyalty_member: Optional[str] = "loyalty_member"
+
+
+@dataclass
+class SurveyColumns:
+    customer_id: str = "customer_id"
+    answered_at: str = "answered_at"
+    score: str = "score"
+
+
+@dataclass
+class ColumnMaps:
+    transactions: TransactionColumns = field(default_factory=TransactionColumns)
+    complaints: ComplaintColumns = field(default_factory=ComplaintColumns)
+    customers: CustomerColumns = field(default_factory=CustomerColumns)
+    surveys: SurveyColumns = field(default_factory=SurveyColumns)
+
+
+@dataclass
+class CsvOptions:
+    """How to read CSV files (applies to every CSV source)."""
+
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    decimal: str = "."
+    date_format: Optional[str] = None  # e.g. "%d/%m/%Y"; null = infer ISO-like dates
+
+
+@dataclass
+class DemoConfig:
+    n_customers: int = 20_000
+    years: float = 3.0
+    end_date: str = "2026-10-31"
+
+
+@dataclass
+class DataConfig:
+    """Where the raw tables come from. ``source=demo`` generates them first; ``files`` reads the given paths."""
+
+    source: str = "demo"
+    transactions: Optional[str] = None
+    complaints: Optional[str] = None
+    customers: Optional[str] = None
+    surveys: Optional[str] = None
+    columns: ColumnMaps = field(default_factory=ColumnMaps)
+    csv: CsvOptions = field(default_factory=CsvOptions)
+    timezone: str = "UTC"  # every timestamp is converted to this zone, then stored without zone
+    max_bad_row_share: float = 0.05  # more bad rows than this in a table stops the run
+    demo: DemoConfig = field(default_factory=DemoConfig)
+
+
+@dataclass
+class FeaturesConfig:
+    windows_days: list[int] = field(default_factory=lambda: [30, 90, 180, 365])
+    engine: str = "duckdb"
+
+
+@dataclass
+class LgbmParams:
+    n_estimators: int = 2000
+    learning_rate: float = 0.03
+    num_leaves: int = 31
+    max_depth: int = 6
+    min_child_samples: int = 50
+    subsample: float = 0.8
+    subsample_freq: int = 1
+    colsample_bytree: float = 0.8
+    reg_lambda: float = 1.0
+    early_stopping_rounds: int = 100
+
+
+@dataclass
+class ModelConfig:
+    """Training windows and model settings."""
+
+    cutoff_step_days: int = 28  # spacing of training cutoffs
+    n_train_cutoffs: int = 8  # how many cutoffs are stacked into one training set
+    n_backtest_folds: int = 4  # out-of-time folds, each one step earlier than the last
+    min_history_days: int = 60  # a cutoff needs this much transaction history before it
+    calibration: str = "auto"  # auto (pick by validation log loss) | isotonic | sigmoid | none
+    num_threads: int = 0  # 0 = all cores; never more than the machine has
+    churn: LgbmParams = field(default_factory=LgbmParams)
+    value: LgbmParams = field(default_factory=LgbmParams)
+    monotone_increasing: list[str] = field(default_factory=lambda: ["open_complaints", "oldest_open_complaint_days"])
+
+
+@dataclass
+class TrackingConfig:
+    enabled: bool = True
+    uri: Optional[str] = None  # null = sqlite database under paths.mlruns
+    experiment: str = "churn-clv"
+    register: bool = True
+    churn_model_name: str = "churn_classifier"
+    value_model_name: str = "value_regressor"
+
+
+@dataclass
+class ReportConfig:
+    top_n: int = 500  # rows in at_risk.csv and the report
+    n_reasons: int = 3
+
+
+@dataclass
+class PathsConfig:
+    raw: str = "data/raw"
+    interim: str = "data/interim"
+    quarantine: str = "data/quarantine"
+    scored: str = "data/scored"
+    models: str = "models"
+    mlruns: str = "mlruns"
+
+
+@dataclass
+class Config:
+    stage: str = "all"
+    as_of: Optional[str] = None  # YYYY-MM-DD; null = the day after the last transaction
+    horizon_days: int = 90
+    seed: int = 42
+    data: DataConfig = MISSING
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+STAGES = ("ingest", "features", "train", "evaluate", "score", "report", "all")
+
+
+def register() -> None:
+    """Register the schemas so the YAML files under configs/ are validated against them."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    cs.store(group="data", name="base_data", node=DataConfig)

@@ -1,0 +1,305 @@
+"""Seeded, realistic demo data with a documented generative story and a hidden ground truth.
+
+The generative story (simulated week by week for every customer):
+
+* **Who arrives.** A third of the customers are already on the books when the history starts; the rest sign up
+  at a steady pace over the following years, so there are many acquisition cohorts.  Each has a region, an
+  acquisition channel and a loyalty-programme flag.
+* **How often and how much they buy.** Each customer has their own purchase rate (Gamma distributed, so a few buy
+  weekly and many buy a few times a year) and their own typical basket value (Gamma distributed, log-normal-ish
+  tail).  Rates follow the season: a spring/summer swell and a strong late-November/December peak.  A purchase
+  occasion writes one to three transaction lines (several purchases per customer per day), occasionally a free
+  item (amount 0), and some lines are later returned (a negative line days later).
+* **Discounts.** Customers acquired through the promo channel (and some others) are price sensitive.  They get a
+  welcome discount for their first 12 weeks; when it ends, their dropout hazard rises for half a year.
+* **Complaints.** About one purchase occasion in 25 leads to a complaint (delivery, quality, billing, service; severity
+  1-3).  Most are resolved within days, some take weeks, and about one in six is never resolved.  Satisfaction after
+  resolution falls the slower the resolution; it is sometimes not recorded.
+* **NPS.** Customers now and then answer a survey; the score reflects their latent satisfaction, pulled down by open
+  complaints and slow resolutions.
+* **Fading engagement.** Now and then a customer starts to lose interest: their purchase rate decays week by week.
+* **Going quiet.** Some customers pause for 6-26 weeks and then come back (not churn - it makes labels noisy,
+  as in real data).
+* **Dropout.** Every active week a customer may leave for good.  The weekly hazard is a baseline multiplied by
+  ``exp`` of: open complaints, a slowly resolved complaint in the last half year, a detractor NPS answer, the end of
+  a welcome discount for a price-sensitive customer, fading engagement, and being a one-time buyer; loyalty-programme
+  members are stickier.
+
+The hidden truth - each customer's dropout time and the hazard term that dominated when they left - is written to
+``_truth/truth.parquet`` beside the tables.  The pipeline never reads it; tests do.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import io
+
+REGIONS = np.array(["north", "south", "east", "west"])
+CHANNELS = np.array(["organic", "paid_search", "referral", "promo"])
+CATEGORIES = np.array(["grocery", "home", "beauty", "electronics", "apparel"])
+BRANDS = np.array(["own_label", "brand_a", "brand_b"])
+COMPLAINT_CATEGORIES = np.array(["delivery", "quality", "billing", "service"])
+DRIVERS = ("open_complaints", "slow_resolution", "low_nps", "discount_ended", "fading_engagement", "one_time_buyer")
+# log-hazard weight of each driver term; the baseline weekly hazard is BASE_HAZARD.
+HAZARD_WEIGHTS = np.array([1.1, 0.9, 0.9, 1.2, 2.8, 0.8])
+BASE_HAZARD = 0.0045
+WELCOME_DISCOUNT_WEEKS = 12
+
+
+@dataclass(frozen=True)
+class DemoTables:
+    """The four raw tables and the hidden truth."""
+
+    customers: pd.DataFrame
+    transactions: pd.DataFrame
+    complaints: pd.DataFrame
+    surveys: pd.DataFrame
+    truth: pd.DataFrame
+
+
+@dataclass
+class _State:
+    """Per-customer mutable simulation state (arrays of length n)."""
+
+    active: np.ndarray
+    churned_week: np.ndarray
+    driver: np.ndarray
+    engagement: np.ndarray
+    fading: np.ndarray
+    dormant_until: np.ndarray
+    n_occasions: np.ndarray
+    open_complaints: np.ndarray
+    last_slow_week: np.ndarray
+    last_nps: np.ndarray
+
+
+def _season(day: pd.Timestamp) -> float:
+    """Purchase-rate multiplier for the week starting on ``day``."""
+    doy = day.day_of_year
+    peak = 0.7 if (day.month == 11 and day.day >= 20) or (day.month == 12 and day.day <= 24) else 0.0
+    return 1.0 + 0.25 * np.sin(2 * np.pi * (doy - 80) / 365.25) + peak
+
+
+def _draw_customers(rng: np.random.Generator, n: int, start: pd.Timestamp, n_weeks: int) -> pd.DataFrame:
+    """Customer attributes plus latent traits (columns starting with '_' are hidden)."""
+    initial = rng.random(n) < 1 / 3
+    signup_week = np.where(initial, 0, rng.integers(0, max(n_weeks - 4, 1), n))
+    signup_offset_days = np.where(initial, -rng.integers(30, 700, n), signup_week * 7 + rng.integers(0, 7, n))
+    channel = rng.choice(CHANNELS, n, p=[0.4, 0.25, 0.15, 0.2])
+    member = rng.random(n) < 0.35
+    price_sensitive = rng.random(n) < np.where(channel == "promo", 0.6, 0.15)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i:06d}" for i in range(n)],
+            "signup_date": (start + pd.to_timedelta(signup_offset_days, unit="D")).normalize(),
+            "region": rng.choice(REGIONS, n, p=[0.3, 0.25, 0.25, 0.2]),
+            "acquisition_channel": channel,
+            "loyalty_member": member,
+            "_signup_week": signup_week,
+            "_rate_per_week": rng.gamma(1.3, 0.3, n) * np.where(member, 1.3, 1.0),
+            "_mean_spend": rng.gamma(4.0, 12.0, n),
+            "_price_sensitive": price_sensitive,
+            "_satisfaction": rng.normal(7.5, 1.5, n),
+            "_favourite_category": rng.integers(0, len(CATEGORIES), n),
+            "_favourite_brand": rng.integers(0, len(BRANDS), n),
+        }
+    )
+
+
+def _hazard_terms(s: _State, week: int, cust: pd.DataFrame, welcome_end: np.ndarray) -> np.ndarray:
+    """Matrix (n, len(DRIVERS)) of the dropout-hazard terms this week."""
+    discount_ended = cust["_price_sensitive"].to_numpy() & (week >= welcome_end) & (week < welcome_end + 26)
+    return np.column_stack(
+        [
+            np.minimum(s.open_complaints, 3),
+            (week - s.last_slow_week) < 26,
+            (s.last_nps >= 0) & (s.last_nps <= 6),
+            discount_ended,
+            1.0 - s.engagement,
+            s.n_occasions == 1,
+        ]
+    ).astype(float)
+
+
+def _simulate_week(
+    rng: np.random.Generator, s: _State, week: int, day: pd.Timestamp, cust: pd.DataFrame,
+    welcome_end: np.ndarray, resolutions: dict[int, list[np.ndarray]], out: dict[str, list],
+) -> None:
+    """Advance every customer by one week: purchases, complaints, surveys, then dropout."""
+    n = len(cust)
+    signed_up = cust["_signup_week"].to_numpy() <= week
+    live = s.active & signed_up
+    awake = live & (s.dormant_until <= week)
+    # engagement fading and going quiet
+    s.fading |= live & (rng.random(n) < 0.006)
+    s.engagement = np.where(s.fading, s.engagement * 0.95, s.engagement)
+    s.dormant_until = np.where(awake & (rng.random(n) < 0.003), week + rng.integers(6, 27, n), s.dormant_until)
+    awake &= s.dormant_until <= week
+    # purchase occasions
+    lam = cust["_rate_per_week"].to_numpy() * s.engagement * _season(day) * awake
+    k = rng.poisson(lam)
+    who = np.repeat(np.arange(n), k)
+    if len(who):
+        occ_day = day + pd.to_timedelta(rng.integers(0, 7, len(who)) * 86400 + rng.integers(8 * 3600, 21 * 3600, len(who)), unit="s")
+        discounted = np.where(
+            cust["_price_sensitive"].to_numpy()[who] & (week < welcome_end[who]), rng.random(len(who)) < 0.8, rng.random(len(who)) < 0.1
+        )
+        out["occasions"].append(pd.DataFrame({"cust": who, "ts": occ_day, "discounted": discounted}))
+        s.n_occasions += k
+        # complaints from occasions
+        has_c = rng.random(len(who)) < 0.04
+        c_who = who[has_c]
+        if len(c_who):
+            severity = rng.choice([1, 2, 3], len(c_who), p=[0.5, 0.35, 0.15])
+            res_days = rng.lognormal(np.log(3.0) + 0.4 * (severity - 1), 1.0, len(c_who))
+            never = rng.random(len(c_who)) < 0.16
+            res_days = np.where(never, np.inf, res_days)
+            opened = occ_day[has_c] + pd.to_timedelta(rng.integers(0, 5 * 86400, len(c_who)), unit="s")
+            out["complaints"].append(pd.DataFrame({"cust": c_who, "opened_at": opened, "res_days": res_days, "severity": severity}))
+            np.add.at(s.open_complaints, c_who, 1)
+            finite = ~never
+            resolve_week = week + 1 + (res_days[finite] // 7).astype(int)
+            for w, c, d in zip(resolve_week, c_who[finite], res_days[finite]):
+                resolutions.setdefault(int(w), []).append(np.array([c, d]))
+    # resolutions due this week
+    for c, d in resolutions.pop(week, []):
+        s.open_complaints[int(c)] -= 1
+        if d > 14:
+            s.last_slow_week[int(c)] = week
+    # surveys
+    answers = live & (rng.random(n) < 0.02)
+    if answers.any():
+        idx = np.flatnonzero(answers)
+        score = cust["_satisfaction"].to_numpy()[idx] - 1.8 * np.minimum(s.open_complaints[idx], 2) \
+            - 1.5 * ((week - s.last_slow_week[idx]) < 26) + rng.normal(0, 1.2, len(idx))
+        score = np.clip(np.round(score), 0, 10).astype(int)
+        s.last_nps[idx] = score
+        out["surveys"].append(pd.DataFrame({"cust": idx, "answered_at": day + pd.to_timedelta(rng.integers(0, 7 * 86400, len(idx)), unit="s"), "score": score}))
+    # dropout
+    terms = _hazard_terms(s, week, cust, welcome_end)
+    member_factor = np.where(cust["loyalty_member"].to_numpy(), 0.7, 1.0)
+    hazard = np.minimum(BASE_HAZARD * member_factor * np.exp(terms @ HAZARD_WEIGHTS), 0.9)
+    leaves = live & (s.n_occasions > 0) & (rng.random(n) < hazard)
+    if leaves.any():
+        contrib = terms[leaves] * HAZARD_WEIGHTS
+        s.driver[leaves] = np.where(contrib.max(axis=1) > 0, np.array(DRIVERS)[contrib.argmax(axis=1)], "baseline")
+        s.churned_week[leaves] = week
+        s.active &= ~leaves
+
+
+def _transaction_lines(rng: np.random.Generator, occasions: pd.DataFrame, cust: pd.DataFrame) -> pd.DataFrame:
+    """Expand purchase occasions into 1-3 lines each, with free items and later returns."""
+    n_lines = rng.choice([1, 2, 3], len(occasions), p=[0.6, 0.3, 0.1])
+    occ = occasions.loc[occasions.index.repeat(n_lines)].reset_index(drop=True)
+    c = occ["cust"].to_numpy()
+    mean_line = cust["_mean_spend"].to_numpy()[c] / n_lines.mean()
+    amount = rng.gamma(5.0, mean_line / 5.0)
+    amount = np.where(occ["discounted"], amount * 0.8, amount)
+    amount = np.where(rng.random(len(occ)) < 0.003, 0.0, np.round(amount, 2))
+    category = np.where(rng.random(len(occ)) < 0.5, cust["_favourite_category"].to_numpy()[c], rng.integers(0, len(CATEGORIES), len(occ)))
+    brand = np.where(rng.random(len(occ)) < 0.6, cust["_favourite_brand"].to_numpy()[c], rng.integers(0, len(BRANDS), len(occ)))
+    lines = pd.DataFrame(
+        {"cust": c, "timestamp": occ["ts"], "amount": amount, "category": CATEGORIES[category], "brand": BRANDS[brand],
+         "discount": np.where(occ["discounted"], np.round(amount * 0.25, 2), 0.0)}
+    )
+    returned = lines[(rng.random(len(lines)) < 0.04) & (lines["amount"] > 0)]
+    returns = returned.assign(
+        timestamp=returned["timestamp"] + pd.to_timedelta(rng.integers(3, 21, len(returned)), unit="D"),
+        amount=-returned["amount"], discount=0.0,
+    )
+    return pd.concat([lines, returns], ignore_index=True)
+
+
+def _complaint_table(rng: np.random.Generator, raw: pd.DataFrame) -> pd.DataFrame:
+    """Complaint records with resolution time, category and satisfaction after resolution."""
+    resolved_at = raw["opened_at"] + pd.to_timedelta(np.where(np.isfinite(raw["res_days"]), raw["res_days"], np.nan), unit="D")
+    sat = np.clip(np.round(5.2 - raw["res_days"].to_numpy() / 6 + rng.normal(0, 0.7, len(raw))), 1, 5)
+    sat = np.where(np.isfinite(raw["res_days"]) & (rng.random(len(raw)) < 0.7), sat, np.nan)
+    return pd.DataFrame(
+        {"cust": raw["cust"], "opened_at": raw["opened_at"], "resolved_at": resolved_at.dt.floor("s"),
+         "category": rng.choice(COMPLAINT_CATEGORIES, len(raw), p=[0.4, 0.25, 0.2, 0.15]),
+         "severity": raw["severity"], "satisfaction": pd.array(sat, dtype="Int64")}
+    )
+
+
+def generate(n_customers: int = 20_000, years: float = 3.0, end_date: str = "2026-10-31", seed: int = 42) -> DemoTables:
+    """Simulate ``n_customers`` over ``years`` ending at ``end_date`` (exclusive), reproducibly from ``seed``."""
+    rng = np.random.default_rng(seed)
+    end = pd.Timestamp(end_date)
+    n_weeks = int(round(years * 52.18))
+    start = end - pd.Timedelta(weeks=n_weeks)
+    cust = _draw_customers(rng, n_customers, start, n_weeks)
+    n = n_customers
+    state = _State(
+        active=np.ones(n, bool), churned_week=np.full(n, -1), driver=np.full(n, "", dtype=object),
+        engagement=np.ones(n), fading=np.zeros(n, bool), dormant_until=np.zeros(n, int), n_occasions=np.zeros(n, int),
+        open_complaints=np.zeros(n, int), last_slow_week=np.full(n, -10_000), last_nps=np.full(n, -1),
+    )
+    welcome_end = cust["_signup_week"].to_numpy() + WELCOME_DISCOUNT_WEEKS
+    out: dict[str, list] = {"occasions": [], "complaints": [], "surveys": []}
+    resolutions: dict[int, list[np.ndarray]] = {}
+    for week in range(n_weeks):
+        _simulate_week(rng, state, week, start + pd.Timedelta(weeks=week), cust, welcome_end, resolutions, out)
+    return _assemble(rng, cust, state, out, start, end)
+
+
+def _assemble(rng: np.random.Generator, cust: pd.DataFrame, s: _State, out: dict[str, list],
+              start: pd.Timestamp, end: pd.Timestamp) -> DemoTables:
+    """Turn simulation output into the public tables (string IDs, no latent columns) and the truth."""
+    ids = cust["customer_id"].to_numpy()
+    tx = _transaction_lines(rng, pd.concat(out["occasions"], ignore_index=True), cust)
+    tx = tx[tx["timestamp"] < end].sort_values(["timestamp", "cust"], kind="stable").reset_index(drop=True)
+    tx = tx.assign(transaction_id=[f"T{i:08d}" for i in range(len(tx))], customer_id=ids[tx["cust"]], timestamp=tx["timestamp"].dt.floor("s"))
+    complaints = _complaint_table(rng, pd.concat(out["complaints"], ignore_index=True))
+    complaints = complaints[complaints["opened_at"] < end].sort_values("opened_at", kind="stable").reset_index(drop=True)
+    complaints = complaints.assign(
+        complaint_id=[f"K{i:07d}" for i in range(len(complaints))], customer_id=ids[complaints["cust"]],
+        opened_at=complaints["opened_at"].dt.floor("s"),
+        resolved_at=complaints["resolved_at"].where(complaints["resolved_at"] < end),
+    )
+    surveys = pd.concat(out["surveys"], ignore_index=True)
+    surveys = surveys[surveys["answered_at"] < end].sort_values("answered_at", kind="stable")
+    surveys = surveys.assign(customer_id=ids[surveys["cust"]], answered_at=surveys["answered_at"].dt.floor("s"))
+    churned = s.churned_week >= 0
+    truth = pd.DataFrame(
+        {"customer_id": ids,
+         "dropout_at": pd.Series(start + pd.to_timedelta(np.where(churned, s.churned_week + 1, 0) * 7, unit="D")).where(churned),
+         "driver": np.where(churned, s.driver, ""), "rate_per_week": cust["_rate_per_week"], "mean_spend": cust["_mean_spend"],
+         "price_sensitive": cust["_price_sensitive"], "ever_faded": s.fading}
+    )
+    public_customers = cust.loc[:, ~cust.columns.str.startswith("_")]
+    return DemoTables(
+        customers=public_customers,
+        transactions=tx[["transaction_id", "customer_id", "timestamp", "amount", "category", "brand", "discount"]],
+        complaints=complaints[["complaint_id", "customer_id", "opened_at", "resolved_at", "category", "severity", "satisfaction"]],
+        surveys=surveys[["customer_id", "answered_at", "score"]].reset_index(drop=True),
+        truth=truth,
+    )
+
+
+def write(tables: DemoTables, out_dir: Path) -> dict[str, Path]:
+    """Write the public tables as CSV and the truth as Parquet under ``out_dir``; return the table paths."""
+    paths = {name: out_dir / f"{name}.csv" for name in ("customers", "transactions", "complaints", "surveys")}
+    for name, path in paths.items():
+        io.write_csv(getattr(tables, name), path)
+    io.write_parquet(tables.truth, out_dir / "_truth" / "truth.parquet")
+    return paths
+
+
+def main() -> None:
+    """Command line: ``python -m pipeline.demo [OUT_DIR] [N_CUSTOMERS]``."""
+    import sys
+
+    out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("data/raw/demo")
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 20_000
+    paths = write(generate(n_customers=n), out_dir)
+    for name, path in paths.items():
+        print(f"{name:>13}: {path}")
+
+
+if __name__ == "__main__":
+    main()

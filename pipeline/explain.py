@@ -1,0 +1,110 @@
+"""Why each customer is at risk: exact TreeSHAP contributions, grouped into drivers, rendered as sentences.
+
+Contributions are in the churn model's log-odds before calibration; calibration is monotone, so the order of reasons
+and their direction are the same for the calibrated probability.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from pipeline.models import CalibratedChurnModel
+
+
+def _n(v: float, fmt: str = ".0f") -> str:
+    return "unknown" if pd.isna(v) else format(v, fmt)
+
+
+@dataclass(frozen=True)
+class Driver:
+    """A group of related features, the sentence that explains it with the customer's numbers, and an action."""
+
+    name: str
+    features: tuple[str, ...]
+    sentence: Callable[[pd.Series], str]
+    action: str
+
+
+def _lapsing(r: pd.Series) -> str:
+    usual = f"; usually buys every {_n(r.get('gap_mean_days'))} days" if pd.notna(r.get("gap_mean_days")) else ""
+    return f"No purchase for {_n(r['recency_days'])} days{usual}"
+
+
+DRIVERS = (
+    Driver("lapsing", ("recency_days", "overdue_ratio", "gap_mean_days", "gap_std_days", "gap_cv"), _lapsing, "win-back reminder"),
+    Driver("buying_less", ("n_purchase_days", "repeat_buyer", "purchase_days_30d", "purchase_days_90d", "purchase_days_180d", "purchase_days_365d"),
+           lambda r: f"Bought on {_n(r.get('purchase_days_90d'))} days in the last 90, {_n(r.get('purchase_days_365d'))} in the last year",
+           "personalised recommendations"),
+    Driver("spending_less", ("spend_total", "spend_30d", "spend_90d", "spend_180d", "spend_365d", "avg_basket", "spend_trend"),
+           lambda r: f"Spent {_n(r.get('spend_90d'), ',.0f')} in the last 90 days, {_n(r.get('spend_365d'), ',.0f')} in the last year",
+           "personalised recommendations"),
+    Driver("open_complaint", ("open_complaints", "oldest_open_complaint_days"),
+           lambda r: f"{_n(r.get('open_complaints'))} complaint(s) still open, the oldest for {_n(r.get('oldest_open_complaint_days'))} days",
+           "resolve the open complaint and call the customer"),
+    Driver("slow_resolution", ("mean_resolution_days", "max_resolution_days", "slow_resolutions_365d", "mean_satisfaction"),
+           lambda r: f"Complaints took up to {_n(r.get('max_resolution_days'))} days to resolve (satisfaction {_n(r.get('mean_satisfaction'), '.1f')}/5)",
+           "service-recovery call with a goodwill gesture"),
+    Driver("complaints", ("n_complaints", "complaints_90d", "complaints_365d", "complaint_rate", "days_since_complaint", "max_severity",
+                          "complaints_delivery", "complaints_quality", "complaints_billing", "complaints_service"),
+           lambda r: f"{_n(r.get('complaints_365d'))} complaint(s) in the last year, the last {_n(r.get('days_since_complaint'))} days ago",
+           "check in on the customer's experience"),
+    Driver("low_nps", ("nps_last", "nps_detractor", "days_since_nps", "n_surveys"),
+           lambda r: f"Last NPS answer was {_n(r.get('nps_last'))}/10, {_n(r.get('days_since_nps'))} days ago",
+           "follow-up call from customer care"),
+    Driver("price_sensitive", ("discount_share",),
+           lambda r: f"{_n(100 * r.get('discount_share', np.nan))}% of spend was on discount", "targeted discount"),
+    Driver("new_customer", ("tenure_days", "account_age_days"),
+           lambda r: f"First purchase only {_n(r.get('tenure_days'))} days ago", "onboarding journey"),
+    Driver("returns", ("returns_rate",), lambda r: f"Returned {_n(100 * r.get('returns_rate', np.nan))}% of items bought",
+           "check product fit"),
+    Driver("narrow_range", ("category_breadth",), lambda r: f"Buys in only {_n(r.get('category_breadth'))} categories",
+           "cross-category recommendations"),
+    Driver("not_member", ("loyalty_member",),
+           lambda r: "Not a loyalty-programme member" if r.get("loyalty_member") == 0 else "Loyalty-programme member",
+           "invite to the loyalty programme"),
+    Driver("profile", ("region", "acquisition_channel"),
+           lambda r: f"Profile: {r.get('acquisition_channel', 'unknown')} customer in {r.get('region', 'unknown')} region",
+           "segment campaign"),
+)
+
+
+def contributions(model: CalibratedChurnModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """Exact TreeSHAP values per customer and feature (log-odds), from LightGBM's own implementation."""
+    values = model.classifier.booster_.predict(frame[model.features], pred_contrib=True)
+    return pd.DataFrame(values[:, :-1], columns=model.features, index=frame.index)
+
+
+def by_driver(shap_values: pd.DataFrame) -> pd.DataFrame:
+    """Sum feature contributions into driver groups (features not in any group form their own)."""
+    grouped = {}
+    seen = set()
+    for d in DRIVERS:
+        cols = [c for c in d.features if c in shap_values.columns]
+        seen.update(cols)
+        if cols:
+            grouped[d.name] = shap_values[cols].sum(axis=1)
+    for c in shap_values.columns.difference(sorted(seen)):
+        grouped[c] = shap_values[c]
+    return pd.DataFrame(grouped, index=shap_values.index)
+
+
+def reasons(frame: pd.DataFrame, driver_values: pd.DataFrame, n: int = 3) -> pd.DataFrame:
+    """The top ``n`` drivers that raise each customer's risk, as sentences, plus a suggested action."""
+    by_name = {d.name: d for d in DRIVERS}
+    order = np.argsort(-driver_values.to_numpy(), axis=1, kind="stable")[:, :n]
+    names = driver_values.columns.to_numpy()[order]
+    positive = np.take_along_axis(driver_values.to_numpy(), order, axis=1) > 0
+    out = {f"reason_{k + 1}": [] for k in range(n)}
+    out["top_driver"], out["suggested_action"] = [], []
+    for i, (_, row) in enumerate(frame.iterrows()):
+        for k in range(n):
+            name = names[i, k]
+            text = (by_name[name].sentence(row) if name in by_name else f"{name} = {row.get(name)}") if positive[i, k] else ""
+            out[f"reason_{k + 1}"].append(text)
+        top = names[i, 0] if positive[i, 0] else ""
+        out["top_driver"].append(top)
+        out["suggested_action"].append(by_name[top].action if top in by_name else "")
+    return pd.DataFrame(out, index=frame.index)

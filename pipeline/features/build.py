@@ -1,0 +1,95 @@
+"""Assemble one feature row per (customer, cutoff) from every available table, and the labels after each cutoff."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import ibis
+import pandas as pd
+
+from pipeline.config import FeaturesConfig
+from pipeline.features import engine
+from pipeline.features.complaints import complaint_features, survey_features
+from pipeline.features.transactions import _days_between, before_cutoff, rfm
+
+KEYS = ["customer_id", "cutoff"]
+CATEGORICAL = ["region", "acquisition_channel"]
+# Columns that describe the row rather than the customer's behaviour; never model inputs.
+NON_FEATURES = {"customer_id", "cutoff", "n_lines", "n_return_lines"}
+
+
+@dataclass(frozen=True)
+class FeatureInputs:
+    """The validated tables the features are computed from (optional ones may be None)."""
+
+    transactions: pd.DataFrame
+    complaints: Optional[pd.DataFrame] = None
+    customers: Optional[pd.DataFrame] = None
+    surveys: Optional[pd.DataFrame] = None
+
+
+def _cutoff_table(cutoffs: list[pd.Timestamp]) -> pd.DataFrame:
+    return pd.DataFrame({"cutoff": pd.to_datetime(sorted(set(cutoffs))).astype("datetime64[us]")})
+
+
+def _customer_features(customers: ibis.Table, population: ibis.Table, has: set[str]) -> ibis.Table:
+    """Attributes from the customers table, joined onto the population."""
+    cols = {}
+    if "loyalty_member" in has:
+        cols["loyalty_member"] = customers.loyalty_member.cast("int8")
+    for name in CATEGORICAL:
+        if name in has:
+            cols[name] = customers[name]
+    if "signup_date" in has:
+        cols["signup_date"] = customers.signup_date
+    attrs = customers.select("customer_id", **cols)
+    joined = population.select(*KEYS).left_join(attrs, "customer_id").select(*KEYS, *cols)
+    if "signup_date" in has:
+        days = _days_between(joined.cutoff, joined.signup_date.truncate("D"))
+        joined = joined.mutate(account_age_days=ibis.ifelse(joined.signup_date < joined.cutoff, days, ibis.null())).drop("signup_date")
+    return joined
+
+
+def build(inputs: FeatureInputs, cutoffs: list[pd.Timestamp], cfg: FeaturesConfig, threads: Optional[int] = None) -> pd.DataFrame:
+    """Features for every customer with a purchase before each cutoff, from events strictly before it."""
+    con = engine.connect(cfg.engine, threads)
+    cut = engine.load(con, "cutoffs", _cutoff_table(cutoffs))
+    tx = engine.load(con, "transactions", inputs.transactions)
+    table = rfm(before_cutoff(tx, cut, "timestamp"), list(cfg.windows_days), set(inputs.transactions.columns))
+    if inputs.complaints is not None:
+        c = engine.load(con, "complaints", inputs.complaints)
+        comp = complaint_features(before_cutoff(c, cut, "opened_at"), set(inputs.complaints.columns))
+        table = table.left_join(comp, KEYS).select(table, *[x for x in comp.columns if x not in KEYS])
+        table = table.mutate(complaint_rate=table.n_complaints.fill_null(0) / table.n_purchase_days)
+        table = table.mutate(**{col: table[col].fill_null(0) for col in _zero_when_none(comp.columns)})
+    if inputs.surveys is not None:
+        s = engine.load(con, "surveys", inputs.surveys)
+        surv = survey_features(before_cutoff(s, cut, "answered_at"))
+        table = table.left_join(surv, KEYS).select(table, *[x for x in surv.columns if x not in KEYS])
+    if inputs.customers is not None:
+        cust = engine.load(con, "customers", inputs.customers)
+        attrs = _customer_features(cust, table, set(inputs.customers.columns))
+        table = table.left_join(attrs, KEYS).select(table, *[x for x in attrs.columns if x not in KEYS])
+    out = table.order_by(["cutoff", "customer_id"]).execute()
+    return _finish(out)
+
+
+def _zero_when_none(columns: list[str]) -> list[str]:
+    """Complaint counts: no complaint before the cutoff is an observed zero (the table exists)."""
+    return [c for c in columns if c.startswith("complaints_") or c in ("n_complaints", "open_complaints", "slow_resolutions_365d", "oldest_open_complaint_days")]
+
+
+def _finish(frame: pd.DataFrame) -> pd.DataFrame:
+    """Types the models expect: float features, categories as pandas categoricals, cutoff as timestamp."""
+    out = frame.assign(cutoff=pd.to_datetime(frame["cutoff"]), customer_id=frame["customer_id"].astype(str))
+    for col in out.columns:
+        if col in CATEGORICAL:
+            out[col] = out[col].astype("category")
+        elif col not in KEYS:
+            out[col] = pd.to_numeric(out[col], errors="raise").astype("float64")
+    return out.reset_index(drop=True)
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """The model inputs in a feature frame."""
+    return [c for c in frame.columns if c not in NON_FEATURES]

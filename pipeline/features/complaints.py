@@ -1,0 +1,51 @@
+"""Complaint features per (customer, cutoff): counts, recency, what is still open, how fast they were resolved.
+
+A complaint counts as resolved at a cutoff only if its resolution happened strictly before it; a resolution recorded
+later is the future, so the complaint is open as of that cutoff.
+"""
+from __future__ import annotations
+
+import ibis
+
+from pipeline.features.transactions import _days_between
+
+SLOW_RESOLUTION_DAYS = 14
+
+
+def complaint_features(c: ibis.Table, has: set[str]) -> ibis.Table:
+    """Aggregate complaints opened strictly before each cutoff."""
+    resolved = c.resolved_at.notnull() & (c.resolved_at < c.cutoff) if "resolved_at" in has else ibis.literal(False)
+    resolution_days = ibis.ifelse(resolved, c.resolved_at.epoch_seconds() - c.opened_at.epoch_seconds(), ibis.null()) / 86400.0 \
+        if "resolved_at" in has else ibis.null("float64")
+    age_days = (c.cutoff.epoch_seconds() - c.opened_at.epoch_seconds()) / 86400.0
+    metrics = dict(
+        n_complaints=c.count(),
+        complaints_90d=(c.opened_at >= c.cutoff - ibis.interval(days=90)).sum(),
+        complaints_365d=(c.opened_at >= c.cutoff - ibis.interval(days=365)).sum(),
+        last_complaint=c.opened_at.max(),
+        open_complaints=(~resolved).sum(),
+        oldest_open_complaint_days=ibis.ifelse(~resolved, age_days, 0.0).max(),
+        mean_resolution_days=resolution_days.mean(),
+        max_resolution_days=resolution_days.max(),
+        slow_resolutions_365d=((resolution_days > SLOW_RESOLUTION_DAYS) & (c.opened_at >= c.cutoff - ibis.interval(days=365))).sum(),
+    )
+    if "severity" in has:
+        metrics["max_severity"] = c.severity.max()
+    if "satisfaction" in has:
+        metrics["mean_satisfaction"] = ibis.ifelse(resolved, c.satisfaction, ibis.null()).mean()
+    if "category" in has:
+        for cat in ("delivery", "quality", "billing", "service"):
+            metrics[f"complaints_{cat}"] = (c.category == cat).sum()
+    agg = c.group_by(["customer_id", "cutoff"]).aggregate(**metrics)
+    return agg.mutate(days_since_complaint=_days_between(agg.cutoff, agg.last_complaint.truncate("D"))).drop("last_complaint")
+
+
+def survey_features(s: ibis.Table) -> ibis.Table:
+    """The last NPS answer strictly before each cutoff and how long ago it was given."""
+    agg = s.group_by(["customer_id", "cutoff"]).aggregate(
+        nps_last=s.score.argmax(s.answered_at), last_answer=s.answered_at.max(), n_surveys=s.count(),
+    )
+    return agg.mutate(
+        days_since_nps=_days_between(agg.cutoff, agg.last_answer.truncate("D")),
+        nps_detractor=(agg.nps_last <= 6).cast("int8"),
+    ).drop("last_answer")

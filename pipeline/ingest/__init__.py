@@ -1,0 +1,242 @@
+"""Ingest: map a user's columns onto ours, coerce types, check rows, quarantine the bad ones, count everything.
+
+Every row read ends up either in the loaded table or in ``data/quarantine/<table>/`` with the reason, so
+rows read = rows loaded + rows quarantined, per table.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from pipeline.config import CsvOptions, DataConfig
+from pipeline.ingest.schemas import COMPLAINT_CATEGORIES, SPECS, TableSpec, row_schema
+from pipeline.ingest.sources import IngestError, read_raw
+
+log = logging.getLogger(__name__)
+_TZ_SUFFIX = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+__all__ = ["IngestError", "Tables", "run", "ingest_table"]
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The validated tables (absent optional tables are None) and the per-table ingest summary."""
+
+    transactions: pd.DataFrame
+    complaints: Optional[pd.DataFrame]
+    customers: Optional[pd.DataFrame]
+    surveys: Optional[pd.DataFrame]
+    summary: pd.DataFrame
+    quarantine: dict[str, pd.DataFrame]
+
+
+def parse_timestamps(raw: pd.Series, timezone: str, date_format: Optional[str]) -> pd.Series:
+    """Parse timestamps; zone-aware values are converted to ``timezone``, naive ones are taken as already in it."""
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        parsed = raw
+        if getattr(parsed.dt, "tz", None) is not None:
+            return parsed.dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[us]")
+        return parsed.astype("datetime64[us]")
+    text = raw.astype("string").str.strip()
+    aware = text.str.contains(_TZ_SUFFIX, na=False)
+    out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
+    if (~aware).any():
+        naive = pd.to_datetime(text[~aware], errors="coerce", format=date_format)
+        out[~aware] = naive.astype("datetime64[us]")
+    if aware.any():
+        zoned = pd.to_datetime(text[aware], errors="coerce", utc=True, format=date_format or "ISO8601")
+        out[aware] = zoned.dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[us]")
+    return out
+
+
+def _coerce_column(raw: pd.Series, kind: str, data: DataConfig) -> pd.Series:
+    """Convert one raw column to its kind; values that cannot be converted become missing."""
+    if kind == "id":
+        if pd.api.types.is_float_dtype(raw):  # integer IDs that went through a float column: 12.0 -> "12"
+            whole = raw.where(np.isclose(raw, np.round(raw)))
+            raw = whole.astype("Int64").astype("string").where(whole.notna(), raw.astype("string"))
+        return raw.astype("string").str.strip().replace("", pd.NA)
+    if kind == "timestamp":
+        return parse_timestamps(raw, data.timezone, data.csv.date_format)
+    if kind in ("number", "int"):
+        text = raw if pd.api.types.is_numeric_dtype(raw) else raw.astype("string").str.strip()
+        if data.csv.decimal != "." and not pd.api.types.is_numeric_dtype(raw):
+            text = text.str.replace(data.csv.decimal, ".", regex=False)
+        number = pd.to_numeric(text, errors="coerce").astype("float64")
+        if kind == "int":
+            return number.where(np.isclose(number, np.round(number))).round().astype("Int64")
+        return number.where(np.isfinite(number))
+    if kind == "bool":
+        text = raw.astype("string").str.strip().str.lower()
+        return text.map(lambda v: True if v in _TRUE else (False if v in _FALSE else pd.NA)).astype("boolean")
+    return raw.astype("string").str.strip().str.lower().replace("", pd.NA)
+
+
+def _describe_failure(kind: str) -> str:
+    return {"id": "is not an ID", "timestamp": "is not a date/time", "number": "is not a number",
+            "int": "is not a whole number", "bool": "is not true/false"}.get(kind, "is not valid")
+
+
+def map_columns(raw: pd.DataFrame, spec: TableSpec, mapping: dict[str, Optional[str]], defaults: dict, path: str) -> pd.DataFrame:
+    """Rename the user's columns to ours; fail on a missing required (or explicitly mapped) column."""
+    renamed = {}
+    for ours, theirs in mapping.items():
+        if theirs is None:
+            continue
+        if theirs in raw.columns:
+            renamed[theirs] = ours
+        elif ours in spec.required or theirs != defaults.get(ours):
+            raise IngestError(
+                f"{spec.name}: {path} has no column '{theirs}' (needed for '{ours}'); "
+                f"it has: {', '.join(map(str, raw.columns))}. Map it with data.columns.{spec.name}.{ours}=YOUR_COLUMN"
+            )
+    return raw[list(renamed)].rename(columns=renamed)
+
+
+def _add_reason(reasons: pd.Series, mask: pd.Series, text: pd.Series | str) -> pd.Series:
+    """Append ``text`` (a string, or a series covering at least the masked rows) to the reasons of masked rows."""
+    if not mask.any():
+        return reasons
+    rows = mask[mask].index
+    new = text.loc[rows].astype(str).to_numpy() if isinstance(text, pd.Series) else text
+    previous = reasons.loc[rows].to_numpy()
+    out = reasons.copy()
+    out.loc[rows] = np.where(previous == "", new, previous + "; " + new)
+    return out
+
+
+def _coerce(mapped: pd.DataFrame, spec: TableSpec, data: DataConfig) -> tuple[pd.DataFrame, pd.Series]:
+    """Coerce every column to its kind; rows with unconvertible values get a reason."""
+    reasons = pd.Series("", index=mapped.index, dtype=object)
+    typed = {}
+    for col in mapped.columns:
+        kind = spec.kinds[col]
+        typed[col] = _coerce_column(mapped[col], kind, data)
+        failed = mapped[col].notna() & typed[col].isna()
+        if kind == "id" or kind == "category":
+            failed &= mapped[col].astype("string").str.strip().ne("")
+        bad_values = mapped.loc[failed, col].astype(str)
+        reasons = _add_reason(reasons, failed, f"{col}: '" + bad_values + f"' {_describe_failure(kind)}")
+    frame = pd.DataFrame(typed, index=mapped.index)
+    if spec.name == "complaints" and "category" in frame:
+        frame["category"] = frame["category"].where(frame["category"].isin(COMPLAINT_CATEGORIES) | frame["category"].isna(), "other")
+    return frame, reasons
+
+
+def _check_rows(frame: pd.DataFrame, spec: TableSpec, reasons: pd.Series, as_of: Optional[pd.Timestamp]) -> pd.Series:
+    """Run the pandera row checks; every failing row gets the failed check as its reason."""
+    schema = row_schema(spec, list(frame.columns), as_of)
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases.dropna(subset=["index"])
+        for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
+            mask = frame.index.isin(group["index"].astype(int))
+            label = check if check != "not_nullable" else "is missing"
+            where = f"{column}: " if isinstance(column, str) and column not in ("", spec.name) else ""
+            reasons = _add_reason(reasons, pd.Series(mask, index=frame.index), f"{where}{label}")
+    return reasons
+
+
+def _duplicates(frame: pd.DataFrame, spec: TableSpec) -> pd.Series:
+    """Reasons for rows that repeat a record ID: exact repeats, or conflicting versions.
+
+    For complaints the last version wins (a later record carries the resolution); elsewhere the first does.
+    """
+    reasons = pd.Series("", index=frame.index, dtype=object)
+    key = spec.record_id
+    if key is None or key not in frame:
+        return reasons
+    keep = "last" if spec.name == "complaints" else "first"
+    has_key = frame[key].notna()
+    if not frame.loc[has_key, key].duplicated().any():
+        return reasons
+    kept = frame[has_key & ~frame.duplicated(subset=[key], keep=keep)]
+    kept_at = pd.Series(kept.index + 1, index=kept[key].to_numpy()).astype("string")
+    repeated = has_key & frame.duplicated(subset=[key], keep=keep)
+    exact = repeated & frame.duplicated(keep=keep)
+    where = frame[key].map(kept_at)
+    reasons = _add_reason(reasons, exact, "exact duplicate of row " + where)
+    return _add_reason(reasons, repeated & ~exact, f"{key} repeated with different values; kept row " + where)
+
+
+def ingest_table(
+    raw: pd.DataFrame, spec: TableSpec, mapping: dict[str, Optional[str]], defaults: dict, data: DataConfig,
+    path: str, as_of: Optional[pd.Timestamp],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (loaded rows, quarantined rows with their reasons) for one raw table."""
+    mapped = map_columns(raw.reset_index(drop=True), spec, mapping, defaults, path)
+    typed, reasons = _coerce(mapped, spec, data)
+    reasons = _check_rows(typed, spec, reasons, as_of)
+    dup = _duplicates(typed, spec)
+    reasons = _add_reason(reasons, dup.ne("") & reasons.eq(""), dup)
+    bad = reasons.ne("")
+    _stop_if_too_many(spec, path, mapped, bad, reasons, data.max_bad_row_share)
+    return typed.loc[~bad], quarantine_rows(raw, reasons[bad])
+
+
+def quarantine_rows(raw: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
+    """The original values of the rows in ``reasons`` (indexed by raw row position), with row number and reason."""
+    original = raw.reset_index(drop=True).loc[reasons.index].astype("string")
+    return original.assign(_source_row=reasons.index + 1, _reason=reasons.to_numpy()).reset_index(drop=True)
+
+
+def _stop_if_too_many(spec: TableSpec, path: str, mapped: pd.DataFrame, bad: pd.Series, reasons: pd.Series, limit: float) -> None:
+    """A table with more than ``limit`` bad rows is a table-level problem: stop with an example."""
+    share = bad.mean() if len(bad) else 0.0
+    if share > limit:
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        raise IngestError(
+            f"{spec.name}: {path}: {bad.sum():,} of {len(bad):,} rows ({share:.0%}) failed checks, more than the allowed "
+            f"{limit:.0%} (data.max_bad_row_share). Example, row {first + 1}: {reasons.iloc[first]} "
+            f"-- values {mapped.iloc[first].to_dict()}"
+        )
+
+
+def _unknown_customers(frame: pd.DataFrame, known: pd.Index) -> pd.Series:
+    """Reasons for rows whose customer has no transactions and is not in the customers table."""
+    unknown = ~frame["customer_id"].isin(known)
+    return pd.Series(np.where(unknown, "customer_id: unknown customer (no transactions, not in customers table)", ""), index=frame.index)
+
+
+def _known_customers(loaded: dict[str, Optional[pd.DataFrame]]) -> pd.Index:
+    """Customers with a transaction or a row in the customers table."""
+    known = pd.Index(loaded["transactions"]["customer_id"].unique())
+    if loaded["customers"] is not None:
+        known = known.union(pd.Index(loaded["customers"]["customer_id"]))
+    return known
+
+
+def run(data: DataConfig, as_of: Optional[pd.Timestamp] = None, read=read_raw) -> Tables:
+    """Read, check and load every configured table; optional tables that are not configured stay None."""
+    loaded: dict[str, Optional[pd.DataFrame]] = {}
+    quarantine: dict[str, pd.DataFrame] = {}
+    rows = []
+    for name in ("transactions", "customers", "complaints", "surveys"):
+        path = getattr(data, name)
+        if path is None:
+            loaded[name] = None
+            continue
+        raw = read(path, name, data.csv)
+        mapping = asdict(getattr(data.columns, name))
+        defaults = asdict(type(getattr(data.columns, name))())
+        good, bad = ingest_table(raw, SPECS[name], mapping, defaults, data, str(path), as_of)
+        if name in ("complaints", "surveys"):
+            orphan = _unknown_customers(good, _known_customers(loaded))
+            moved = orphan.ne("")
+            bad = pd.concat([bad, quarantine_rows(raw, orphan[moved])], ignore_index=True)
+            good = good.loc[~moved]
+        good = good.reset_index(drop=True)
+        loaded[name], quarantine[name] = good, bad
+        rows.append({"table": name, "source": str(path), "rows_read": len(raw), "rows_loaded": len(good), "rows_quarantined": len(bad)})
+        log.info("%s: read %d, loaded %d, quarantined %d", name, len(raw), len(good), len(bad))
+    summary = pd.DataFrame(rows)
+    return Tables(loaded["transactions"], loaded["complaints"], loaded["customers"], loaded["surveys"], summary, quarantine)

@@ -1,0 +1,188 @@
+"""The stages as plain functions over a run's folders: each reads what the stage before it wrote and writes its own.
+
+``pipeline/__main__.py`` turns the Hydra config into calls of these; tests can call them directly.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import joblib
+import pandas as pd
+
+from pipeline import demo, evaluate, ingest, io, labels, report, score, train
+from pipeline.config import Config
+from pipeline.features.build import FeatureInputs, build
+from pipeline.models import threads
+
+log = logging.getLogger(__name__)
+TABLES = ("transactions", "complaints", "customers", "surveys")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where a run reads and writes."""
+
+    raw: Path
+    interim: Path
+    quarantine: Path
+    scored: Path
+    models: Path
+    mlruns: Path
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> "Paths":
+        return cls(**{k: Path(v) for k, v in asdict(cfg.paths).items()})
+
+    @property
+    def features(self) -> Path:
+        return self.interim / "features"
+
+    def scored_dir(self, as_of: pd.Timestamp) -> Path:
+        return self.scored / f"{as_of:%Y-%m-%d}"
+
+
+def _as_of(cfg: Config) -> Optional[pd.Timestamp]:
+    return pd.Timestamp(cfg.as_of).normalize() if cfg.as_of else None
+
+
+def ensure_demo_data(cfg: Config) -> None:
+    """Generate the demo tables when the demo source is selected and they are not there yet."""
+    if cfg.data.source != "demo" or all(Path(getattr(cfg.data, t)).exists() for t in TABLES):
+        return
+    d = cfg.data.demo
+    log.info("generating demo data: %d customers over %.1f years", d.n_customers, d.years)
+    demo.write(demo.generate(d.n_customers, d.years, d.end_date, cfg.seed), Path(cfg.data.transactions).parent)
+
+
+def run_ingest(cfg: Config, paths: Paths) -> pd.DataFrame:
+    """Validate the raw tables into interim Parquet; quarantine bad rows; return the per-table summary."""
+    ensure_demo_data(cfg)
+    tables = ingest.run(cfg.data, _as_of(cfg))
+    for name in TABLES:
+        frame = getattr(tables, name)
+        target = paths.interim / f"{name}.parquet"
+        if frame is None:
+            target.unlink(missing_ok=True)
+            continue
+        io.write_parquet(frame, target)
+        io.write_csv(tables.quarantine[name], paths.quarantine / name / "quarantined.csv")
+    io.write_csv(tables.summary, paths.interim / "ingest_summary.csv")
+    return tables.summary
+
+
+def load_interim(paths: Paths) -> FeatureInputs:
+    """The validated tables written by ingest (absent optional tables are None)."""
+    def read(name: str) -> Optional[pd.DataFrame]:
+        p = paths.interim / f"{name}.parquet"
+        return io.read_parquet(p) if p.exists() else None
+
+    tx = read("transactions")
+    if tx is None:
+        raise ingest.IngestError(f"no validated transactions at {paths.interim}; run stage=ingest first")
+    return FeatureInputs(tx, read("complaints"), read("customers"), read("surveys"))
+
+
+def resolve_as_of(cfg: Config, transactions: pd.DataFrame) -> pd.Timestamp:
+    """The configured as_of, or the day after the last transaction."""
+    return _as_of(cfg) or transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
+
+
+def run_features(cfg: Config, paths: Paths) -> dict:
+    """Features for every planned cutoff (labelled) and for as_of (to score); returns the plan."""
+    inputs = load_interim(paths)
+    as_of = resolve_as_of(cfg, inputs.transactions)
+    production, folds = train.plan(as_of, inputs.transactions["timestamp"].min(), cfg.horizon_days, cfg.model)
+    cutoffs = sorted({c for f in [production, *folds] for c in (*f.train, f.validation, f.test) if c is not None})
+    frame = build(inputs, [*cutoffs, as_of], cfg.features, threads(cfg.model.num_threads))
+    past = frame[frame["cutoff"] < as_of]
+    labelled = past.merge(labels.build(inputs.transactions, past, cfg.horizon_days), on=["customer_id", "cutoff"], validate="one_to_one")
+    io.write_parquet(labelled, paths.features / "training.parquet")
+    io.write_parquet(frame[frame["cutoff"] == as_of].reset_index(drop=True), paths.features / "scoring.parquet")
+    plan = {"as_of": as_of.isoformat(), "production": _fold_json(production), "folds": [_fold_json(f) for f in folds]}
+    io.write_text(json.dumps(plan, indent=1), paths.features / "plan.json")
+    return plan
+
+
+def _fold_json(f: train.Fold) -> dict:
+    return {"train": [c.isoformat() for c in f.train], "validation": f.validation.isoformat(),
+            "test": f.test.isoformat() if f.test is not None else None}
+
+
+def _fold(d: dict) -> train.Fold:
+    ts = pd.Timestamp
+    return train.Fold(tuple(ts(c) for c in d["train"]), ts(d["validation"]), ts(d["test"]) if d["test"] else None)
+
+
+def load_plan(paths: Paths) -> tuple[pd.Timestamp, train.Fold, list[train.Fold]]:
+    plan = json.loads((paths.features / "plan.json").read_text())
+    return pd.Timestamp(plan["as_of"]), _fold(plan["production"]), [_fold(f) for f in plan["folds"]]
+
+
+def run_train(cfg: Config, paths: Paths, tracker) -> str:
+    """Fit the production models on the latest fully observed cutoffs; export and log them; return the version."""
+    _, production, _ = load_plan(paths)
+    labelled = io.read_parquet(paths.features / "training.parquet")
+    trained = train.fit(labelled[labelled["cutoff"].isin(production.train)], labelled[labelled["cutoff"] == production.validation],
+                        cfg.model, cfg.seed, cfg.horizon_days)
+    tracker.log_params({"train.calibration": trained.calibration, "train.churn_iterations": trained.churn_iterations,
+                        "train.value_iterations": trained.value_iterations, "train.n_features": len(trained.features)})
+    tracker.log_dataset(labelled[labelled["cutoff"].isin(production.train)], "training", "training")
+    version = tracker.log_models(trained, labelled, (cfg.tracking.churn_model_name, cfg.tracking.value_model_name))
+    paths.models.mkdir(parents=True, exist_ok=True)
+    with io.atomic_path(paths.models / "current.joblib") as tmp:
+        joblib.dump({"trained": trained, "version": version}, tmp)
+    return version
+
+
+def run_evaluate(cfg: Config, paths: Paths, tracker) -> pd.DataFrame:
+    """Out-of-time backtest of model and baseline over the planned folds; returns mean/std per model."""
+    _, _, folds = load_plan(paths)
+    if not folds:
+        raise train.NotEnoughHistory("no backtest fold fits in the history; lower model.n_backtest_folds or horizon_days")
+    labelled = io.read_parquet(paths.features / "training.parquet")
+    bt = evaluate.backtest(labelled, folds, cfg.model, cfg.seed, cfg.horizon_days)
+    io.write_csv(bt.metrics, paths.interim / "evaluation" / "metrics.csv")
+    io.write_parquet(bt.latest, paths.interim / "evaluation" / "latest_fold.parquet")
+    summary = evaluate.summarise(bt.metrics)
+    tracker.log_metrics({f"{m}.{metric}.{stat}": v for (metric, stat), col in summary.items() for m, v in col.items()})
+    tracker.log_artifact(paths.interim / "evaluation" / "metrics.csv", "evaluation")
+    return summary
+
+
+def run_score(cfg: Config, paths: Paths) -> Path:
+    """Score as_of with the exported champion; write customers.parquet for the as_of date."""
+    as_of, _, _ = load_plan(paths)
+    bundle = joblib.load(paths.models / "current.joblib")
+    features = io.read_parquet(paths.features / "scoring.parquet")
+    scored, drivers = score.run(bundle["trained"], features, bundle["version"], cfg.report.n_reasons)
+    out = paths.scored_dir(as_of)
+    io.write_parquet(drivers.assign(customer_id=scored["customer_id"]), out / "drivers.parquet")
+    return io.write_parquet(scored, out / "customers.parquet")
+
+
+def run_report(cfg: Config, paths: Paths, tracker) -> tuple[Path, Path]:
+    """Write at_risk.csv and report.html beside the scored list."""
+    as_of, _, folds = load_plan(paths)
+    out = paths.scored_dir(as_of)
+    scored = io.read_parquet(out / "customers.parquet")
+    drivers = io.read_parquet(out / "drivers.parquet").drop(columns="customer_id")
+    metrics = pd.read_csv(paths.interim / "evaluation" / "metrics.csv")
+    summary = evaluate.summarise(metrics)
+    figs = report.figures(io.read_parquet(paths.interim / "evaluation" / "latest_fold.parquet"), drivers)
+    names = list(evaluate.CHURN_METRICS + evaluate.VALUE_METRICS)
+    rows = {m: {k: (summary.loc[m, (k, "mean")], summary.loc[m, (k, "std")]) for k in names} for m in summary.index}
+    html = report.render(scored, summary, figs, {"as_of": f"{as_of:%Y-%m-%d}", "horizon_days": cfg.horizon_days,
+                         "model_version": scored["model_version"].iloc[0], "metric_names": names, "metric_rows": rows,
+                         "n_folds": len(folds)}, cfg.report.top_n)
+    csv_path = io.write_csv(report.at_risk(scored, cfg.report.top_n), out / "at_risk.csv")
+    html_path = io.write_text(html, out / "report.html")
+    for name, png in (("calibration.png", figs.calibration), ("gains.png", figs.gains), ("drivers.png", figs.drivers)):
+        with io.atomic_path(paths.interim / "evaluation" / name) as tmp:
+            tmp.write_bytes(png)
+        tracker.log_artifact(paths.interim / "evaluation" / name, "plots")
+    tracker.log_artifact(html_path, "report")
+    return csv_path, html_path

@@ -1,0 +1,105 @@
+"""Every MLflow call lives here. ``NullTracker`` does nothing, so stages and tests run without a tracking store."""
+from __future__ import annotations
+
+import logging
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, Optional
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+# Given explicitly: inferring requirements costs ~4 s per logged model.
+PIP_REQUIREMENTS = [f"{p}=={version(p)}" for p in ("lightgbm", "scikit-learn", "pandas", "numpy", "mlflow")]
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested config -> {"a.b.c": value}, for MLflow parameters."""
+    out = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+class NullTracker:
+    """Tracking switched off: nothing is recorded; model versions are local."""
+
+    def __enter__(self) -> "NullTracker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def log_params(self, params: dict) -> None: ...
+    def log_metrics(self, metrics: dict[str, float]) -> None: ...
+    def log_artifact(self, path: Path, folder: Optional[str] = None) -> None: ...
+    def log_dataset(self, frame: pd.DataFrame, name: str, context: str) -> None: ...
+
+    def log_models(self, trained, example: pd.DataFrame, names: tuple[str, str]) -> str:
+        return "local"
+
+    @property
+    def ui_hint(self) -> str:
+        return "tracking is off (tracking.enabled=false)"
+
+
+class MlflowTracker(NullTracker):
+    """One MLflow run in a local (or configured) store; models logged with signatures and registered."""
+
+    def __init__(self, uri: str, experiment: str, artifact_root: Path, register: bool, run_name: str):
+        import mlflow
+
+        self.mlflow = mlflow
+        self.uri, self.register, self.run_name = uri, register, run_name
+        mlflow.set_tracking_uri(uri)
+        if mlflow.get_experiment_by_name(experiment) is None:
+            artifact_root.mkdir(parents=True, exist_ok=True)
+            mlflow.create_experiment(experiment, artifact_location=artifact_root.resolve().as_uri())
+        mlflow.set_experiment(experiment)
+
+    def __enter__(self) -> "MlflowTracker":
+        self.run = self.mlflow.start_run(run_name=self.run_name)
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        self.mlflow.end_run(status="FAILED" if exc_type else "FINISHED")
+
+    def log_params(self, params: dict) -> None:
+        clean = {k: ("null" if v is None else str(v))[:500] for k, v in params.items()}
+        self.mlflow.log_params(clean)
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        self.mlflow.log_metrics({k: float(v) for k, v in metrics.items() if pd.notna(v)})
+
+    def log_artifact(self, path: Path, folder: Optional[str] = None) -> None:
+        self.mlflow.log_artifact(str(path), artifact_path=folder)
+
+    def log_dataset(self, frame: pd.DataFrame, name: str, context: str) -> None:
+        self.mlflow.log_input(self.mlflow.data.from_pandas(frame, name=name), context=context)
+
+    def log_models(self, trained, example: pd.DataFrame, names: tuple[str, str]) -> str:
+        """Log and register both models; return 'churn_name/vN' (or the run id when not registering)."""
+        from mlflow.models import infer_signature
+
+        x = example[trained.features].head(20)
+        churn_info = self.mlflow.sklearn.log_model(
+            trained.churn, name="churn_model", signature=infer_signature(x, trained.churn.predict_proba(x)[:, 1]),
+            input_example=x.head(3), pip_requirements=PIP_REQUIREMENTS, serialization_format="cloudpickle",
+            registered_model_name=names[0] if self.register else None,
+        )
+        self.mlflow.sklearn.log_model(
+            trained.value, name="value_model", signature=infer_signature(x, trained.value.predict(x)),
+            input_example=x.head(3), pip_requirements=PIP_REQUIREMENTS, serialization_format="cloudpickle",
+            registered_model_name=names[1] if self.register else None,
+        )
+        if not self.register:
+            return f"run-{self.run.info.run_id[:12]}"
+        return f"{names[0]}/v{churn_info.registered_model_version}"
+
+    @property
+    def ui_hint(self) -> str:
+        return f"make mlflow-ui   (tracking store {self.uri}, run {self.run.info.run_id})"

@@ -1,0 +1,116 @@
+"""Training: stack customers as of many past cutoffs (each with a fully observed horizon) and fit the models.
+
+Time order is strict: every training cutoff's horizon ends at or before the validation cutoff, and the validation
+horizon ends at or before the test cutoff (or ``as_of`` for the production model), so nothing a model is checked on
+was visible when it was fitted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.metrics import log_loss
+from sklearn.model_selection import StratifiedKFold
+
+from pipeline import models
+from pipeline.config import ModelConfig
+from pipeline.features.build import feature_columns
+
+
+class NotEnoughHistory(Exception):
+    """The data before as_of holds no training cutoff with a fully observed horizon."""
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Cutoffs of one fit: training cutoffs, the validation cutoff, and the cutoff it is tested on (None = as_of)."""
+
+    train: tuple[pd.Timestamp, ...]
+    validation: pd.Timestamp
+    test: pd.Timestamp | None
+
+
+@dataclass(frozen=True)
+class TrainedModels:
+    churn: models.CalibratedChurnModel
+    value: models.ValueModel
+    baseline: models.RfmBaseline
+    features: list[str]
+    calibration: str
+    churn_iterations: int
+    value_iterations: int
+
+
+def plan(as_of: pd.Timestamp, first_purchase: pd.Timestamp, horizon_days: int, cfg: ModelConfig) -> tuple[Fold, list[Fold]]:
+    """The production fold (validated on the last fully observed cutoff) and the out-of-time backtest folds."""
+    h = pd.Timedelta(days=horizon_days)
+    step = pd.Timedelta(days=cfg.cutoff_step_days)
+    earliest = first_purchase.normalize() + pd.Timedelta(days=cfg.min_history_days)
+
+    def fold(end: pd.Timestamp, test: pd.Timestamp | None) -> Fold | None:
+        validation = end - h
+        train = tuple(c for c in (validation - h - j * step for j in range(cfg.n_train_cutoffs)) if c >= earliest)
+        return Fold(train[::-1], validation, test) if train else None
+
+    production = fold(as_of, None)
+    if production is None:
+        raise NotEnoughHistory(
+            f"no training cutoff has {cfg.min_history_days} days of history before it and a fully observed "
+            f"{horizon_days}-day horizon before the validation cutoff {as_of - h:%Y-%m-%d}: history starts "
+            f"{first_purchase:%Y-%m-%d}, as_of is {as_of:%Y-%m-%d}"
+        )
+    tests = [as_of - h - k * step for k in range(cfg.n_backtest_folds)]
+    backtest = [f for f in (fold(t, t) for t in tests) if f is not None]
+    return production, backtest
+
+
+def monotone_signs(features: list[str], increasing: list[str]) -> list[int]:
+    """+1 for features whose rise must never lower churn risk, 0 elsewhere."""
+    return [1 if f in increasing else 0 for f in features]
+
+
+def choose_calibration(raw: np.ndarray, y: np.ndarray, method: str, seed: int) -> str:
+    """Pick isotonic or sigmoid by out-of-fold log loss on the validation cutoff (2-fold cross-fitting)."""
+    if method != "auto":
+        return method
+    losses = {}
+    for candidate in ("isotonic", "sigmoid"):
+        folds = StratifiedKFold(2, shuffle=True, random_state=seed).split(raw.reshape(-1, 1), y)
+        losses[candidate] = np.mean([
+            log_loss(y[b], models.ProbabilityCalibrator(candidate).fit(raw[a], y[a]).transform(raw[b]), labels=[0, 1])
+            for a, b in folds
+        ])
+    return min(losses, key=losses.get)
+
+
+def fit(train: pd.DataFrame, validation: pd.DataFrame, cfg: ModelConfig, seed: int, horizon_days: int) -> TrainedModels:
+    """Fit churn (early-stopped, then calibrated out of time) and value models on labelled feature rows."""
+    features = feature_columns(train.drop(columns=["churned", "future_spend"]))
+    clf = models.churn_classifier(cfg.churn, seed, cfg.num_threads, monotone_signs(features, list(cfg.monotone_increasing)))
+    clf.fit(train[features], train["churned"], eval_X=(validation[features],), eval_y=(validation["churned"],),
+            callbacks=[lgb.early_stopping(cfg.churn.early_stopping_rounds, verbose=False)])
+    raw_val = clf.predict_proba(validation[features])[:, 1]
+    y_val = validation["churned"].to_numpy()
+    method = choose_calibration(raw_val, y_val, cfg.calibration, seed)
+    categories = models.categories_of(train[features])
+    churn = models.CalibratedChurnModel(clf, models.ProbabilityCalibrator(method).fit(raw_val, y_val), features, categories)
+    buyers, val_buyers = (f[(f["churned"] == 0) & (f["future_spend"] > 0)] for f in (train, validation))
+    reg = models.value_regressor(cfg.value, seed, cfg.num_threads)
+    reg.fit(buyers[features], buyers["future_spend"], eval_X=(val_buyers[features],), eval_y=(val_buyers["future_spend"],),
+            callbacks=[lgb.early_stopping(cfg.value.early_stopping_rounds, verbose=False)])
+    baseline = models.RfmBaseline(horizon_days).fit(train, train["churned"].to_numpy())
+    return TrainedModels(churn, models.ValueModel(reg, features, categories), baseline, features, method, int(clf.best_iteration_ or clf.n_estimators),
+                         int(reg.best_iteration_ or reg.n_estimators))
+
+
+def predict(trained: TrainedModels, frame: pd.DataFrame) -> pd.DataFrame:
+    """Churn probability, spend if retained, expected value and value at risk for each row."""
+    p = trained.churn.predict_proba(frame)[:, 1]
+    if_retained = trained.value.predict(frame)
+    return pd.DataFrame(
+        {"customer_id": frame["customer_id"].to_numpy(), "churn_probability": p, "value_if_retained": if_retained,
+         "expected_value": (1 - p) * if_retained, "value_at_risk": p * if_retained},
+        index=frame.index,
+    )

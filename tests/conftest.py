@@ -1,0 +1,33 @@
+"""Shared fixtures: small seeded demo data, validated once per session."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline import demo, ingest
+from pipeline.config import DataConfig
+from pipeline.features.build import FeatureInputs
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory):
+    """Small demo tables written as CSV (1,500 customers, 2 years)."""
+    out = tmp_path_factory.mktemp("demo")
+    demo.write(demo.generate(n_customers=1500, years=2.0, seed=7), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_tables(demo_dir) -> ingest.Tables:
+    cfg = DataConfig(**{t: str(demo_dir / f"{t}.csv") for t in ("transactions", "complaints", "customers", "surveys")})
+    return ingest.run(cfg)
+
+
+@pytest.fixture(scope="session")
+def demo_inputs(demo_tables) -> FeatureInputs:
+    t = demo_tables
+    return FeatureInputs(t.transactions, t.complaints, t.customers, t.surveys)
+
+
+def ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text)

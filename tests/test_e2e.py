@@ -1,0 +1,57 @@
+"""End to end: `python -m pipeline` as a user runs it, on small demo data and on a plain transactions file."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+CONTRACT = ["customer_id", "churn_probability", "expected_value", "value_at_risk", "risk_rank", "reason_1", "reason_2",
+            "reason_3", "model_version"]
+
+
+def _run(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *overrides], cwd=cwd, capture_output=True, text=True, timeout=900)
+
+
+def test_demo_end_to_end_with_mlflow(tmp_path):
+    proc = _run(tmp_path, "data.demo.n_customers=1500", "data.demo.years=2", "model.n_backtest_folds=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "data" / "scored" / "2026-10-31"
+    scored = pd.read_parquet(out / "customers.parquet")
+    assert set(CONTRACT) <= set(scored.columns)
+    assert scored["customer_id"].is_unique and list(scored["risk_rank"]) == list(range(1, len(scored) + 1))
+    assert np.all(np.diff(scored["value_at_risk"].to_numpy()) <= 1e-9)
+    assert scored["churn_probability"].between(0, 1).all()
+    assert np.allclose(scored["value_at_risk"], scored["churn_probability"] * scored["value_if_retained"])
+    assert scored["model_version"].iloc[0] == "churn_classifier/v1"
+    assert scored["reason_1"].str.len().gt(0).mean() > 0.9
+    assert (out / "at_risk.csv").exists() and "Customers at risk" in (out / "report.html").read_text()
+    assert "lightgbm" in proc.stdout and "rfm_baseline" in proc.stdout and "make mlflow-ui" in proc.stdout
+    assert (tmp_path / "mlruns" / "mlflow.db").exists()
+
+
+def test_plain_transactions_file_with_mapped_columns(tmp_path, demo_tables):
+    tx = demo_tables.transactions.rename(columns={"timestamp": "date"})[["customer_id", "date", "amount"]]
+    tx.to_csv(tmp_path / "some.csv", index=False)
+    proc = _run(
+        tmp_path, "data=files", "data.transactions=some.csv", "data.complaints=null", "data.columns.transactions.timestamp=date",
+        "as_of=2026-09-01", "horizon_days=60", "tracking.enabled=false", "model.n_backtest_folds=1",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scored = pd.read_parquet(tmp_path / "data" / "scored" / "2026-09-01" / "customers.parquet")
+    assert set(CONTRACT) <= set(scored.columns)
+    assert len(scored) == tx.loc[pd.to_datetime(tx["date"]) < "2026-09-01", "customer_id"].nunique()
+    quarantined = pd.read_csv(tmp_path / "data" / "quarantine" / "transactions" / "quarantined.csv")
+    assert quarantined["_reason"].str.contains("on or after as_of").all()
+
+
+def test_bad_input_exits_with_a_clear_message(tmp_path):
+    (tmp_path / "bad.csv").write_text("customer_id,when,amount\na,2024-01-01,1\n")
+    proc = _run(tmp_path, "data=files", "data.transactions=bad.csv", "tracking.enabled=false")
+    assert proc.returncode == 2
+    assert "bad.csv has no column 'timestamp'" in proc.stderr and "Traceback" not in proc.stderr

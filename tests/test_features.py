@@ -1,0 +1,125 @@
+"""Features: exact values on hand-made tables, and point-in-time correctness."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.config import FeaturesConfig
+from pipeline.features.build import FeatureInputs, build
+
+CUTOFF = pd.Timestamp("2024-03-01")
+CFG = FeaturesConfig(windows_days=[30, 90])
+
+
+def _tx(rows):
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount"])
+    return frame.assign(customer_id=frame["customer_id"].astype("string"), timestamp=pd.to_datetime(frame["timestamp"]).astype("datetime64[us]"),
+                        amount=frame["amount"].astype(float))
+
+
+def _complaints(rows):
+    frame = pd.DataFrame(rows, columns=["customer_id", "opened_at", "resolved_at"])
+    return frame.assign(customer_id=frame["customer_id"].astype("string"), opened_at=pd.to_datetime(frame["opened_at"]).astype("datetime64[us]"),
+                        resolved_at=pd.to_datetime(frame["resolved_at"]).astype("datetime64[us]"))
+
+
+def test_purchase_features_on_a_hand_made_table():
+    tx = _tx([
+        ("a", "2024-01-01 09:00", 10.0), ("a", "2024-01-01 17:00", 5.0),  # two purchases on one day count once
+        ("a", "2024-01-21 10:00", 20.0), ("a", "2024-02-10 10:00", -5.0),  # a return: spend, not a purchase day
+        ("a", "2024-02-20 08:00", 30.0),
+        ("b", "2023-11-01 12:00", 0.0), ("b", "2023-12-01 12:00", 40.0),  # a zero line is not a purchase
+        ("c", "2024-03-01 00:00", 99.0),  # exactly at the cutoff: the future
+    ])
+    f = build(FeatureInputs(tx), [CUTOFF], CFG).set_index("customer_id")
+    assert sorted(f.index) == ["a", "b"]
+    a, b = f.loc["a"], f.loc["b"]
+    assert a["n_purchase_days"] == 3
+    assert a["recency_days"] == 10  # 2024-02-20 -> 2024-03-01
+    assert a["tenure_days"] == 60
+    assert a["gap_mean_days"] == pytest.approx(25.0)  # gaps 20 and 30 days
+    assert a["spend_total"] == pytest.approx(60.0)
+    assert a["spend_30d"] == pytest.approx(25.0)  # 2024-02-10 (-5) and 2024-02-20 (30)
+    assert a["purchase_days_30d"] == 1
+    assert a["returns_rate"] == pytest.approx(1 / 5)
+    assert a["overdue_ratio"] == pytest.approx(10 / 25)
+    assert a["avg_basket"] == pytest.approx(65 / 3)
+    assert b["n_purchase_days"] == 1 and np.isnan(b["gap_mean_days"]) and b["repeat_buyer"] == 0
+    assert b["recency_days"] == 91
+
+
+def test_complaint_resolved_after_the_cutoff_is_still_open_at_it():
+    tx = _tx([("a", "2024-01-01", 10.0), ("b", "2024-01-01", 10.0)])
+    complaints = _complaints([
+        ("a", "2024-02-01 10:00", "2024-03-05 10:00"),  # resolved in the future -> open now
+        ("a", "2024-01-10 10:00", "2024-01-13 10:00"),  # resolved in 3 days
+        ("a", "2024-03-01 00:00", None),  # at the cutoff -> future, not counted
+    ])
+    f = build(FeatureInputs(tx, complaints=complaints), [CUTOFF], CFG).set_index("customer_id")
+    assert f.loc["a", "n_complaints"] == 2
+    assert f.loc["a", "open_complaints"] == 1
+    assert f.loc["a", "oldest_open_complaint_days"] == pytest.approx((CUTOFF - pd.Timestamp("2024-02-01 10:00")) / pd.Timedelta(days=1))
+    assert f.loc["a", "mean_resolution_days"] == pytest.approx(3.0)
+    assert f.loc["a", "days_since_complaint"] == 29
+    assert f.loc["b", "n_complaints"] == 0 and f.loc["b", "open_complaints"] == 0  # observed zero: the table exists
+    assert np.isnan(f.loc["b", "days_since_complaint"])
+
+
+def test_optional_tables_absent_means_features_absent():
+    tx = _tx([("a", "2024-01-01", 10.0)])
+    f = build(FeatureInputs(tx), [CUTOFF], CFG)
+    assert not any(c.startswith(("complaint", "n_complaints", "open_complaints", "nps", "loyalty")) for c in f.columns)
+
+
+def _future_events(inputs: FeatureInputs, cutoff: pd.Timestamp, rng: np.random.Generator) -> FeatureInputs:
+    """Copies of random existing rows moved to at-or-after the cutoff (new customers too), appended to each table."""
+    def shift(frame: pd.DataFrame, time_cols: list[str]) -> pd.DataFrame:
+        extra = frame.sample(n=min(len(frame), 500), random_state=int(rng.integers(1 << 30)), replace=True)
+        offsets = pd.to_timedelta(rng.integers(0, 200 * 86400, len(extra)), unit="s")
+        moved = extra.assign(**{c: (cutoff + offsets).astype("datetime64[us]") for c in time_cols[:1]})
+        for c in time_cols[1:]:
+            moved[c] = (moved[time_cols[0]] + pd.Timedelta(days=2)).astype("datetime64[us]")
+        new_customer = moved.head(5).assign(customer_id=[f"NEW{i}" for i in range(5)])
+        return pd.concat([frame, moved, new_customer], ignore_index=True)
+
+    return FeatureInputs(
+        shift(inputs.transactions, ["timestamp"]), shift(inputs.complaints, ["opened_at", "resolved_at"]),
+        inputs.customers, shift(inputs.surveys, ["answered_at"]),
+    )
+
+
+def test_appending_events_after_the_cutoff_changes_no_feature(demo_inputs):
+    cutoffs = [pd.Timestamp("2026-03-01"), pd.Timestamp("2026-06-01")]
+    before = build(demo_inputs, cutoffs, FeaturesConfig())
+    later = _future_events(demo_inputs, cutoffs[0], np.random.default_rng(0))
+    after = build(later, cutoffs[:1], FeaturesConfig())
+    pd.testing.assert_frame_equal(before[before["cutoff"] == cutoffs[0]].reset_index(drop=True), after, check_categorical=False)
+
+
+def test_resolving_an_open_complaint_after_the_cutoff_changes_nothing(demo_inputs):
+    cutoff = pd.Timestamp("2026-06-01")
+    c = demo_inputs.complaints
+    open_then = c["opened_at"].lt(cutoff) & c["resolved_at"].isna()
+    assert open_then.any()
+    resolved_later = c.assign(resolved_at=c["resolved_at"].mask(open_then, cutoff + pd.Timedelta(days=3)))
+    a = build(demo_inputs, [cutoff], FeaturesConfig())
+    b = build(FeatureInputs(demo_inputs.transactions, resolved_later, demo_inputs.customers, demo_inputs.surveys), [cutoff], FeaturesConfig())
+    pd.testing.assert_frame_equal(a, b, check_categorical=False)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    past=st.lists(st.tuples(st.sampled_from("abc"), st.integers(-400, -1), st.floats(-50, 200, allow_nan=False)), min_size=1, max_size=25),
+    future=st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 400), st.floats(-50, 200, allow_nan=False)), max_size=25),
+)
+def test_property_future_transactions_never_change_features(past, future):
+    def frame(rows):
+        return _tx([(c, CUTOFF + pd.Timedelta(hours=h * 6), a) for c, h, a in rows])
+
+    base = frame(past)
+    a = build(FeatureInputs(base), [CUTOFF], CFG)
+    b = build(FeatureInputs(pd.concat([base, frame(future)], ignore_index=True)), [CUTOFF], CFG)
+    pd.testing.assert_frame_equal(a, b)

@@ -1,0 +1,18 @@
+"""Labels on a small hand-made table: the horizon is [cutoff, cutoff + horizon_days)."""
+import pandas as pd
+
+from pipeline import labels
+
+
+def test_labels_on_a_hand_made_table():
+    tx = pd.DataFrame({
+        "customer_id": pd.array(["a", "a", "b", "c", "d", "d"], dtype="string"),
+        "timestamp": pd.to_datetime(["2024-03-01 00:00", "2024-03-10", "2024-05-30 23:59", "2024-05-31 00:00", "2024-03-05", "2024-03-06"], format="mixed").astype("datetime64[us]"),
+        "amount": [10.0, 5.0, 7.0, 50.0, 20.0, -30.0],
+    })
+    population = pd.DataFrame({"customer_id": ["a", "b", "c", "d", "e"], "cutoff": pd.Timestamp("2024-03-01")})
+    out = labels.build(tx, population, horizon_days=91).set_index("customer_id")
+    # a buys exactly at the cutoff (the future belongs to the label); b on the last day of the horizon;
+    # c the first moment after it; d buys and returns more than it bought; e never buys.
+    assert out["churned"].to_dict() == {"a": 0, "b": 0, "c": 1, "d": 0, "e": 1}
+    assert out["future_spend"].to_dict() == {"a": 15.0, "b": 7.0, "c": 0.0, "d": 0.0, "e": 0.0}
