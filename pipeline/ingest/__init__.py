@@ -131,9 +131,9 @@ def _coerce(mapped: pd.DataFrame, spec: TableSpec, data: DataConfig) -> tuple[pd
     return frame, reasons
 
 
-def _check_rows(frame: pd.DataFrame, spec: TableSpec, reasons: pd.Series, as_of: Optional[pd.Timestamp]) -> pd.Series:
+def _check_rows(frame: pd.DataFrame, spec: TableSpec, reasons: pd.Series) -> pd.Series:
     """Run the pandera row checks; every failing row gets the failed check as its reason."""
-    schema = row_schema(spec, list(frame.columns), as_of)
+    schema = row_schema(spec, list(frame.columns))
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as err:
@@ -175,11 +175,15 @@ def ingest_table(
     """Return (loaded rows, quarantined rows with their reasons) for one raw table."""
     mapped = map_columns(raw.reset_index(drop=True), spec, mapping, defaults, path)
     typed, reasons = _coerce(mapped, spec, data)
-    reasons = _check_rows(typed, spec, reasons, as_of)
+    reasons = _check_rows(typed, spec, reasons)
     dup = _duplicates(typed, spec)
     reasons = _add_reason(reasons, dup.ne("") & reasons.eq(""), dup)
+    _stop_if_too_many(spec, path, mapped, reasons.ne(""), reasons, data.max_bad_row_share)
+    if as_of is not None and spec.time_column:
+        # Not bad data, just the future for this run: set aside, and not counted against max_bad_row_share.
+        later = typed[spec.time_column] >= as_of
+        reasons = _add_reason(reasons, later, f"{spec.time_column}: on or after as_of {as_of:%Y-%m-%d} (held back)")
     bad = reasons.ne("")
-    _stop_if_too_many(spec, path, mapped, bad, reasons, data.max_bad_row_share)
     return typed.loc[~bad], quarantine_rows(raw, reasons[bad])
 
 

@@ -47,18 +47,9 @@ SPECS = {
 }
 
 
-def _not_after(as_of: Optional[pd.Timestamp]) -> list[pa.Check]:
-    """A check that timestamps fall strictly before the run's as_of (when one is set)."""
-    if as_of is None:
-        return []
-    return [pa.Check.lt(as_of, error=f"is on or after as_of {as_of.date()}", ignore_na=True)]
-
-
-def row_schema(spec: TableSpec, present: list[str], as_of: Optional[pd.Timestamp]) -> pa.DataFrameSchema:
+def row_schema(spec: TableSpec, present: list[str]) -> pa.DataFrameSchema:
     """The pandera schema of row-level checks for the columns present in this table."""
     checks: dict[str, list[pa.Check]] = {c: [] for c in present}
-    if spec.time_column:
-        checks[spec.time_column] += _not_after(as_of)
     if spec.name == "complaints":
         checks.get("severity", []).append(pa.Check.isin([1, 2, 3], error="severity must be 1, 2 or 3"))
         checks.get("satisfaction", []).append(pa.Check.in_range(1, 5, error="satisfaction must be 1-5"))
