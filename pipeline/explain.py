@@ -24,11 +24,11 @@ class Driver:
 
     name: str
     features: tuple[str, ...]
-    sentence: Callable[[pd.Series], str]
+    sentence: Callable[[dict], str]
     action: str
 
 
-def _lapsing(r: pd.Series) -> str:
+def _lapsing(r: dict) -> str:
     usual = f"; usually buys every {_n(r.get('gap_mean_days'))} days" if pd.notna(r.get("gap_mean_days")) else ""
     return f"No purchase for {_n(r['recency_days'])} days{usual}"
 
@@ -99,7 +99,7 @@ def reasons(frame: pd.DataFrame, driver_values: pd.DataFrame, n: int = 3) -> pd.
     positive = np.take_along_axis(driver_values.to_numpy(), order, axis=1) > 0
     out = {f"reason_{k + 1}": [] for k in range(n)}
     out["top_driver"], out["suggested_action"] = [], []
-    for i, (_, row) in enumerate(frame.iterrows()):
+    for i, row in enumerate(frame.to_dict("records")):
         for k in range(n):
             name = names[i, k]
             text = (by_name[name].sentence(row) if name in by_name else f"{name} = {row.get(name)}") if positive[i, k] else ""
