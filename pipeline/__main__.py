@@ -65,6 +65,9 @@ def print_summary(summary) -> None:
 
 
 def print_metrics(summary) -> None:
+    if summary.empty:
+        print("out-of-time backtest: none (the history is too short for a fold); the model is not evaluated")
+        return
     print("out-of-time backtest (mean ± std over folds):")
     for metric in ("roc_auc", "pr_auc", "log_loss", "brier", "top_decile_lift", "rmse", "spearman", "normalised_gini"):
         cells = "   ".join(f"{m} {summary.loc[m, (metric, 'mean')]:.3f}±{summary.loc[m, (metric, 'std')]:.3f}" for m in summary.index)

@@ -141,8 +141,12 @@ def run_train(cfg: Config, paths: Paths, tracker) -> str:
 def run_evaluate(cfg: Config, paths: Paths, tracker) -> pd.DataFrame:
     """Out-of-time backtest of model and baseline over the planned folds; returns mean/std per model."""
     _, _, folds = load_plan(paths)
+    (paths.interim / "evaluation" / "latest_fold.parquet").unlink(missing_ok=True)
     if not folds:
-        raise train.NotEnoughHistory("no backtest fold fits in the history; lower model.n_backtest_folds or horizon_days")
+        log.warning("no backtest fold fits in the history before as_of: the model is not evaluated out of time")
+        empty = pd.DataFrame(columns=["fold", "test_cutoff", "model", *evaluate.CHURN_METRICS, *evaluate.VALUE_METRICS])
+        io.write_csv(empty, paths.interim / "evaluation" / "metrics.csv")
+        return evaluate.summarise(empty)
     labelled = io.read_parquet(paths.features / "training.parquet")
     bt = evaluate.backtest(labelled, folds, cfg.model, cfg.seed, cfg.horizon_days)
     io.write_csv(bt.metrics, paths.interim / "evaluation" / "metrics.csv")
@@ -172,7 +176,8 @@ def run_report(cfg: Config, paths: Paths, tracker) -> tuple[Path, Path]:
     drivers = io.read_parquet(out / "drivers.parquet").drop(columns="customer_id")
     metrics = pd.read_csv(paths.interim / "evaluation" / "metrics.csv")
     summary = evaluate.summarise(metrics)
-    figs = report.figures(io.read_parquet(paths.interim / "evaluation" / "latest_fold.parquet"), drivers)
+    latest_path = paths.interim / "evaluation" / "latest_fold.parquet"
+    figs = report.figures(io.read_parquet(latest_path) if latest_path.exists() else None, drivers)
     names = list(evaluate.CHURN_METRICS + evaluate.VALUE_METRICS)
     rows = {m: {k: (summary.loc[m, (k, "mean")], summary.loc[m, (k, "std")]) for k in names} for m in summary.index}
     html = report.render(scored, summary, figs, {"as_of": f"{as_of:%Y-%m-%d}", "horizon_days": cfg.horizon_days,
@@ -181,6 +186,8 @@ def run_report(cfg: Config, paths: Paths, tracker) -> tuple[Path, Path]:
     csv_path = io.write_csv(report.at_risk(scored, cfg.report.top_n), out / "at_risk.csv")
     html_path = io.write_text(html, out / "report.html")
     for name, png in (("calibration.png", figs.calibration), ("gains.png", figs.gains), ("drivers.png", figs.drivers)):
+        if png is None:
+            continue
         with io.atomic_path(paths.interim / "evaluation" / name) as tmp:
             tmp.write_bytes(png)
         tracker.log_artifact(paths.interim / "evaluation" / name, "plots")

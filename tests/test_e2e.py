@@ -45,7 +45,8 @@ def test_plain_transactions_file_with_mapped_columns(tmp_path, demo_tables):
     assert proc.returncode == 0, proc.stderr[-3000:]
     scored = pd.read_parquet(tmp_path / "data" / "scored" / "2026-09-01" / "customers.parquet")
     assert set(CONTRACT) <= set(scored.columns)
-    assert len(scored) == tx.loc[pd.to_datetime(tx["date"]) < "2026-09-01", "customer_id"].nunique()
+    bought = (pd.to_datetime(tx["date"]) < "2026-09-01") & (tx["amount"] > 0)  # a return alone is not a purchase
+    assert len(scored) == tx.loc[bought, "customer_id"].nunique()
     quarantined = pd.read_csv(tmp_path / "data" / "quarantine" / "transactions" / "quarantined.csv")
     assert quarantined["_reason"].str.contains("on or after as_of").all()
 
@@ -55,3 +56,16 @@ def test_bad_input_exits_with_a_clear_message(tmp_path):
     proc = _run(tmp_path, "data=files", "data.transactions=bad.csv", "tracking.enabled=false")
     assert proc.returncode == 2
     assert "bad.csv has no column 'timestamp'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_short_history_without_backtest_still_scores_and_says_so(tmp_path, demo_tables):
+    tx = demo_tables.transactions
+    recent = tx[tx["timestamp"] >= "2026-01-01"][["customer_id", "timestamp", "amount"]]
+    recent.to_parquet(tmp_path / "recent.parquet", index=False)
+    proc = _run(tmp_path, "data=files", "data.transactions=recent.parquet", "as_of=2026-10-01", "tracking.enabled=false")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "out-of-time backtest: none" in proc.stdout
+    out = tmp_path / "data" / "scored" / "2026-10-01"
+    assert "Not evaluated" in (out / "report.html").read_text()
+    bought = (recent["timestamp"] < "2026-10-01") & (recent["amount"] > 0)
+    assert len(pd.read_parquet(out / "customers.parquet")) == recent.loc[bought, "customer_id"].nunique()

@@ -5,6 +5,7 @@ import base64
 import io as _io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import matplotlib
 
@@ -22,8 +23,8 @@ AT_RISK_COLUMNS = ["risk_rank", "customer_id", "churn_probability", "value_at_ri
 class Figures:
     """PNG bytes of the evaluation plots."""
 
-    calibration: bytes
-    gains: bytes
+    calibration: Optional[bytes]  # None when there was no backtest
+    gains: Optional[bytes]
     drivers: bytes
 
 
@@ -68,7 +69,10 @@ def drivers_plot(importance: pd.Series) -> bytes:
     return _png(fig)
 
 
-def figures(latest: pd.DataFrame, driver_values: pd.DataFrame) -> Figures:
+def figures(latest: Optional[pd.DataFrame], driver_values: pd.DataFrame) -> Figures:
+    """The report's plots; the evaluation plots need the latest backtest fold's predictions."""
+    if latest is None:
+        return Figures(None, None, drivers_plot(driver_values.abs().mean()))
     y, p, b = latest["churned"].to_numpy(), latest["churn_probability"].to_numpy(), latest["baseline_probability"].to_numpy()
     return Figures(calibration_plot(y, p, b), gains_plot(y, p, b), drivers_plot(driver_values.abs().mean()))
 
@@ -82,7 +86,7 @@ def at_risk(scored: pd.DataFrame, top_n: int) -> pd.DataFrame:
 def render(scored: pd.DataFrame, summary: pd.DataFrame, figs: Figures, context: dict, top_n: int) -> str:
     """The single-file HTML report (plots embedded)."""
     env = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=select_autoescape(["html"]))
-    b64 = {k: base64.b64encode(getattr(figs, k)).decode() for k in ("calibration", "gains", "drivers")}
+    b64 = {k: base64.b64encode(getattr(figs, k)).decode() for k in ("calibration", "gains", "drivers") if getattr(figs, k)}
     top = at_risk(scored, top_n)
     driver_mix = scored.loc[scored["top_driver"].ne(""), "top_driver"].head(top_n).value_counts()
     return env.get_template("report.html.j2").render(
