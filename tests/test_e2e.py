@@ -69,3 +69,9 @@ def test_short_history_without_backtest_still_scores_and_says_so(tmp_path, demo_
     assert "Not evaluated" in (out / "report.html").read_text()
     bought = (recent["timestamp"] < "2026-10-01") & (recent["amount"] > 0)
     assert len(pd.read_parquet(out / "customers.parquet")) == recent.loc[bought, "customer_id"].nunique()
+
+
+def test_files_source_without_a_transactions_path_says_what_to_set(tmp_path):
+    proc = _run(tmp_path, "data=files", "tracking.enabled=false")
+    assert proc.returncode == 2
+    assert "data.transactions must be set" in proc.stderr and "Traceback" not in proc.stderr

@@ -221,6 +221,9 @@ def _known_customers(loaded: dict[str, Optional[pd.DataFrame]]) -> pd.Index:
 
 def run(data: DataConfig, as_of: Optional[pd.Timestamp] = None, read=read_raw) -> Tables:
     """Read, check and load every configured table; optional tables that are not configured stay None."""
+    if data.transactions is None:
+        raise IngestError("data.transactions must be set: the path to your transactions file (CSV or Parquet), "
+                          "e.g. data.transactions=sales.csv")
     loaded: dict[str, Optional[pd.DataFrame]] = {}
     quarantine: dict[str, pd.DataFrame] = {}
     rows = []
