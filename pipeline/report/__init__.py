@@ -71,10 +71,11 @@ def drivers_plot(importance: pd.Series) -> bytes:
 
 def figures(latest: Optional[pd.DataFrame], driver_values: pd.DataFrame) -> Figures:
     """The report's plots; the evaluation plots need the latest backtest fold's predictions."""
+    drivers = drivers_plot(driver_values.abs().mean())
     if latest is None:
-        return Figures(None, None, drivers_plot(driver_values.abs().mean()))
+        return Figures(None, None, drivers)
     y, p, b = latest["churned"].to_numpy(), latest["churn_probability"].to_numpy(), latest["baseline_probability"].to_numpy()
-    return Figures(calibration_plot(y, p, b), gains_plot(y, p, b), drivers_plot(driver_values.abs().mean()))
+    return Figures(calibration_plot(y, p, b), gains_plot(y, p, b), drivers)
 
 
 def at_risk(scored: pd.DataFrame, top_n: int) -> pd.DataFrame:
