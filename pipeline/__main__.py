@@ -59,9 +59,11 @@ def run(cfg: Config, resolved: dict) -> None:
 
 
 def print_summary(summary) -> None:
-    print("ingest: rows read = rows loaded + rows quarantined")
+    print("ingest: rows read = rows loaded + rows quarantined   (loaded = new + updated + already there)")
     for r in summary.itertuples():
-        print(f"  {r.table:<13} {r.rows_read:>10,} = {r.rows_loaded:>10,} + {r.rows_quarantined:>8,}   ({r.source})")
+        print(f"  {r.table:<13} {r.rows_read:>10,} = {r.rows_loaded:>10,} + {r.rows_quarantined:>8,}   "
+              f"({r.rows_new:,} new, {r.rows_updated:,} updated, {r.rows_unchanged:,} already there; "
+              f"table now {r.rows_in_table:,})  {r.source}")
 
 
 def print_metrics(summary) -> None:

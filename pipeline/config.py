@@ -64,6 +64,24 @@ class CsvOptions:
     encoding: str = "utf-8"
     decimal: str = "."
     date_format: Optional[str] = None  # e.g. "%d/%m/%Y"; null = infer ISO-like dates
+    thousands: Optional[str] = None  # thousands separator inside numbers, e.g. "," for 1,234.50; null = none
+
+
+@dataclass
+class PostgresConfig:
+    """Connection to a PostgreSQL server, for tables given as ``postgresql:SCHEMA.TABLE`` or ``postgresql:SELECT ...``.
+
+    The password is never part of the config: it is read from the environment variable named by ``password_env``.
+    """
+
+    host: str = "localhost"
+    port: int = 5432
+    dbname: str = "postgres"
+    user: str = "postgres"
+    password_env: Optional[str] = "PGPASSWORD"
+    sslmode: str = "prefer"
+    connect_timeout: int = 10
+    fetch_rows: int = 50_000  # rows per round trip of the server-side cursor
 
 
 @dataclass
@@ -75,15 +93,23 @@ class DemoConfig:
 
 @dataclass
 class DataConfig:
-    """Where the raw tables come from. ``source=demo`` generates them first; ``files`` reads the given paths."""
+    """Where the raw tables come from. ``source=demo`` generates them first; ``files`` reads the given paths.
+
+    Each table is a CSV or Parquet path, or ``postgresql:SCHEMA.TABLE`` / ``postgresql:SELECT ...`` read through
+    ``postgres``. ``mode=replace`` makes the interim tables exactly this load; ``mode=merge`` adds this load to the
+    previous interim tables by record key (record ID, else a content hash), so overlapping weekly increments and
+    re-runs never double a row and a later version of a record (e.g. a resolved complaint) replaces the earlier one.
+    """
 
     source: str = "demo"
+    mode: str = "replace"
     transactions: Optional[str] = None
     complaints: Optional[str] = None
     customers: Optional[str] = None
     surveys: Optional[str] = None
     columns: ColumnMaps = field(default_factory=ColumnMaps)
     csv: CsvOptions = field(default_factory=CsvOptions)
+    postgres: PostgresConfig = field(default_factory=PostgresConfig)
     timezone: str = "UTC"  # every timestamp is converted to this zone, then stored without zone
     max_bad_row_share: float = 0.05  # more bad rows than this in a table stops the run
     demo: DemoConfig = field(default_factory=DemoConfig)

@@ -59,18 +59,25 @@ def ensure_demo_data(cfg: Config) -> None:
 
 
 def run_ingest(cfg: Config, paths: Paths) -> pd.DataFrame:
-    """Validate the raw tables into interim Parquet; quarantine bad rows; return the per-table summary."""
+    """Validate the raw tables into interim Parquet; quarantine bad rows; return the per-table summary.
+
+    ``data.mode=merge`` adds this load to the previous interim tables (see ``ingest.merge``). All interim tables are
+    written together at the end, so a crash mid-way leaves the previous ones intact.
+    """
+    if cfg.data.mode not in ("replace", "merge"):
+        raise ValueError(f"data.mode={cfg.data.mode!r} must be replace or merge")
     ensure_demo_data(cfg)
-    tables = ingest.run(cfg.data, _as_of(cfg))
+    previous = None
+    if cfg.data.mode == "merge":
+        previous = {n: io.read_parquet(p) for n in TABLES if (p := paths.interim / f"{n}.parquet").exists()}
+    tables = ingest.run(cfg.data, _as_of(cfg), previous)
+    out: dict[Path, Optional[pd.DataFrame]] = {}
     for name in TABLES:
-        frame = getattr(tables, name)
-        target = paths.interim / f"{name}.parquet"
-        if frame is None:
-            target.unlink(missing_ok=True)
-            continue
-        io.write_parquet(frame, target)
-        io.write_csv(tables.quarantine[name], paths.quarantine / name / "quarantined.csv")
-    io.write_csv(tables.summary, paths.interim / "ingest_summary.csv")
+        out[paths.interim / f"{name}.parquet"] = getattr(tables, name)
+        if name in tables.quarantine:
+            out[paths.quarantine / name / "quarantined.csv"] = tables.quarantine[name]
+    out[paths.interim / "ingest_summary.csv"] = tables.summary
+    io.write_together(out)
     return tables.summary
 
 

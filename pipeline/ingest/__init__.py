@@ -16,7 +16,7 @@ import pandera.pandas as pa
 
 from pipeline.config import CsvOptions, DataConfig
 from pipeline.ingest.schemas import COMPLAINT_CATEGORIES, SPECS, TableSpec, row_schema
-from pipeline.ingest.sources import IngestError, read_raw
+from pipeline.ingest.sources import IngestError, describe, read_source
 
 log = logging.getLogger(__name__)
 _TZ_SUFFIX = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
@@ -68,8 +68,11 @@ def _coerce_column(raw: pd.Series, kind: str, data: DataConfig) -> pd.Series:
         return parse_timestamps(raw, data.timezone, data.csv.date_format)
     if kind in ("number", "int"):
         text = raw if pd.api.types.is_numeric_dtype(raw) else raw.astype("string").str.strip()
-        if data.csv.decimal != "." and not pd.api.types.is_numeric_dtype(raw):
-            text = text.str.replace(data.csv.decimal, ".", regex=False)
+        if not pd.api.types.is_numeric_dtype(raw):
+            if data.csv.thousands:
+                text = text.str.replace(data.csv.thousands, "", regex=False)
+            if data.csv.decimal != ".":
+                text = text.str.replace(data.csv.decimal, ".", regex=False)
         number = pd.to_numeric(text, errors="coerce").astype("float64")
         if kind == "int":
             return number.where(np.isclose(number, np.round(number))).round().astype("Int64")
@@ -124,7 +127,10 @@ def _coerce(mapped: pd.DataFrame, spec: TableSpec, data: DataConfig) -> tuple[pd
         if kind == "id" or kind == "category":
             failed &= mapped[col].astype("string").str.strip().ne("")
         bad_values = mapped.loc[failed, col].astype(str)
-        reasons = _add_reason(reasons, failed, f"{col}: '" + bad_values + f"' {_describe_failure(kind)}")
+        hint = ""
+        if kind == "number" and not data.csv.thousands and bad_values.str.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?").any():
+            hint = " (thousands separators? set data.csv.thousands=',')"
+        reasons = _add_reason(reasons, failed, f"{col}: '" + bad_values + f"' {_describe_failure(kind)}{hint}")
     frame = pd.DataFrame(typed, index=mapped.index)
     if spec.name == "complaints" and "category" in frame:
         frame["category"] = frame["category"].where(frame["category"].isin(COMPLAINT_CATEGORIES) | frame["category"].isna(), "other")
@@ -201,8 +207,16 @@ def _stop_if_too_many(spec: TableSpec, path: str, mapped: pd.DataFrame, bad: pd.
         raise IngestError(
             f"{spec.name}: {path}: {bad.sum():,} of {len(bad):,} rows ({share:.0%}) failed checks, more than the allowed "
             f"{limit:.0%} (data.max_bad_row_share). Example, row {first + 1}: {reasons.iloc[first]} "
-            f"-- values {mapped.iloc[first].to_dict()}"
+            f"-- values {mapped.iloc[first].to_dict()}{_hint(spec, reasons[bad])}"
         )
+
+
+def _hint(spec: TableSpec, reasons: pd.Series) -> str:
+    """A likely fix for the commonest cause of a table full of bad rows."""
+    if spec.record_id and reasons.str.contains(f"{spec.record_id} repeated", regex=False).mean() > 0.5:
+        return (f". Most bad rows repeat {spec.record_id}: if it is an order number shared by several lines, "
+                f"map it away with data.columns.{spec.name}.{spec.record_id}=null")
+    return ""
 
 
 def _unknown_customers(frame: pd.DataFrame, known: pd.Index) -> pd.Series:
@@ -219,31 +233,79 @@ def _known_customers(loaded: dict[str, Optional[pd.DataFrame]]) -> pd.Index:
     return known
 
 
-def run(data: DataConfig, as_of: Optional[pd.Timestamp] = None, read=read_raw) -> Tables:
-    """Read, check and load every configured table; optional tables that are not configured stay None."""
-    if data.transactions is None:
+def record_keys(frame: pd.DataFrame, spec: TableSpec) -> pd.Series:
+    """Each row's identity across loads: ``id:<record ID>``, or for rows without one ``h:<content hash>:<n>``.
+
+    ``n`` numbers identical rows within one load, so two genuinely identical purchases stay two rows, while loading
+    the same rows again (a re-run, or an overlapping increment) gives the same keys and adds nothing.
+    """
+    content = pd.util.hash_pandas_object(frame[sorted(frame.columns)], index=False)
+    nth = content.groupby(content.to_numpy()).cumcount().astype("string")
+    hashed = "h:" + pd.Series(content.to_numpy().astype("U20"), index=frame.index, dtype="string") + ":" + nth
+    if spec.record_id and spec.record_id in frame:
+        ids = frame[spec.record_id].astype("string")
+        return ("id:" + ids).where(ids.notna(), hashed)
+    return hashed
+
+
+def merge(previous: Optional[pd.DataFrame], new: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Add this load to the previous table by ``_key``: a key seen before is replaced by its newer version."""
+    if previous is None or previous.empty or "_key" not in previous:
+        return new, {"rows_new": len(new), "rows_updated": 0, "rows_unchanged": 0}
+    seen = new["_key"].isin(previous["_key"])
+    columns = [c for c in new.columns if c != "_key"]
+    before = previous.drop_duplicates("_key", keep="last").set_index("_key").reindex(new.loc[seen, "_key"])
+    unchanged = pd.Series(False, index=new.index)
+    if set(columns) <= set(before.columns):
+        try:
+            old_hash = pd.util.hash_pandas_object(before[columns].astype(new[columns].dtypes.to_dict()), index=False)
+        except (TypeError, ValueError):  # a column changed type between loads: count those rows as updated
+            old_hash = None
+        if old_hash is not None:
+            new_hash = pd.util.hash_pandas_object(new.loc[seen, columns], index=False)
+            unchanged.loc[seen] = old_hash.to_numpy() == new_hash.to_numpy()
+    kept = previous[~previous["_key"].isin(new["_key"])]
+    merged = pd.concat([kept, new], ignore_index=True) if len(kept) else new
+    return merged, {"rows_new": int((~seen).sum()), "rows_updated": int((seen & ~unchanged).sum()),
+                    "rows_unchanged": int(unchanged.sum())}
+
+
+def run(data: DataConfig, as_of: Optional[pd.Timestamp] = None,
+        previous: Optional[dict[str, Optional[pd.DataFrame]]] = None, read=read_source) -> Tables:
+    """Read, check and load every configured table; optional tables that are not configured stay None.
+
+    With ``previous`` (the interim tables of earlier loads, for ``data.mode=merge``), each table is merged with its
+    previous version by record key, and a table not configured in this load keeps its previous version.
+    """
+    if data.transactions is None and not (previous and previous.get("transactions") is not None):
         raise IngestError("data.transactions must be set: the path to your transactions file (CSV or Parquet), "
                           "e.g. data.transactions=sales.csv")
+    previous = previous or {}
     loaded: dict[str, Optional[pd.DataFrame]] = {}
     quarantine: dict[str, pd.DataFrame] = {}
     rows = []
     for name in ("transactions", "customers", "complaints", "surveys"):
-        path = getattr(data, name)
-        if path is None:
-            loaded[name] = None
+        source = getattr(data, name)
+        if source is None:
+            loaded[name] = previous.get(name)
             continue
-        raw = read(path, name, data.csv)
+        where = describe(source, data)
+        raw = read(source, name, data)
         mapping = asdict(getattr(data.columns, name))
         defaults = asdict(type(getattr(data.columns, name))())
-        good, bad = ingest_table(raw, SPECS[name], mapping, defaults, data, str(path), as_of)
+        good, bad = ingest_table(raw, SPECS[name], mapping, defaults, data, where, as_of)
         if name in ("complaints", "surveys"):
             orphan = _unknown_customers(good, _known_customers(loaded))
             moved = orphan.ne("")
             bad = pd.concat([bad, quarantine_rows(raw, orphan[moved])], ignore_index=True)
             good = good.loc[~moved]
-        good = good.reset_index(drop=True)
-        loaded[name], quarantine[name] = good, bad
-        rows.append({"table": name, "source": str(path), "rows_read": len(raw), "rows_loaded": len(good), "rows_quarantined": len(bad)})
-        log.info("%s: read %d, loaded %d, quarantined %d", name, len(raw), len(good), len(bad))
+        good = good.assign(_key=record_keys(good, SPECS[name])).reset_index(drop=True)
+        merged, counts = merge(previous.get(name), good)
+        loaded[name], quarantine[name] = merged, bad
+        rows.append({"table": name, "source": where, "rows_read": len(raw), "rows_loaded": len(good),
+                     "rows_quarantined": len(bad), **counts, "rows_in_table": len(merged)})
+        log.info("%s: read %d, loaded %d (new %d, updated %d, unchanged %d), quarantined %d; table now %d rows",
+                 name, len(raw), len(good), counts["rows_new"], counts["rows_updated"], counts["rows_unchanged"],
+                 len(bad), len(merged))
     summary = pd.DataFrame(rows)
     return Tables(loaded["transactions"], loaded["complaints"], loaded["customers"], loaded["surveys"], summary, quarantine)
