@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Optional
 
@@ -39,7 +40,11 @@ class Tables:
 
 
 def parse_timestamps(raw: pd.Series, timezone: str, date_format: Optional[str]) -> pd.Series:
-    """Parse timestamps; zone-aware values are converted to ``timezone``, naive ones are taken as already in it."""
+    """Parse timestamps; zone-aware values are converted to ``timezone``, naive ones are taken as already in it.
+
+    Without ``date_format``, ISO 8601 of any precision is parsed first (fast, and a column may mix dates with and
+    without times); what is left is tried with the format pandas infers from it, then value by value.
+    """
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = raw
         if getattr(parsed.dt, "tz", None) is not None:
@@ -49,11 +54,24 @@ def parse_timestamps(raw: pd.Series, timezone: str, date_format: Optional[str]) 
     aware = text.str.contains(_TZ_SUFFIX, na=False)
     out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
     if (~aware).any():
-        naive = pd.to_datetime(text[~aware], errors="coerce", format=date_format)
-        out[~aware] = naive.astype("datetime64[us]")
+        out[~aware] = _parse_naive(text[~aware], date_format)
     if aware.any():
         zoned = pd.to_datetime(text[aware], errors="coerce", utc=True, format=date_format or "ISO8601")
         out[aware] = zoned.dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[us]")
+    return out
+
+
+def _parse_naive(text: pd.Series, date_format: Optional[str]) -> pd.Series:
+    if date_format:
+        return pd.to_datetime(text, errors="coerce", format=date_format).astype("datetime64[us]")
+    out = pd.to_datetime(text, errors="coerce", format="ISO8601").astype("datetime64[us]")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "could not infer format": the next pass handles those values
+        for fmt in (None, "mixed"):
+            left = out.isna() & text.notna()
+            if not left.any():
+                break
+            out[left] = pd.to_datetime(text[left], errors="coerce", format=fmt).astype("datetime64[us]")
     return out
 
 

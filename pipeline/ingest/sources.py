@@ -64,7 +64,7 @@ def read_raw(path: str | Path, table: str, csv: CsvOptions) -> pd.DataFrame:
     except pd.errors.EmptyDataError as err:
         raise IngestError(f"{table}: {path} is empty (no header, no rows)") from err
     except (pd.errors.ParserError, OSError, ValueError) as err:
-        raise IngestError(f"{table}: cannot read {path}: {err}") from err
+        raise IngestError(f"{table}: cannot read {path}: {' '.join(str(err).split())}") from err
     return _checked(frame, table, str(path))
 
 
