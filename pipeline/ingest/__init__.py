@@ -162,6 +162,9 @@ def _check_rows(frame: pd.DataFrame, spec: TableSpec, reasons: pd.Series) -> pd.
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases.dropna(subset=["index"])
+        # A check over the whole row is reported once per column; it is one reason, without a column name.
+        row_level = cases["schema_context"].eq("DataFrameSchema")
+        cases = cases.assign(column=cases["column"].where(~row_level, "")).drop_duplicates(["column", "check", "index"])
         for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
             mask = frame.index.isin(group["index"].astype(int))
             label = check if check != "not_nullable" else "is missing"
