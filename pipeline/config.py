@@ -116,9 +116,23 @@ class DataConfig:
 
 
 @dataclass
+class LoyaltyConfig:
+    """Rules of the loyalty ladder and the loyalty quadrant (see docs/features.md)."""
+
+    repeat_min_purchase_days: int = 2  # repeat buyer: at least this many purchase days
+    loyal_min_purchase_days: int = 4  # loyal: this many purchase days ...
+    loyal_min_tenure_days: int = 180  # ... over at least this long a relationship ...
+    active_max_overdue_ratio: float = 2.0  # ... and not more than this many usual gaps since the last purchase
+    advocate_min_nps: int = 9  # advocate: loyal and a promoter
+    attitudinal_min_nps: int = 9  # quadrant: NPS at least this is attitudinal loyalty
+
+
+@dataclass
 class FeaturesConfig:
     windows_days: list[int] = field(default_factory=lambda: [30, 90, 180, 365])
-    engine: str = "duckdb"
+    engine: str = "duckdb"  # duckdb (embedded) | spark (local or cluster session)
+    probabilistic: bool = True  # BG/NBD and Gamma-Gamma features, fitted per cutoff
+    loyalty: LoyaltyConfig = field(default_factory=LoyaltyConfig)
 
 
 @dataclass

@@ -12,7 +12,8 @@ def run(trained: TrainedModels, features: pd.DataFrame, model_version: str, n_re
     scored = predict(trained, features)
     drivers = explain.by_driver(explain.contributions(trained.churn, features))
     words = explain.reasons(features, drivers, n_reasons)
-    segment_cols = [c for c in ("region", "acquisition_channel", "loyalty_member") if c in features]
+    segment_cols = [c for c in ("rfm_segment", "loyalty_stage", "loyalty_quadrant", "region", "acquisition_channel",
+                                "loyalty_member") if c in features]
     out = pd.concat([scored, words, features[["recency_days", "n_purchase_days", "spend_365d", *segment_cols]]], axis=1)
     out = out.sort_values(["value_at_risk", "churn_probability", "customer_id"], ascending=[False, False, True], kind="stable")
     out = out.assign(risk_rank=range(1, len(out) + 1), model_version=model_version, as_of=features["cutoff"].iloc[0])

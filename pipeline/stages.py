@@ -104,7 +104,7 @@ def run_features(cfg: Config, paths: Paths) -> dict:
     as_of = resolve_as_of(cfg, inputs.transactions)
     production, folds = train.plan(as_of, inputs.transactions["timestamp"].min(), cfg.horizon_days, cfg.model)
     cutoffs = sorted({c for f in [production, *folds] for c in (*f.train, f.validation, f.test) if c is not None})
-    frame = build(inputs, [*cutoffs, as_of], cfg.features, threads(cfg.model.num_threads))
+    frame = build(inputs, [*cutoffs, as_of], cfg.features, threads(cfg.model.num_threads), cfg.horizon_days)
     past = frame[frame["cutoff"] < as_of]
     labelled = past.merge(labels.build(inputs.transactions, past, cfg.horizon_days), on=["customer_id", "cutoff"], validate="one_to_one")
     io.write_parquet(labelled, paths.features / "training.parquet")

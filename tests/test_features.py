@@ -71,7 +71,7 @@ def test_complaint_resolved_after_the_cutoff_is_still_open_at_it():
 def test_optional_tables_absent_means_features_absent():
     tx = _tx([("a", "2024-01-01", 10.0)])
     f = build(FeatureInputs(tx), [CUTOFF], CFG)
-    assert not any(c.startswith(("complaint", "n_complaints", "open_complaints", "nps", "loyalty")) for c in f.columns)
+    assert not any(c.startswith(("complaint", "n_complaints", "open_complaints", "nps", "loyalty_member")) for c in f.columns)
 
 
 def _future_events(inputs: FeatureInputs, cutoff: pd.Timestamp, rng: np.random.Generator) -> FeatureInputs:

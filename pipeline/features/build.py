@@ -8,14 +8,15 @@ import ibis
 import pandas as pd
 
 from pipeline.config import FeaturesConfig
-from pipeline.features import engine
+from pipeline import btyd
+from pipeline.features import engine, segments
 from pipeline.features.complaints import complaint_features, survey_features
 from pipeline.features.transactions import _days_between, before_cutoff, rfm
 
 KEYS = ["customer_id", "cutoff"]
 CATEGORICAL = ["region", "acquisition_channel"]
 # Columns that describe the row rather than the customer's behaviour; never model inputs.
-NON_FEATURES = {"customer_id", "cutoff", "n_lines", "n_return_lines"}
+NON_FEATURES = {"customer_id", "cutoff", "n_lines", "n_return_lines", *segments.SEGMENT_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -50,15 +51,20 @@ def _customer_features(customers: ibis.Table, population: ibis.Table, has: set[s
     return joined
 
 
-def build(inputs: FeatureInputs, cutoffs: list[pd.Timestamp], cfg: FeaturesConfig, threads: Optional[int] = None) -> pd.DataFrame:
-    """Features for every customer with a purchase before each cutoff, from events strictly before it."""
+def build(inputs: FeatureInputs, cutoffs: list[pd.Timestamp], cfg: FeaturesConfig, threads: Optional[int] = None,
+          horizon_days: int = 90) -> pd.DataFrame:
+    """Features for every customer with a purchase before each cutoff, from events strictly before it.
+
+    The Ibis expressions run on the configured engine; the BG/NBD and Gamma-Gamma fits (per cutoff) and the
+    segment labels are computed from their result.
+    """
     con = engine.connect(cfg.engine, threads)
     cut = engine.load(con, "cutoffs", _cutoff_table(cutoffs))
     tx = engine.load(con, "transactions", inputs.transactions)
     table = rfm(before_cutoff(tx, cut, "timestamp"), list(cfg.windows_days), set(inputs.transactions.columns))
     if inputs.complaints is not None:
         c = engine.load(con, "complaints", inputs.complaints)
-        comp = complaint_features(before_cutoff(c, cut, "opened_at"), set(inputs.complaints.columns))
+        comp = complaint_features(before_cutoff(c, cut, "opened_at"), set(inputs.complaints.columns), list(cfg.windows_days))
         table = table.left_join(comp, KEYS).select(table, *[x for x in comp.columns if x not in KEYS])
         table = table.mutate(complaint_rate=table.n_complaints.fill_null(0) / table.n_purchase_days)
         table = table.mutate(**{col: table[col].fill_null(0) for col in _zero_when_none(comp.columns)})
@@ -70,8 +76,10 @@ def build(inputs: FeatureInputs, cutoffs: list[pd.Timestamp], cfg: FeaturesConfi
         cust = engine.load(con, "customers", inputs.customers)
         attrs = _customer_features(cust, table, set(inputs.customers.columns))
         table = table.left_join(attrs, KEYS).select(table, *[x for x in attrs.columns if x not in KEYS])
-    out = table.order_by(["cutoff", "customer_id"]).execute()
-    return _finish(out)
+    out = _finish(engine.execute(table.order_by(["cutoff", "customer_id"])))
+    if cfg.probabilistic:
+        out = pd.concat([out, btyd.features(out, horizon_days)], axis=1)
+    return segments.add(out, cfg.loyalty)
 
 
 def _zero_when_none(columns: list[str]) -> list[str]:

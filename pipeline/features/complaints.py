@@ -12,7 +12,7 @@ from pipeline.features.transactions import _days_between
 SLOW_RESOLUTION_DAYS = 14
 
 
-def complaint_features(c: ibis.Table, has: set[str]) -> ibis.Table:
+def complaint_features(c: ibis.Table, has: set[str], windows: list[int]) -> ibis.Table:
     """Aggregate complaints opened strictly before each cutoff."""
     resolved = c.resolved_at.notnull() & (c.resolved_at < c.cutoff) if "resolved_at" in has else ibis.literal(False)
     resolution_days = ibis.ifelse(resolved, c.resolved_at.epoch_seconds() - c.opened_at.epoch_seconds(), ibis.null()) / 86400.0 \
@@ -20,8 +20,7 @@ def complaint_features(c: ibis.Table, has: set[str]) -> ibis.Table:
     age_days = (c.cutoff.epoch_seconds() - c.opened_at.epoch_seconds()) / 86400.0
     metrics = dict(
         n_complaints=c.count(),
-        complaints_90d=(c.opened_at >= c.cutoff - ibis.interval(days=90)).sum(),
-        complaints_365d=(c.opened_at >= c.cutoff - ibis.interval(days=365)).sum(),
+        **{f"complaints_{w}d": (c.opened_at >= c.cutoff - ibis.interval(days=w)).sum() for w in windows},
         last_complaint=c.opened_at.max(),
         open_complaints=(~resolved).sum(),
         oldest_open_complaint_days=ibis.ifelse(~resolved, age_days, 0.0).max(),
@@ -34,7 +33,7 @@ def complaint_features(c: ibis.Table, has: set[str]) -> ibis.Table:
     if "satisfaction" in has:
         metrics["mean_satisfaction"] = ibis.ifelse(resolved, c.satisfaction, ibis.null()).mean()
     if "category" in has:
-        for cat in ("delivery", "quality", "billing", "service"):
+        for cat in ("delivery", "quality", "billing", "service", "other"):
             metrics[f"complaints_{cat}"] = (c.category == cat).sum()
     agg = c.group_by(["customer_id", "cutoff"]).aggregate(**metrics)
     return agg.mutate(days_since_complaint=_days_between(agg.cutoff, agg.last_complaint.truncate("D"))).drop("last_complaint")
@@ -48,4 +47,5 @@ def survey_features(s: ibis.Table) -> ibis.Table:
     return agg.mutate(
         days_since_nps=_days_between(agg.cutoff, agg.last_answer.truncate("D")),
         nps_detractor=(agg.nps_last <= 6).cast("int8"),
+        nps_promoter=(agg.nps_last >= 9).cast("int8"),
     ).drop("last_answer")

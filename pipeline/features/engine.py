@@ -17,6 +17,11 @@ def connect(engine: str = "duckdb", threads: Optional[int] = None) -> ibis.BaseB
     return con
 
 
+def execute(expr: ibis.Expr) -> pd.DataFrame:
+    """Run an expression on its backend and return a pandas frame."""
+    return expr.execute()
+
+
 def load(con: ibis.BaseBackend, name: str, frame: pd.DataFrame) -> ibis.Table:
     """Register a pandas frame as a table of the backend."""
     return con.create_table(name, frame, overwrite=True)

@@ -58,8 +58,28 @@ def rfm(tx: ibis.Table, windows: list[int], has: set[str]) -> ibis.Table:
     if "category" in has:
         metrics["category_breadth"] = tx.category.nunique()
     spend = tx.group_by(["customer_id", "cutoff"]).aggregate(**metrics)
-    out = regular.join(spend, ["customer_id", "cutoff"])
-    return _derive(out, windows, has)
+    out = _derive(regular.join(spend, ["customer_id", "cutoff"]), windows, has)
+    if "brand" in has:
+        brands = brand_loyalty(tx, has)
+        out = out.left_join(brands, ["customer_id", "cutoff"]).select(out, "brand_loyalty")
+    return out
+
+
+def brand_loyalty(tx: ibis.Table, has: set[str]) -> ibis.Table:
+    """Share of a customer's purchase lines in each category that went to their main brand there, over categories.
+
+    Brand loyalty in a category = purchases of the customer's most-bought brand ÷ purchases in that category; the
+    feature pools categories (sum of main-brand purchases ÷ sum of purchases). Without a category column the whole
+    assortment is one category.
+    """
+    bought = tx.filter((tx.amount > 0) & tx.brand.notnull())
+    category = bought.category.fill_null("(none)") if "category" in has else ibis.literal("(all)")
+    bought = bought.mutate(_category=category)
+    per_brand = bought.group_by(["customer_id", "cutoff", "_category", "brand"]).aggregate(n=_.count())
+    per_category = per_brand.group_by(["customer_id", "cutoff", "_category"]).aggregate(top=_.n.max(), total=_.n.sum())
+    return per_category.group_by(["customer_id", "cutoff"]).aggregate(
+        brand_loyalty=_.top.sum().cast("float64") / _.total.sum(),
+    )
 
 
 def _derive(t: ibis.Table, windows: list[int], has: set[str]) -> ibis.Table:

@@ -80,7 +80,7 @@ def figures(latest: Optional[pd.DataFrame], driver_values: pd.DataFrame) -> Figu
 
 def at_risk(scored: pd.DataFrame, top_n: int) -> pd.DataFrame:
     """The top ``top_n`` customers by value at risk, with the columns a retention team acts on."""
-    cols = [c for c in AT_RISK_COLUMNS if c in scored] + [c for c in ("region", "acquisition_channel", "loyalty_member") if c in scored]
+    cols = [c for c in AT_RISK_COLUMNS if c in scored] + [c for c in ("rfm_segment", "loyalty_stage", "loyalty_quadrant", "region", "acquisition_channel", "loyalty_member") if c in scored]
     return scored.head(top_n)[cols]
 
 
