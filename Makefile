@@ -27,7 +27,7 @@ mlflow-ui: $(STAMP)  ## open the tracking UI on http://127.0.0.1:5000
 
 lock:  ## re-pin dependencies from pyproject into requirements.lock
 	rm -rf /tmp/lock-venv && $(PYTHON) -m venv /tmp/lock-venv
-	/tmp/lock-venv/bin/pip install --quiet ".[test]" && /tmp/lock-venv/bin/pip freeze --exclude churn-clv-pipeline > requirements.lock
+	/tmp/lock-venv/bin/pip install --quiet ".[test,spark]" && /tmp/lock-venv/bin/pip freeze --exclude churn-clv-pipeline > requirements.lock
 
 clean:
 	rm -rf data/interim data/quarantine data/scored data/logs mlruns

@@ -15,6 +15,9 @@ from scipy import optimize, special
 
 DAYS_PER_UNIT = 7.0  # times in weeks: keeps the parameters near 1 and the optimiser well scaled
 MIN_CUSTOMERS = 20  # fewer customers than this (or no repeat buyer) gives no fit
+# Converge to the optimum itself, not near it: then the fit does not depend on last-bit differences in its inputs
+# (e.g. sums added in another order by another engine).
+_TIGHT = {"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000}
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class BgNbd:
             return -float(np.sum(w * _bgnbd_ll(np.exp(log_params), x, t_x, T))) / w.sum()
 
         best = optimize.minimize(nll, np.log([0.5, max(float(np.average(T, weights=w)), 1.0), 1.0, 1.0]),
-                                 method="L-BFGS-B", bounds=[(-9, 9)] * 4)
+                                 method="L-BFGS-B", bounds=[(-9, 9)] * 4, options=_TIGHT)
         return cls(*np.exp(best.x))
 
     def p_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -101,7 +104,7 @@ class GammaGamma:
                   + (p * n - 1) * np.log(m / scale) + p * n * np.log(n) - (p * n + q) * np.log(g + n * m / scale))
             return -float(np.mean(ll))
 
-        best = optimize.minimize(nll, np.log([1.0, 2.0, 1.0]), method="L-BFGS-B", bounds=[(-9, 9)] * 3)
+        best = optimize.minimize(nll, np.log([1.0, 2.0, 1.0]), method="L-BFGS-B", bounds=[(-9, 9)] * 3, options=_TIGHT)
         p, q, g = np.exp(best.x)
         return cls(p, q, g * scale)
 

@@ -130,7 +130,8 @@ class LoyaltyConfig:
 @dataclass
 class FeaturesConfig:
     windows_days: list[int] = field(default_factory=lambda: [30, 90, 180, 365])
-    engine: str = "duckdb"  # duckdb (embedded) | spark (local or cluster session)
+    engine: str = "duckdb"  # duckdb (embedded) | spark (needs pyspark and Java 17+)
+    spark_master: Optional[str] = None  # null = local[threads]; or spark://host:7077, yarn, sc://host:15002
     probabilistic: bool = True  # BG/NBD and Gamma-Gamma features, fitted per cutoff
     loyalty: LoyaltyConfig = field(default_factory=LoyaltyConfig)
 

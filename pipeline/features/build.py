@@ -55,28 +55,37 @@ def build(inputs: FeatureInputs, cutoffs: list[pd.Timestamp], cfg: FeaturesConfi
           horizon_days: int = 90) -> pd.DataFrame:
     """Features for every customer with a purchase before each cutoff, from events strictly before it.
 
-    The Ibis expressions run on the configured engine; the BG/NBD and Gamma-Gamma fits (per cutoff) and the
-    segment labels are computed from their result.
+    Loads the validated tables into the configured engine and runs ``build_on`` there.
     """
-    con = engine.connect(cfg.engine, threads)
+    con = engine.connect(cfg.engine, threads, cfg.spark_master)
+    tables = {name: engine.load(con, name, frame) for name in ("transactions", "complaints", "customers", "surveys")
+              if (frame := getattr(inputs, name)) is not None}
+    return build_on(con, tables, cutoffs, cfg, horizon_days)
+
+
+def build_on(con: ibis.BaseBackend, tables: dict[str, ibis.Table], cutoffs: list[pd.Timestamp], cfg: FeaturesConfig,
+             horizon_days: int = 90) -> pd.DataFrame:
+    """The features computed where ``tables`` live (any Ibis backend: DuckDB, Spark, PostgreSQL, ...).
+
+    ``tables`` maps transactions (required), complaints, customers and surveys to backend tables with our column
+    names and types. Only the per-customer result comes back; the BG/NBD and Gamma-Gamma fits (per cutoff) and the
+    segment labels are computed from it.
+    """
     cut = engine.load(con, "cutoffs", _cutoff_table(cutoffs))
-    tx = engine.load(con, "transactions", inputs.transactions)
-    table = rfm(before_cutoff(tx, cut, "timestamp"), list(cfg.windows_days), set(inputs.transactions.columns))
-    if inputs.complaints is not None:
-        c = engine.load(con, "complaints", inputs.complaints)
-        comp = complaint_features(before_cutoff(c, cut, "opened_at"), set(inputs.complaints.columns), list(cfg.windows_days))
+    tx = tables["transactions"]
+    table = rfm(before_cutoff(tx, cut, "timestamp"), list(cfg.windows_days), set(tx.columns))
+    if (c := tables.get("complaints")) is not None:
+        comp = complaint_features(before_cutoff(c, cut, "opened_at"), set(c.columns), list(cfg.windows_days))
         table = table.left_join(comp, KEYS).select(table, *[x for x in comp.columns if x not in KEYS])
         table = table.mutate(complaint_rate=table.n_complaints.fill_null(0) / table.n_purchase_days)
         table = table.mutate(**{col: table[col].fill_null(0) for col in _zero_when_none(comp.columns)})
-    if inputs.surveys is not None:
-        s = engine.load(con, "surveys", inputs.surveys)
+    if (s := tables.get("surveys")) is not None:
         surv = survey_features(before_cutoff(s, cut, "answered_at"))
         table = table.left_join(surv, KEYS).select(table, *[x for x in surv.columns if x not in KEYS])
-    if inputs.customers is not None:
-        cust = engine.load(con, "customers", inputs.customers)
-        attrs = _customer_features(cust, table, set(inputs.customers.columns))
+    if (cust := tables.get("customers")) is not None:
+        attrs = _customer_features(cust, table, set(cust.columns))
         table = table.left_join(attrs, KEYS).select(table, *[x for x in attrs.columns if x not in KEYS])
-    out = _finish(engine.execute(table.order_by(["cutoff", "customer_id"])))
+    out = _finish(engine.execute(con, table.order_by(["cutoff", "customer_id"])))
     if cfg.probabilistic:
         out = pd.concat([out, btyd.features(out, horizon_days)], axis=1)
     return segments.add(out, cfg.loyalty)

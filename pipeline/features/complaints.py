@@ -12,18 +12,23 @@ from pipeline.features.transactions import _days_between
 SLOW_RESOLUTION_DAYS = 14
 
 
+def _days(later: ibis.Value, earlier: ibis.Value) -> ibis.Value:
+    """Fractional days between two timestamps, in float64 on every engine (Spark would otherwise narrow it)."""
+    return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") / ibis.literal(86400.0, "float64")
+
+
 def complaint_features(c: ibis.Table, has: set[str], windows: list[int]) -> ibis.Table:
     """Aggregate complaints opened strictly before each cutoff."""
     resolved = c.resolved_at.notnull() & (c.resolved_at < c.cutoff) if "resolved_at" in has else ibis.literal(False)
-    resolution_days = ibis.ifelse(resolved, c.resolved_at.epoch_seconds() - c.opened_at.epoch_seconds(), ibis.null()) / 86400.0 \
+    resolution_days = ibis.ifelse(resolved, _days(c.resolved_at, c.opened_at), ibis.null("float64")) \
         if "resolved_at" in has else ibis.null("float64")
-    age_days = (c.cutoff.epoch_seconds() - c.opened_at.epoch_seconds()) / 86400.0
+    age_days = _days(c.cutoff, c.opened_at)
     metrics = dict(
         n_complaints=c.count(),
         **{f"complaints_{w}d": (c.opened_at >= c.cutoff - ibis.interval(days=w)).sum() for w in windows},
         last_complaint=c.opened_at.max(),
         open_complaints=(~resolved).sum(),
-        oldest_open_complaint_days=ibis.ifelse(~resolved, age_days, 0.0).max(),
+        oldest_open_complaint_days=ibis.ifelse(~resolved, age_days, ibis.literal(0.0, "float64")).max(),
         mean_resolution_days=resolution_days.mean(),
         max_resolution_days=resolution_days.max(),
         slow_resolutions_365d=((resolution_days > SLOW_RESOLUTION_DAYS) & (c.opened_at >= c.cutoff - ibis.interval(days=365))).sum(),

@@ -8,6 +8,8 @@ from __future__ import annotations
 import ibis
 from ibis import _
 
+MONEY = "decimal(18, 4)"  # amounts to a hundredth of a cent
+
 
 def _days_between(later: ibis.Value, earlier: ibis.Value) -> ibis.Value:
     """Whole calendar days from ``earlier`` to ``later``."""
@@ -45,16 +47,24 @@ def rfm(tx: ibis.Table, windows: list[int], has: set[str]) -> ibis.Table:
     )
     in_window = {w: tx.timestamp >= (tx.cutoff - ibis.interval(days=w)) for w in windows}
     prev_90 = (tx.timestamp >= tx.cutoff - ibis.interval(days=180)) & (tx.timestamp < tx.cutoff - ibis.interval(days=90))
+    # Money is summed as DECIMAL: exact, so every engine and every thread count gives the same bits (float sums
+    # depend on the order rows are added in, and the Gamma-Gamma fit downstream magnifies such differences).
+    money = tx.amount.cast(MONEY)
+    zero = ibis.literal(0, MONEY)
+
+    def total(condition: ibis.Value) -> ibis.Value:
+        return ibis.ifelse(condition, money, zero).sum().cast("float64")
+
     metrics = dict(
         n_lines=tx.count(),
-        spend_total=tx.amount.sum(),
-        gross_spend=ibis.ifelse(tx.amount > 0, tx.amount, 0).sum(),
+        spend_total=money.sum().cast("float64"),
+        gross_spend=total(tx.amount > 0),
         n_return_lines=(tx.amount < 0).sum(),
-        spend_prev_90d=ibis.ifelse(prev_90, tx.amount, 0).sum(),
-        **{f"spend_{w}d": ibis.ifelse(in_window[w], tx.amount, 0).sum() for w in windows},
+        spend_prev_90d=total(prev_90),
+        **{f"spend_{w}d": total(in_window[w]) for w in windows},
     )
     if "discount" in has:
-        metrics["discounted_spend"] = ibis.ifelse((tx.discount > 0) & (tx.amount > 0), tx.amount, 0).sum()
+        metrics["discounted_spend"] = total((tx.discount > 0) & (tx.amount > 0))
     if "category" in has:
         metrics["category_breadth"] = tx.category.nunique()
     spend = tx.group_by(["customer_id", "cutoff"]).aggregate(**metrics)
