@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench mlflow-ui clean lock
+.PHONY: demo test test-fast bench mlflow-ui clean lock compare-features
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,3 +31,13 @@ lock:  ## re-pin dependencies from pyproject into requirements.lock
 
 clean:
 	rm -rf data/interim data/quarantine data/scored data/logs mlruns
+
+# The feature set of the first release, for comparison in MLflow (issue 4): the same demo, model and folds.
+FIRST_FEATURE_SET := '[bgnbd_*,gg_*,brand_loyalty,complaints_30d,complaints_180d,complaints_other,nps_promoter]'
+
+compare-features: $(STAMP)  ## backtest the first and the current feature set on the demo; both runs in MLflow
+	$(PY) -m pipeline stage=ingest
+	$(PY) -m pipeline stage=features features.exclude=$(FIRST_FEATURE_SET)
+	$(PY) -m pipeline stage=evaluate features.exclude=$(FIRST_FEATURE_SET) tracking.run_name=first-feature-set
+	$(PY) -m pipeline stage=features
+	$(PY) -m pipeline stage=evaluate tracking.run_name=current-feature-set

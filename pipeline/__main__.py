@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
+
+# pyspark (pulled in by MLflow when it is installed) warns about pandas 3 on import; nothing here uses pyspark.pandas.
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 from pathlib import Path
+from typing import Optional
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import stages, tracking
+from pipeline import score, stages, tracking
 from pipeline.config import STAGES, Config, register
 from pipeline.ingest import IngestError
 from pipeline.train import NotEnoughHistory
@@ -27,29 +32,44 @@ def make_tracker(cfg: Config, paths: stages.Paths):
         return tracking.NullTracker()
     paths.mlruns.mkdir(parents=True, exist_ok=True)
     uri = cfg.tracking.uri or f"sqlite:///{(paths.mlruns / 'mlflow.db').resolve()}"
-    return tracking.MlflowTracker(uri, cfg.tracking.experiment, paths.mlruns / "artifacts", cfg.tracking.register, f"{cfg.stage}")
+    return tracking.MlflowTracker(uri, cfg.tracking.experiment, paths.mlruns / "artifacts", cfg.tracking.register, cfg.tracking.run_name or cfg.stage)
 
 
-def run(cfg: Config, resolved: dict) -> None:
+def run(cfg: Config, resolved: dict) -> Optional[float]:
     """Run the selected stage(s) in order and print where the results are."""
     if cfg.stage not in STAGES:
         raise ValueError(f"stage={cfg.stage!r} is not one of {', '.join(STAGES)}")
     paths = stages.Paths.from_config(cfg)
-    todo = STAGES[:-1] if cfg.stage == "all" else (cfg.stage,)
+    if cfg.stage == "tune":
+        with make_tracker(cfg, paths) as tracker:
+            tracker.log_params(tracking.flatten(resolved))
+            loss = stages.run_tune(cfg, paths, tracker)
+        print(f"validation log loss {loss:.5f}")
+        return loss
+    todo = STAGES[:STAGES.index("all")] if cfg.stage == "all" else (cfg.stage,)
     with make_tracker(cfg, paths) as tracker:
         tracker.log_params(tracking.flatten(resolved))
         for stage in todo:
             log.info("stage %s", stage)
             if stage == "ingest":
-                print_summary(stages.run_ingest(cfg, paths))
+                print_summary(stages.run_ingest(cfg, paths, tracker))
             elif stage == "features":
                 plan = stages.run_features(cfg, paths)
-                print(f"as_of {plan['as_of'][:10]}: {len(plan['folds'])} backtest folds, "
-                      f"{len(plan['production']['train'])} training cutoffs for the production model")
+                if plan["production"] is None:
+                    print(f"as_of {plan['as_of'][:10]}: {plan['fallback_reason']}.\n  No model can be trained on labels; "
+                          f"the list is scored with BG/NBD x Gamma-Gamma (model_version '{score.FALLBACK_VERSION}').")
+                else:
+                    print(f"as_of {plan['as_of'][:10]}: {len(plan['folds'])} backtest folds, "
+                          f"{len(plan['production']['train'])} training cutoffs for the production model")
             elif stage == "train":
                 print(f"trained model {stages.run_train(cfg, paths, tracker)}")
             elif stage == "evaluate":
-                print_metrics(stages.run_evaluate(cfg, paths, tracker))
+                summary = stages.run_evaluate(cfg, paths, tracker)
+                print_metrics(summary)
+                decision = stages.run_promotion(cfg, paths, tracker, summary)
+                if decision is not None:
+                    verdict = "is now the champion" if decision.promoted else f"is not promoted; champion stays {decision.champion_before}"
+                    print(f"model {decision.candidate} {verdict}: {decision.reason}")
             elif stage == "score":
                 print(f"scored list: {stages.run_score(cfg, paths)}")
             elif stage == "report":
@@ -70,18 +90,27 @@ def print_metrics(summary) -> None:
     if summary.empty:
         print("out-of-time backtest: none (the history is too short for a fold); the model is not evaluated")
         return
-    print("out-of-time backtest (mean ± std over folds):")
-    for metric in ("roc_auc", "pr_auc", "log_loss", "brier", "top_decile_lift", "rmse", "spearman", "normalised_gini"):
-        cells = "   ".join(f"{m} {summary.loc[m, (metric, 'mean')]:.3f}±{summary.loc[m, (metric, 'std')]:.3f}" for m in summary.index)
-        print(f"  {metric:<16} {cells}")
+    print("out-of-time backtest (mean ± std over folds; '-' = the model makes no such forecast):")
+    print(f"  {'':<21}" + "".join(f"{m:>22}" for m in summary.index))
+    for metric in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift", "empc", "best_campaign_profit",
+                   "rmse", "spearman", "normalised_gini", "total_ratio"):
+        cells = "".join(f"{_cell(summary.loc[m, (metric, 'mean')], summary.loc[m, (metric, 'std')]):>22}" for m in summary.index)
+        print(f"  {metric:<21}{cells}")
+
+
+def _cell(mean: float, std: float) -> str:
+    if mean != mean:
+        return "-"
+    digits = 0 if abs(mean) >= 1000 else 3
+    return f"{mean:,.{digits}f} ± {std:,.{digits}f}"
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> Optional[float]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     config: Config = OmegaConf.to_object(cfg)
     try:
-        run(config, resolved)
+        return run(config, resolved)
     except (IngestError, NotEnoughHistory, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

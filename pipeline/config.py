@@ -133,6 +133,7 @@ class FeaturesConfig:
     engine: str = "duckdb"  # duckdb (embedded) | spark (needs pyspark and Java 17+)
     spark_master: Optional[str] = None  # null = local[threads]; or spark://host:7077, yarn, sc://host:15002
     probabilistic: bool = True  # BG/NBD and Gamma-Gamma features, fitted per cutoff
+    exclude: list[str] = field(default_factory=list)  # model inputs to leave out (glob patterns, e.g. "bgnbd_*")
     loyalty: LoyaltyConfig = field(default_factory=LoyaltyConfig)
 
 
@@ -162,6 +163,7 @@ class ModelConfig:
     num_threads: int = 0  # 0 = all cores; never more than the machine has
     churn: LgbmParams = field(default_factory=LgbmParams)
     value: LgbmParams = field(default_factory=LgbmParams)
+    promotion_margin: float = 0.002  # a candidate with another recipe must beat the champion's backtest log loss by this
     monotone_increasing: list[str] = field(default_factory=lambda: ["open_complaints", "oldest_open_complaint_days"])
 
 
@@ -170,9 +172,20 @@ class TrackingConfig:
     enabled: bool = True
     uri: Optional[str] = None  # null = sqlite database under paths.mlruns
     experiment: str = "churn-clv"
+    run_name: Optional[str] = None  # null = the stage name
     register: bool = True
     churn_model_name: str = "churn_classifier"
     value_model_name: str = "value_regressor"
+
+
+@dataclass
+class CampaignConfig:
+    """Retention-campaign economics for the profit curve and EMPC (Verbraken et al. 2013; defaults from the paper)."""
+
+    contact_cost: float = 1.0  # f: cost of contacting one customer
+    incentive_cost: float = 10.0  # d: cost of the incentive for a customer who accepts it
+    acceptance_alpha: float = 6.0  # acceptance rate of would-be churners ~ Beta(alpha, beta), mean 0.3
+    acceptance_beta: float = 14.0
 
 
 @dataclass
@@ -202,10 +215,11 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    campaign: CampaignConfig = field(default_factory=CampaignConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
 
 
-STAGES = ("ingest", "features", "train", "evaluate", "score", "report", "all")
+STAGES = ("ingest", "features", "train", "evaluate", "score", "report", "all", "tune")
 
 
 def register() -> None:

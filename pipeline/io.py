@@ -76,6 +76,6 @@ def write_text(text: str, path: Path) -> Path:
     return Path(path)
 
 
-def read_parquet(path: Path) -> pd.DataFrame:
-    """Read a Parquet file."""
-    return pd.read_parquet(path)
+def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a Parquet file (only ``columns``, when given)."""
+    return pd.read_parquet(path, columns=columns)

@@ -146,3 +146,57 @@ class RfmBaseline(BaseEstimator):
 
     def predict_value(self, X: pd.DataFrame) -> np.ndarray:
         return np.clip(X["spend_365d"].to_numpy() * self.horizon_days / 365.0, 0, None)
+
+
+class LogisticBaseline(BaseEstimator):
+    """Logistic regression on the same features: median-imputed (with missing indicators) and standardised numbers,
+    one-hot categories. The linear baseline a tree model has to beat."""
+
+    def __init__(self, features: list[str], seed: int = 0):
+        self.features = features
+        self.seed = seed
+
+    def fit(self, X: pd.DataFrame, churned: np.ndarray) -> "LogisticBaseline":
+        from sklearn.compose import ColumnTransformer
+        from sklearn.impute import SimpleImputer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        categorical = [f for f in self.features if isinstance(X[f].dtype, pd.CategoricalDtype)]
+        numeric = [f for f in self.features if f not in categorical and X[f].notna().any()]
+        prep = ColumnTransformer([
+            ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), numeric),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
+        ])
+        self.model_ = make_pipeline(prep, LogisticRegression(C=1.0, max_iter=2000, random_state=self.seed))
+        self.model_.fit(self._frame(X), churned)
+        return self
+
+    def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        out = X[self.features].copy()
+        for c in out.columns:
+            if isinstance(out[c].dtype, pd.CategoricalDtype):
+                out[c] = out[c].astype(object).where(out[c].notna(), "missing")
+        return out
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self.model_.predict_proba(self._frame(X))
+
+
+class BgNbdBaseline(BaseEstimator):
+    """BG/NBD x Gamma-Gamma from the per-cutoff features: churn = P(no purchase in the horizon), value = expected
+    purchases x expected spend per purchase. Fitted on purchase histories only, so it needs no labels."""
+
+    COLUMNS = ("bgnbd_p_no_purchase", "bgnbd_expected_purchases", "gg_expected_spend")
+
+    @classmethod
+    def available(cls, X: pd.DataFrame) -> bool:
+        return all(c in X for c in cls.COLUMNS) and X[list(cls.COLUMNS)].notna().all().all()
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = X["bgnbd_p_no_purchase"].to_numpy(float)
+        return np.column_stack([1 - p, p])
+
+    def predict_value(self, X: pd.DataFrame) -> np.ndarray:
+        return X["bgnbd_expected_purchases"].to_numpy(float) * X["gg_expected_spend"].to_numpy(float)

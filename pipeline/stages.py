@@ -4,19 +4,21 @@
 """
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
-import joblib
 import pandas as pd
 
-from pipeline import demo, evaluate, ingest, io, labels, report, score, train
+from pipeline import demo, evaluate, ingest, io, labels, registry, report, score, train
 from pipeline.config import Config
+from pipeline.features import segments
 from pipeline.features.build import FeatureInputs, build
 from pipeline.models import threads
+from pipeline.tracking import NullTracker
 
 log = logging.getLogger(__name__)
 TABLES = ("transactions", "complaints", "customers", "surveys")
@@ -58,7 +60,7 @@ def ensure_demo_data(cfg: Config) -> None:
     demo.write(demo.generate(d.n_customers, d.years, d.end_date, cfg.seed), Path(cfg.data.transactions).parent)
 
 
-def run_ingest(cfg: Config, paths: Paths) -> pd.DataFrame:
+def run_ingest(cfg: Config, paths: Paths, tracker=NullTracker()) -> pd.DataFrame:
     """Validate the raw tables into interim Parquet; quarantine bad rows; return the per-table summary.
 
     ``data.mode=merge`` adds this load to the previous interim tables (see ``ingest.merge``). All interim tables are
@@ -78,6 +80,10 @@ def run_ingest(cfg: Config, paths: Paths) -> pd.DataFrame:
             out[paths.quarantine / name / "quarantined.csv"] = tables.quarantine[name]
     out[paths.interim / "ingest_summary.csv"] = tables.summary
     io.write_together(out)
+    for name in TABLES:
+        if getattr(tables, name) is not None:
+            tracker.log_dataset(getattr(tables, name), name, "ingest")
+    tracker.log_artifact(paths.interim / "ingest_summary.csv", "ingest")
     return tables.summary
 
 
@@ -102,16 +108,28 @@ def run_features(cfg: Config, paths: Paths) -> dict:
     """Features for every planned cutoff (labelled) and for as_of (to score); returns the plan."""
     inputs = load_interim(paths)
     as_of = resolve_as_of(cfg, inputs.transactions)
-    production, folds = train.plan(as_of, inputs.transactions["timestamp"].min(), cfg.horizon_days, cfg.model)
-    cutoffs = sorted({c for f in [production, *folds] for c in (*f.train, f.validation, f.test) if c is not None})
+    first = inputs.transactions["timestamp"].min()
+    production, folds = train.plan(as_of, first, cfg.horizon_days, cfg.model)
+    if production is None:
+        log.warning("%s: scoring with BG/NBD x Gamma-Gamma, which needs no labels", train.too_short_message(as_of, first, cfg.horizon_days, cfg.model))
+    cutoffs = sorted({c for f in [production, *folds] if f for c in (*f.train, f.validation, f.test) if c is not None})
     frame = build(inputs, [*cutoffs, as_of], cfg.features, threads(cfg.model.num_threads), cfg.horizon_days)
+    frame = frame.drop(columns=excluded(frame.columns, cfg.features.exclude))
     past = frame[frame["cutoff"] < as_of]
     labelled = past.merge(labels.build(inputs.transactions, past, cfg.horizon_days), on=["customer_id", "cutoff"], validate="one_to_one")
     io.write_parquet(labelled, paths.features / "training.parquet")
     io.write_parquet(frame[frame["cutoff"] == as_of].reset_index(drop=True), paths.features / "scoring.parquet")
-    plan = {"as_of": as_of.isoformat(), "production": _fold_json(production), "folds": [_fold_json(f) for f in folds]}
+    plan = {"as_of": as_of.isoformat(), "production": _fold_json(production) if production else None,
+            "folds": [_fold_json(f) for f in folds],
+            "fallback_reason": None if production else train.too_short_message(as_of, first, cfg.horizon_days, cfg.model)}
     io.write_text(json.dumps(plan, indent=1), paths.features / "plan.json")
     return plan
+
+
+def excluded(columns, patterns: list[str]) -> list[str]:
+    """Feature columns matching any of ``patterns`` (features.exclude), never the keys or the segment labels."""
+    keep = {"customer_id", "cutoff", *segments.SEGMENT_COLUMNS}
+    return [c for c in columns if c not in keep and any(fnmatch.fnmatchcase(c, p) for p in patterns)]
 
 
 def _fold_json(f: train.Fold) -> dict:
@@ -124,25 +142,40 @@ def _fold(d: dict) -> train.Fold:
     return train.Fold(tuple(ts(c) for c in d["train"]), ts(d["validation"]), ts(d["test"]) if d["test"] else None)
 
 
+def _plan_json(paths: Paths) -> dict:
+    return json.loads((paths.features / "plan.json").read_text())
+
+
 def load_plan(paths: Paths) -> tuple[pd.Timestamp, train.Fold, list[train.Fold]]:
-    plan = json.loads((paths.features / "plan.json").read_text())
-    return pd.Timestamp(plan["as_of"]), _fold(plan["production"]), [_fold(f) for f in plan["folds"]]
+    plan = _plan_json(paths)
+    production = _fold(plan["production"]) if plan["production"] else None
+    return pd.Timestamp(plan["as_of"]), production, [_fold(f) for f in plan["folds"]]
 
 
 def run_train(cfg: Config, paths: Paths, tracker) -> str:
-    """Fit the production models on the latest fully observed cutoffs; export and log them; return the version."""
-    _, production, _ = load_plan(paths)
-    labelled = io.read_parquet(paths.features / "training.parquet")
-    trained = train.fit(labelled[labelled["cutoff"].isin(production.train)], labelled[labelled["cutoff"] == production.validation],
-                        cfg.model, cfg.seed, cfg.horizon_days)
-    tracker.log_params({"train.calibration": trained.calibration, "train.churn_iterations": trained.churn_iterations,
-                        "train.value_iterations": trained.value_iterations, "train.n_features": len(trained.features)})
-    tracker.log_dataset(labelled[labelled["cutoff"].isin(production.train)], "training", "training")
-    version = tracker.log_models(trained, labelled, (cfg.tracking.churn_model_name, cfg.tracking.value_model_name))
-    paths.models.mkdir(parents=True, exist_ok=True)
-    with io.atomic_path(paths.models / "current.joblib") as tmp:
-        joblib.dump({"trained": trained, "version": version}, tmp)
-    return version
+    """Fit the candidate models on the latest fully observed cutoffs; export and log them; return the version.
+
+    The candidate scores nothing until evaluate promotes it to champion (see ``pipeline.registry``).
+    """
+    as_of, production, _ = load_plan(paths)
+    common = {"recipe": registry.recipe(cfg), "as_of": as_of.isoformat()}
+    if production is None:
+        bundle = {"kind": "bgnbd", "version": score.FALLBACK_VERSION, "versions": {}, "features": [], **common}
+        tracker.log_params({"train.model": "bgnbd_gamma_gamma (no labelled history)"})
+    else:
+        labelled = io.read_parquet(paths.features / "training.parquet")
+        train_rows = labelled[labelled["cutoff"].isin(production.train)]
+        trained = train.fit(train_rows, labelled[labelled["cutoff"] == production.validation], cfg.model, cfg.seed, cfg.horizon_days)
+        tracker.log_params({"train.calibration": trained.calibration, "train.churn_iterations": trained.churn_iterations,
+                            "train.value_iterations": trained.value_iterations, "train.n_features": len(trained.features)})
+        tracker.log_dataset(train_rows, "training", "training")
+        version, versions = tracker.log_models(trained, labelled, (cfg.tracking.churn_model_name, cfg.tracking.value_model_name))
+        bundle = {"kind": "lightgbm", "trained": trained, "version": version, "versions": versions,
+                  "features": list(trained.features), "calibration": trained.calibration,
+                  "train_cutoffs": [f"{c:%Y-%m-%d}" for c in production.train],
+                  "validation_cutoff": f"{production.validation:%Y-%m-%d}", **common}
+    registry.save(bundle, paths.models / "candidate.joblib")
+    return bundle["version"]
 
 
 def run_evaluate(cfg: Config, paths: Paths, tracker) -> pd.DataFrame:
@@ -155,21 +188,66 @@ def run_evaluate(cfg: Config, paths: Paths, tracker) -> pd.DataFrame:
         io.write_csv(empty, paths.interim / "evaluation" / "metrics.csv")
         return evaluate.summarise(empty)
     labelled = io.read_parquet(paths.features / "training.parquet")
-    bt = evaluate.backtest(labelled, folds, cfg.model, cfg.seed, cfg.horizon_days)
+    bt = evaluate.backtest(labelled, folds, cfg.model, cfg.seed, cfg.horizon_days, cfg.campaign)
     io.write_csv(bt.metrics, paths.interim / "evaluation" / "metrics.csv")
     io.write_parquet(bt.latest, paths.interim / "evaluation" / "latest_fold.parquet")
     summary = evaluate.summarise(bt.metrics)
+    for (fold, test_cutoff), rows in bt.metrics.groupby(["fold", "test_cutoff"], sort=True):
+        with tracker.child(f"backtest fold {fold} (test cutoff {pd.Timestamp(test_cutoff):%Y-%m-%d})") as run:
+            run.log_params({"fold": fold, "test_cutoff": f"{pd.Timestamp(test_cutoff):%Y-%m-%d}"})
+            run.log_metrics({f"{r['model']}.{m}": r[m] for r in rows.to_dict("records")
+                             for m in (*evaluate.CHURN_METRICS, *evaluate.VALUE_METRICS)})
     tracker.log_metrics({f"{m}.{metric}.{stat}": v for (metric, stat), col in summary.items() for m, v in col.items()})
     tracker.log_artifact(paths.interim / "evaluation" / "metrics.csv", "evaluation")
     return summary
 
 
+def run_tune(cfg: Config, paths: Paths, tracker) -> float:
+    """One tuning trial: fit the churn model with this config's LightGBM parameters on the production training cutoffs
+    and return its log loss on the validation cutoff, the only data a sweep may select on (never the backtest's tests).
+    """
+    _, production, _ = load_plan(paths)
+    if production is None:
+        raise ValueError("nothing to tune: the history holds no labelled training cutoff (see stage=features)")
+    labelled = io.read_parquet(paths.features / "training.parquet")
+    loss = train.validation_log_loss(labelled[labelled["cutoff"].isin(production.train)],
+                                     labelled[labelled["cutoff"] == production.validation], cfg.model, cfg.seed)
+    tracker.log_metrics({"validation.log_loss": loss})
+    return loss
+
+
+def run_promotion(cfg: Config, paths: Paths, tracker, summary: pd.DataFrame) -> Optional[registry.Decision]:
+    """Decide whether the candidate from train becomes the champion that scores the list; record why."""
+    as_of, _, folds = load_plan(paths)
+    candidate = registry.load(paths.models / "candidate.joblib")
+    if candidate is None or candidate.get("as_of") != as_of.isoformat():
+        log.warning("no candidate trained for as_of %s: the champion is unchanged", f"{as_of:%Y-%m-%d}")
+        return None
+    champion = registry.load(paths.models / "champion.joblib")
+    scoring_columns = list(pd.read_parquet(paths.features / "scoring.parquet").columns)
+    ll = float(summary.loc["lightgbm", ("log_loss", "mean")]) if "lightgbm" in summary.index else None
+    labelled = io.read_parquet(paths.features / "training.parquet") if folds else None
+    decision = registry.decide(candidate, champion, scoring_columns, labelled, folds, ll, cfg.model.promotion_margin,
+                               cfg.horizon_days)
+    if decision.promoted:
+        registry.promote(candidate, paths.models / "champion.joblib")
+        tracker.set_champion(candidate.get("versions", {}))
+    registry.record(decision, paths.models / "promotions.jsonl")
+    tracker.set_tags({"promotion": ("promoted: " if decision.promoted else "not promoted: ") + decision.reason})
+    return decision
+
+
 def run_score(cfg: Config, paths: Paths) -> Path:
     """Score as_of with the exported champion; write customers.parquet for the as_of date."""
     as_of, _, _ = load_plan(paths)
-    bundle = joblib.load(paths.models / "current.joblib")
+    bundle = registry.load(paths.models / "champion.joblib")
+    if bundle is None:
+        raise ValueError(f"no champion model in {paths.models}: run stage=train and stage=evaluate first (or stage=all)")
     features = io.read_parquet(paths.features / "scoring.parquet")
-    scored, drivers = score.run(bundle["trained"], features, bundle["version"], cfg.report.n_reasons)
+    if bundle.get("kind") == "bgnbd":
+        scored, drivers = score.run_fallback(features, cfg.report.n_reasons)
+    else:
+        scored, drivers = score.run(bundle["trained"], features, bundle["version"], cfg.report.n_reasons)
     out = paths.scored_dir(as_of)
     io.write_parquet(drivers.assign(customer_id=scored["customer_id"]), out / "drivers.parquet")
     return io.write_parquet(scored, out / "customers.parquet")
@@ -184,19 +262,33 @@ def run_report(cfg: Config, paths: Paths, tracker) -> tuple[Path, Path]:
     metrics = pd.read_csv(paths.interim / "evaluation" / "metrics.csv")
     summary = evaluate.summarise(metrics)
     latest_path = paths.interim / "evaluation" / "latest_fold.parquet"
-    figs = report.figures(io.read_parquet(latest_path) if latest_path.exists() else None, drivers)
+    fallback = scored["model_version"].iloc[0] == score.FALLBACK_VERSION
+    figs = report.figures(io.read_parquet(latest_path) if latest_path.exists() else None, drivers,
+                          "warning-sign priority (rules; no labelled model)" if fallback else "mean |SHAP| (log-odds)",
+                          cfg.campaign)
     names = list(evaluate.CHURN_METRICS + evaluate.VALUE_METRICS)
     rows = {m: {k: (summary.loc[m, (k, "mean")], summary.loc[m, (k, "std")]) for k in names} for m in summary.index}
     html = report.render(scored, summary, figs, {"as_of": f"{as_of:%Y-%m-%d}", "horizon_days": cfg.horizon_days,
                          "model_version": scored["model_version"].iloc[0], "metric_names": names, "metric_rows": rows,
-                         "n_folds": len(folds)}, cfg.report.top_n)
+                         "n_folds": len(folds), "fallback_reason": _plan_json(paths).get("fallback_reason")}, cfg.report.top_n)
     csv_path = io.write_csv(report.at_risk(scored, cfg.report.top_n), out / "at_risk.csv")
     html_path = io.write_text(html, out / "report.html")
-    for name, png in (("calibration.png", figs.calibration), ("gains.png", figs.gains), ("drivers.png", figs.drivers)):
+    for name, png in (("calibration.png", figs.calibration), ("gains.png", figs.gains), ("drivers.png", figs.drivers),
+                      ("profit_curve.png", figs.profit), ("value_deciles.png", figs.value_deciles)):
         if png is None:
             continue
         with io.atomic_path(paths.interim / "evaluation" / name) as tmp:
             tmp.write_bytes(png)
         tracker.log_artifact(paths.interim / "evaluation" / name, "plots")
     tracker.log_artifact(html_path, "report")
+    champion = registry.load(paths.models / "champion.joblib") or {}
+    tx = io.read_parquet(paths.interim / "transactions.parquet", columns=["timestamp"])["timestamp"]
+    card = report.model_card({
+        "model_version": scored["model_version"].iloc[0], "as_of": f"{as_of:%Y-%m-%d}", "horizon_days": cfg.horizon_days,
+        "first_transaction": f"{tx.min():%Y-%m-%d}", "last_transaction": f"{tx[tx < as_of].max():%Y-%m-%d}",
+        "n_customers": len(scored), "train_cutoffs": ", ".join(champion.get("train_cutoffs", [])),
+        "validation_cutoff": champion.get("validation_cutoff"), "features": champion.get("features", []),
+        "calibration": champion.get("calibration")}, summary)
+    card_path = io.write_text(card, out / "model_card.md")
+    tracker.log_artifact(card_path, "report")
     return csv_path, html_path

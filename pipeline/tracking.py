@@ -36,11 +36,20 @@ class NullTracker:
 
     def log_params(self, params: dict) -> None: ...
     def log_metrics(self, metrics: dict[str, float]) -> None: ...
+    def set_tags(self, tags: dict[str, str]) -> None: ...
+
+    def child(self, name: str) -> "NullTracker":
+        """A nested run (e.g. one backtest fold) inside this one."""
+        return NullTracker()
     def log_artifact(self, path: Path, folder: Optional[str] = None) -> None: ...
     def log_dataset(self, frame: pd.DataFrame, name: str, context: str) -> None: ...
 
-    def log_models(self, trained, example: pd.DataFrame, names: tuple[str, str]) -> str:
-        return "local"
+    def log_models(self, trained, example: pd.DataFrame, names: tuple[str, str]) -> tuple[str, dict[str, str]]:
+        """Log (and register) both models: (version label for the scored list, {registered name: version})."""
+        return "local", {}
+
+    def set_champion(self, versions: dict[str, str]) -> None:
+        """Point the registered models' ``champion`` alias at these versions."""
 
     @property
     def ui_hint(self) -> str:
@@ -75,14 +84,20 @@ class MlflowTracker(NullTracker):
     def log_metrics(self, metrics: dict[str, float]) -> None:
         self.mlflow.log_metrics({k: float(v) for k, v in metrics.items() if pd.notna(v)})
 
+    def set_tags(self, tags: dict[str, str]) -> None:
+        self.mlflow.set_tags({k: str(v)[:5000] for k, v in tags.items()})
+
+    def child(self, name: str) -> "_ChildRun":
+        return _ChildRun(self, name)
+
     def log_artifact(self, path: Path, folder: Optional[str] = None) -> None:
         self.mlflow.log_artifact(str(path), artifact_path=folder)
 
     def log_dataset(self, frame: pd.DataFrame, name: str, context: str) -> None:
         self.mlflow.log_input(self.mlflow.data.from_pandas(frame, name=name), context=context)
 
-    def log_models(self, trained, example: pd.DataFrame, names: tuple[str, str]) -> str:
-        """Log and register both models; return 'churn_name/vN' (or the run id when not registering)."""
+    def log_models(self, trained, example: pd.DataFrame, names: tuple[str, str]) -> tuple[str, dict[str, str]]:
+        """Log and register both models; label 'churn_name/vN' (or the run id when not registering)."""
         from mlflow.models import infer_signature
 
         x = example[trained.features].head(20)
@@ -91,15 +106,32 @@ class MlflowTracker(NullTracker):
             input_example=x.head(3), pip_requirements=PIP_REQUIREMENTS, serialization_format="cloudpickle",
             registered_model_name=names[0] if self.register else None,
         )
-        self.mlflow.sklearn.log_model(
+        value_info = self.mlflow.sklearn.log_model(
             trained.value, name="value_model", signature=infer_signature(x, trained.value.predict(x)),
             input_example=x.head(3), pip_requirements=PIP_REQUIREMENTS, serialization_format="cloudpickle",
             registered_model_name=names[1] if self.register else None,
         )
         if not self.register:
-            return f"run-{self.run.info.run_id[:12]}"
-        return f"{names[0]}/v{churn_info.registered_model_version}"
+            return f"run-{self.run.info.run_id[:12]}", {}
+        versions = {names[0]: str(churn_info.registered_model_version), names[1]: str(value_info.registered_model_version)}
+        return f"{names[0]}/v{churn_info.registered_model_version}", versions
+
+    def set_champion(self, versions: dict[str, str]) -> None:
+        client = self.mlflow.MlflowClient()
+        for name, number in versions.items():
+            client.set_registered_model_alias(name, "champion", number)
 
     @property
     def ui_hint(self) -> str:
         return f"make mlflow-ui   (tracking store {self.uri}, run {self.run.info.run_id})"
+
+
+class _ChildRun(MlflowTracker):
+    """A nested MLflow run under the active parent run; logs go to it while it is open."""
+
+    def __init__(self, parent: MlflowTracker, name: str):
+        self.mlflow, self.uri, self.register, self.run_name = parent.mlflow, parent.uri, False, name
+
+    def __enter__(self) -> "_ChildRun":
+        self.run = self.mlflow.start_run(run_name=self.run_name, nested=True)
+        return self

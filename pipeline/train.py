@@ -20,7 +20,13 @@ from pipeline.features.build import feature_columns
 
 
 class NotEnoughHistory(Exception):
-    """The data before as_of holds no training cutoff with a fully observed horizon."""
+    """The data before as_of is too short even for the label-free BG/NBD fallback."""
+
+
+def too_short_message(as_of: pd.Timestamp, first_purchase: pd.Timestamp, horizon_days: int, cfg: ModelConfig) -> str:
+    return (f"no training cutoff has {cfg.min_history_days} days of history before it and a fully observed "
+            f"{horizon_days}-day horizon before the validation cutoff {as_of - pd.Timedelta(days=horizon_days):%Y-%m-%d} "
+            f"(history starts {first_purchase:%Y-%m-%d}, as_of is {as_of:%Y-%m-%d})")
 
 
 @dataclass(frozen=True)
@@ -37,14 +43,19 @@ class TrainedModels:
     churn: models.CalibratedChurnModel
     value: models.ValueModel
     baseline: models.RfmBaseline
+    logistic: models.LogisticBaseline
     features: list[str]
     calibration: str
     churn_iterations: int
     value_iterations: int
 
 
-def plan(as_of: pd.Timestamp, first_purchase: pd.Timestamp, horizon_days: int, cfg: ModelConfig) -> tuple[Fold, list[Fold]]:
-    """The production fold (validated on the last fully observed cutoff) and the out-of-time backtest folds."""
+def plan(as_of: pd.Timestamp, first_purchase: pd.Timestamp, horizon_days: int, cfg: ModelConfig) -> tuple[Fold | None, list[Fold]]:
+    """The production fold (validated on the last fully observed cutoff) and the out-of-time backtest folds.
+
+    The production fold is None when no cutoff before as_of has a fully observed horizon: then nothing can be
+    trained on labels, and scoring falls back to BG/NBD x Gamma-Gamma, which needs none.
+    """
     h = pd.Timedelta(days=horizon_days)
     step = pd.Timedelta(days=cfg.cutoff_step_days)
     earliest = first_purchase.normalize() + pd.Timedelta(days=cfg.min_history_days)
@@ -56,11 +67,7 @@ def plan(as_of: pd.Timestamp, first_purchase: pd.Timestamp, horizon_days: int, c
 
     production = fold(as_of, None)
     if production is None:
-        raise NotEnoughHistory(
-            f"no training cutoff has {cfg.min_history_days} days of history before it and a fully observed "
-            f"{horizon_days}-day horizon before the validation cutoff {as_of - h:%Y-%m-%d}: history starts "
-            f"{first_purchase:%Y-%m-%d}, as_of is {as_of:%Y-%m-%d}"
-        )
+        return None, []
     tests = [as_of - h - k * step for k in range(cfg.n_backtest_folds)]
     backtest = [f for f in (fold(t, t) for t in tests) if f is not None]
     return production, backtest
@@ -85,12 +92,25 @@ def choose_calibration(raw: np.ndarray, y: np.ndarray, method: str, seed: int) -
     return min(losses, key=losses.get)
 
 
-def fit(train: pd.DataFrame, validation: pd.DataFrame, cfg: ModelConfig, seed: int, horizon_days: int) -> TrainedModels:
-    """Fit churn (early-stopped, then calibrated out of time) and value models on labelled feature rows."""
+def validation_log_loss(train: pd.DataFrame, validation: pd.DataFrame, cfg: ModelConfig, seed: int) -> float:
+    """Log loss on the validation cutoff of the churn classifier (early-stopped on it, before calibration)."""
+    clf = _fit_classifier(train, validation, cfg, seed)
+    features = feature_columns(train.drop(columns=["churned", "future_spend"]))
+    return float(log_loss(validation["churned"], clf.predict_proba(validation[features])[:, 1], labels=[0, 1]))
+
+
+def _fit_classifier(train: pd.DataFrame, validation: pd.DataFrame, cfg: ModelConfig, seed: int):
     features = feature_columns(train.drop(columns=["churned", "future_spend"]))
     clf = models.churn_classifier(cfg.churn, seed, cfg.num_threads, monotone_signs(features, list(cfg.monotone_increasing)))
     clf.fit(train[features], train["churned"], eval_X=(validation[features],), eval_y=(validation["churned"],),
             callbacks=[lgb.early_stopping(cfg.churn.early_stopping_rounds, verbose=False)])
+    return clf
+
+
+def fit(train: pd.DataFrame, validation: pd.DataFrame, cfg: ModelConfig, seed: int, horizon_days: int) -> TrainedModels:
+    """Fit churn (early-stopped, then calibrated out of time) and value models on labelled feature rows."""
+    features = feature_columns(train.drop(columns=["churned", "future_spend"]))
+    clf = _fit_classifier(train, validation, cfg, seed)
     raw_val = clf.predict_proba(validation[features])[:, 1]
     y_val = validation["churned"].to_numpy()
     method = choose_calibration(raw_val, y_val, cfg.calibration, seed)
@@ -101,7 +121,9 @@ def fit(train: pd.DataFrame, validation: pd.DataFrame, cfg: ModelConfig, seed: i
     reg.fit(buyers[features], buyers["future_spend"], eval_X=(val_buyers[features],), eval_y=(val_buyers["future_spend"],),
             callbacks=[lgb.early_stopping(cfg.value.early_stopping_rounds, verbose=False)])
     baseline = models.RfmBaseline(horizon_days).fit(train, train["churned"].to_numpy())
-    return TrainedModels(churn, models.ValueModel(reg, features, categories), baseline, features, method, int(clf.best_iteration_ or clf.n_estimators),
+    logistic = models.LogisticBaseline(features, seed).fit(train, train["churned"].to_numpy())
+    return TrainedModels(churn, models.ValueModel(reg, features, categories), baseline, logistic, features, method,
+                         int(clf.best_iteration_ or clf.n_estimators),
                          int(reg.best_iteration_ or reg.n_estimators))
 
 

@@ -31,8 +31,34 @@ def test_demo_end_to_end_with_mlflow(tmp_path):
     assert scored["model_version"].iloc[0] == "churn_classifier/v1"
     assert scored["reason_1"].str.len().gt(0).mean() > 0.9
     assert (out / "at_risk.csv").exists() and "Customers at risk" in (out / "report.html").read_text()
-    assert "lightgbm" in proc.stdout and "rfm_baseline" in proc.stdout and "make mlflow-ui" in proc.stdout
+    for model in ("lightgbm", "rfm_baseline", "logistic_baseline", "bgnbd_gg_baseline"):
+        assert model in proc.stdout
+    assert "churn_classifier/v1 is now the champion: no champion yet" in proc.stdout and "make mlflow-ui" in proc.stdout
     assert (tmp_path / "mlruns" / "mlflow.db").exists()
+    assert (out / "model_card.md").read_text().startswith("# Model card: churn_classifier/v1")
+    metrics = pd.read_csv(tmp_path / "data" / "interim" / "evaluation" / "metrics.csv")
+
+    # Reproducible: the same config and data give the same metrics and the same list; the same recipe is promoted.
+    again = _run(tmp_path, "data.demo.n_customers=1500", "data.demo.years=2", "model.n_backtest_folds=2")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "churn_classifier/v2 is now the champion: same recipe" in again.stdout
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "data" / "interim" / "evaluation" / "metrics.csv"), metrics)
+    rescored = pd.read_parquet(out / "customers.parquet")
+    pd.testing.assert_frame_equal(rescored.drop(columns="model_version"), scored.drop(columns="model_version"))
+
+    # A different recipe that does not beat the champion's by the margin is not promoted; the list keeps the champion.
+    worse = _run(tmp_path, "data.demo.n_customers=1500", "data.demo.years=2", "model.n_backtest_folds=2",
+                 "model.churn.num_leaves=2", "model.churn.n_estimators=5", "model.promotion_margin=0.01")
+    assert worse.returncode == 0, worse.stderr[-3000:]
+    assert "churn_classifier/v3 is not promoted; champion stays churn_classifier/v2" in worse.stdout
+    assert (pd.read_parquet(out / "customers.parquet")["model_version"] == "churn_classifier/v2").all()
+    log = (tmp_path / "models" / "promotions.jsonl").read_text().splitlines()
+    assert len(log) == 3 and '"promoted": false' in log[-1]
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    for name in ("churn_classifier", "value_regressor"):
+        assert client.get_model_version_by_alias(name, "champion").version == "2"
 
 
 def test_plain_transactions_file_with_mapped_columns(tmp_path, demo_tables):
@@ -75,3 +101,22 @@ def test_files_source_without_a_transactions_path_says_what_to_set(tmp_path):
     proc = _run(tmp_path, "data=files", "tracking.enabled=false")
     assert proc.returncode == 2
     assert "data.transactions must be set" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_too_short_for_labels_scores_with_bgnbd_and_says_so(tmp_path, demo_tables):
+    tx = demo_tables.transactions
+    recent = tx[tx["timestamp"] >= "2026-06-01"][["customer_id", "timestamp", "amount"]]
+    recent.to_csv(tmp_path / "recent.csv", index=False)
+    proc = _run(tmp_path, "data=files", "data.transactions=recent.csv", "as_of=2026-10-01", "tracking.enabled=false")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "No model can be trained on labels" in proc.stdout and "BG/NBD" in proc.stdout
+    out = tmp_path / "data" / "scored" / "2026-10-01"
+    scored = pd.read_parquet(out / "customers.parquet")
+    assert set(CONTRACT) <= set(scored.columns)
+    assert (scored["model_version"] == "bgnbd-gamma-gamma (no labelled history)").all()
+    assert scored["churn_probability"].between(0, 1).all() and (scored["value_at_risk"] >= 0).all()
+    assert scored["reason_1"].str.len().gt(0).mean() > 0.3
+    bought = (recent["timestamp"] < "2026-10-01") & (recent["amount"] > 0)
+    assert len(scored) == recent.loc[bought, "customer_id"].nunique()
+    html = (out / "report.html").read_text()
+    assert "No labelled model" in html and "Not evaluated" in html

@@ -148,3 +148,20 @@ def test_the_password_never_shows_in_errors_logs_or_mlflow(server, loaded, tmp_p
     for path in tmp_path.rglob("*"):  # Hydra's logs and saved config, MLflow's database and artifacts, interim tables
         if path.is_file():
             assert server.password.encode() not in path.read_bytes(), path
+
+
+def test_features_computed_inside_postgres_equal_duckdbs(server, demo_inputs):
+    """build_on runs the same Ibis feature code inside PostgreSQL: the data stays there, only feature rows come back."""
+    import ibis
+
+    from pipeline.config import FeaturesConfig
+    from pipeline.features.build import FeatureInputs, build, build_on
+
+    inputs = FeatureInputs(*(getattr(demo_inputs, n).drop(columns="_key") for n in ("transactions", "complaints", "customers", "surveys")))
+    cutoffs = [pd.Timestamp("2026-03-01"), pd.Timestamp("2026-06-01")]
+    con = ibis.postgres.connect(host=server.host, port=server.port, user=server.user, password=server.password, database=server.dbname)
+    con.raw_sql("CREATE SCHEMA IF NOT EXISTS sales")
+    tables = {n: con.create_table(n, getattr(inputs, n), database="sales", overwrite=True)
+              for n in ("transactions", "complaints", "customers", "surveys")}
+    in_postgres = build_on(con, tables, cutoffs, FeaturesConfig())
+    pd.testing.assert_frame_equal(build(inputs, cutoffs, FeaturesConfig()), in_postgres, check_exact=False, rtol=1e-9, atol=1e-9)

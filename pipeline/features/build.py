@@ -11,7 +11,7 @@ from pipeline.config import FeaturesConfig
 from pipeline import btyd
 from pipeline.features import engine, segments
 from pipeline.features.complaints import complaint_features, survey_features
-from pipeline.features.transactions import _days_between, before_cutoff, rfm
+from pipeline.features.transactions import _days_between, _flag, before_cutoff, rfm
 
 KEYS = ["customer_id", "cutoff"]
 CATEGORICAL = ["region", "acquisition_channel"]
@@ -37,7 +37,7 @@ def _customer_features(customers: ibis.Table, population: ibis.Table, has: set[s
     """Attributes from the customers table, joined onto the population."""
     cols = {}
     if "loyalty_member" in has:
-        cols["loyalty_member"] = customers.loyalty_member.cast("int8")
+        cols["loyalty_member"] = _flag(customers.loyalty_member)
     for name in CATEGORICAL:
         if name in has:
             cols[name] = customers[name]

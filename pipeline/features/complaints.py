@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ibis
 
-from pipeline.features.transactions import _days_between
+from pipeline.features.transactions import _days_between, _flag
 
 SLOW_RESOLUTION_DAYS = 14
 
@@ -51,6 +51,6 @@ def survey_features(s: ibis.Table) -> ibis.Table:
     )
     return agg.mutate(
         days_since_nps=_days_between(agg.cutoff, agg.last_answer.truncate("D")),
-        nps_detractor=(agg.nps_last <= 6).cast("int8"),
-        nps_promoter=(agg.nps_last >= 9).cast("int8"),
+        nps_detractor=_flag(agg.nps_last <= 6),
+        nps_promoter=_flag(agg.nps_last >= 9),
     ).drop("last_answer")

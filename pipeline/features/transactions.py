@@ -16,6 +16,11 @@ def _days_between(later: ibis.Value, earlier: ibis.Value) -> ibis.Value:
     return later.delta(earlier, unit="day")
 
 
+def _flag(condition: ibis.Value) -> ibis.Value:
+    """1/0 (null stays null) from a boolean; portable where a boolean cannot be cast to a number (PostgreSQL)."""
+    return condition.cases((True, 1), (False, 0)).cast("int8")
+
+
 def before_cutoff(events: ibis.Table, cutoffs: ibis.Table, time_col: str) -> ibis.Table:
     """Every (event, cutoff) pair where the event happened strictly before the cutoff."""
     joined = events.cross_join(cutoffs)
@@ -98,7 +103,7 @@ def _derive(t: ibis.Table, windows: list[int], has: set[str]) -> ibis.Table:
     derived = dict(
         recency_days=recency,
         tenure_days=_days_between(t.cutoff, t.first_purchase),
-        repeat_buyer=(t.n_purchase_days > 1).cast("int8"),
+        repeat_buyer=_flag(t.n_purchase_days > 1),
         avg_basket=t.gross_spend / t.n_purchase_days,
         gap_cv=t.gap_std_days / t.gap_mean_days.nullif(0),
         overdue_ratio=recency / t.gap_mean_days.nullif(0),
