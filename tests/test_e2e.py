@@ -120,3 +120,20 @@ def test_too_short_for_labels_scores_with_bgnbd_and_says_so(tmp_path, demo_table
     assert len(scored) == recent.loc[bought, "customer_id"].nunique()
     html = (out / "report.html").read_text()
     assert "No labelled model" in html and "Not evaluated" in html
+
+
+def test_tuning_sweep_selects_on_the_validation_cutoff_and_tracks_every_trial(tmp_path):
+    small = ("data.demo.n_customers=800", "data.demo.years=2")
+    for stage in ("ingest", "features"):
+        assert _run(tmp_path, f"stage={stage}", *small, "tracking.enabled=false").returncode == 0
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "--config-name", "tune", "--multirun", "hydra.sweeper.n_trials=2", *small],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = list((tmp_path / "data" / "logs" / "tune").glob("*/optimization_results.yaml"))
+    assert len(results) == 1 and "model.churn.num_leaves" in results[0].read_text()
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("churn-clv").experiment_id])
+    losses = [r.data.metrics["validation.log_loss"] for r in runs if r.info.run_name == "tune-trial"]
+    assert len(losses) == 2 and all(0 < v < 1 for v in losses)
