@@ -19,6 +19,9 @@ class TransactionColumns:
     category: Optional[str] = "category"
     brand: Optional[str] = "brand"
     discount: Optional[str] = "discount"
+    # Exports without a line amount: map amount=null and these two; amount = quantity x unit_price.
+    quantity: Optional[str] = None
+    unit_price: Optional[str] = None
 
 
 @dataclass

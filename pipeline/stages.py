@@ -82,7 +82,7 @@ def run_ingest(cfg: Config, paths: Paths, tracker=NullTracker()) -> pd.DataFrame
     io.write_together(out)
     for name in TABLES:
         if getattr(tables, name) is not None:
-            tracker.log_dataset(getattr(tables, name), name, "ingest")
+            tracker.log_dataset(getattr(tables, name), name, "ingest", paths.interim / f"{name}.parquet")
     tracker.log_artifact(paths.interim / "ingest_summary.csv", "ingest")
     return tables.summary
 
@@ -168,7 +168,7 @@ def run_train(cfg: Config, paths: Paths, tracker) -> str:
         trained = train.fit(train_rows, labelled[labelled["cutoff"] == production.validation], cfg.model, cfg.seed, cfg.horizon_days)
         tracker.log_params({"train.calibration": trained.calibration, "train.churn_iterations": trained.churn_iterations,
                             "train.value_iterations": trained.value_iterations, "train.n_features": len(trained.features)})
-        tracker.log_dataset(train_rows, "training", "training")
+        tracker.log_dataset(train_rows, "training", "training", paths.features / "training.parquet")
         version, versions = tracker.log_models(trained, labelled, (cfg.tracking.churn_model_name, cfg.tracking.value_model_name))
         bundle = {"kind": "lightgbm", "trained": trained, "version": version, "versions": versions,
                   "features": list(trained.features), "calibration": trained.calibration,

@@ -42,7 +42,7 @@ class NullTracker:
         """A nested run (e.g. one backtest fold) inside this one."""
         return NullTracker()
     def log_artifact(self, path: Path, folder: Optional[str] = None) -> None: ...
-    def log_dataset(self, frame: pd.DataFrame, name: str, context: str) -> None: ...
+    def log_dataset(self, frame: pd.DataFrame, name: str, context: str, source: Optional[Path] = None) -> None: ...
 
     def log_models(self, trained, example: pd.DataFrame, names: tuple[str, str]) -> tuple[str, dict[str, str]]:
         """Log (and register) both models: (version label for the scored list, {registered name: version})."""
@@ -93,8 +93,21 @@ class MlflowTracker(NullTracker):
     def log_artifact(self, path: Path, folder: Optional[str] = None) -> None:
         self.mlflow.log_artifact(str(path), artifact_path=folder)
 
-    def log_dataset(self, frame: pd.DataFrame, name: str, context: str) -> None:
-        self.mlflow.log_input(self.mlflow.data.from_pandas(frame, name=name), context=context)
+    def log_dataset(self, frame: pd.DataFrame, name: str, context: str, source: Optional[Path] = None) -> None:
+        """Record an input table with a digest of its full content (fast: a hash per row, not MLflow's profile)."""
+        import warnings
+
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.models import infer_signature
+
+        digest = f"{int(pd.util.hash_pandas_object(frame, index=False).to_numpy().sum(dtype='uint64')):016x}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "integer columns cannot hold missing values": a sample's schema is a guide
+            schema = infer_signature(frame.head(1000)).inputs
+        origin = resolve_dataset_source(str(Path(source).resolve())) if source else resolve_dataset_source(self.uri)
+        self.mlflow.log_input(MetaDataset(origin, name=f"{name} ({len(frame):,} rows)", digest=digest, schema=schema),
+                              context=context)
 
     def log_models(self, trained, example: pd.DataFrame, names: tuple[str, str]) -> tuple[str, dict[str, str]]:
         """Log and register both models; label 'churn_name/vN' (or the run id when not registering)."""

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from pipeline import ingest
-from pipeline.config import CsvOptions, DataConfig
+from pipeline.config import ColumnMaps, CsvOptions, DataConfig
 from pipeline.ingest import IngestError
 
 CORPUS = Path(__file__).parent / "data" / "bad"
@@ -23,8 +23,10 @@ def test_the_corpus_has_at_least_twenty_cases():
 def _config(folder: Path, case: dict) -> DataConfig:
     options = dict(case.get("config") or {})
     csv = CsvOptions(**options.pop("csv", {}))
+    columns = ColumnMaps(**{name: type(getattr(ColumnMaps(), name))(**mapping)
+                            for name, mapping in options.pop("columns", {}).items()})
     tables = {name: str(folder / file) for name, file in case["tables"].items()}
-    return DataConfig(source="files", csv=csv, **tables, **options)
+    return DataConfig(source="files", csv=csv, columns=columns, **tables, **options)
 
 
 def _values(series: pd.Series) -> list:
@@ -59,4 +61,8 @@ def test_bad_input_case(folder: Path):
     for name, columns in (expect.get("loaded") or {}).items():
         frame = getattr(tables, name)
         for column, values in columns.items():
-            assert _values(frame[column]) == values, f"{name}.{column}"
+            got = _values(frame[column])
+            if all(isinstance(v, float) for v in values):
+                assert got == pytest.approx(values), f"{name}.{column}"
+            else:
+                assert got == values, f"{name}.{column}"

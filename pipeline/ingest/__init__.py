@@ -81,7 +81,8 @@ def _coerce_column(raw: pd.Series, kind: str, data: DataConfig) -> pd.Series:
         if pd.api.types.is_float_dtype(raw):  # integer IDs that went through a float column: 12.0 -> "12"
             whole = raw.where(np.isclose(raw, np.round(raw)))
             raw = whole.astype("Int64").astype("string").where(whole.notna(), raw.astype("string"))
-        return raw.astype("string").str.strip().replace("", pd.NA)
+        # "17850.0": an integer ID that went through a spreadsheet or a float column; the ID is "17850".
+        return raw.astype("string").str.strip().str.replace(r"^(\d+)\.0+$", r"\1", regex=True).replace("", pd.NA)
     if kind == "timestamp":
         return parse_timestamps(raw, data.timezone, data.csv.date_format)
     if kind in ("number", "int"):
@@ -109,11 +110,17 @@ def _describe_failure(kind: str) -> str:
 def map_columns(raw: pd.DataFrame, spec: TableSpec, mapping: dict[str, Optional[str]], defaults: dict, path: str) -> pd.DataFrame:
     """Rename the user's columns to ours; fail on a missing required (or explicitly mapped) column."""
     renamed = {}
+    priced = {mapping.get("quantity"), mapping.get("unit_price")} <= set(raw.columns) - {None}
     for ours, theirs in mapping.items():
         if theirs is None:
+            if ours == "amount" and not priced:
+                raise IngestError(f"{spec.name}: data.columns.{spec.name}.amount is null, so map both quantity and "
+                                  f"unit_price (amount = quantity x unit_price); {path} has: {', '.join(map(str, raw.columns))}")
             continue
         if theirs in raw.columns:
             renamed[theirs] = ours
+        elif ours == "amount" and priced:
+            continue
         elif ours in spec.required or theirs != defaults.get(ours):
             raise IngestError(
                 f"{spec.name}: {path} has no column '{theirs}' (needed for '{ours}'); "
@@ -202,15 +209,25 @@ def ingest_table(
     """Return (loaded rows, quarantined rows with their reasons) for one raw table."""
     mapped = map_columns(raw.reset_index(drop=True), spec, mapping, defaults, path)
     typed, reasons = _coerce(mapped, spec, data)
+    if "quantity" in typed and "unit_price" in typed:
+        if "amount" not in typed:
+            typed.insert(len(typed.columns), "amount", typed["quantity"] * typed["unit_price"])
+        typed = typed.drop(columns=["quantity", "unit_price"])
     reasons = _check_rows(typed, spec, reasons)
     dup = _duplicates(typed, spec)
     reasons = _add_reason(reasons, dup.ne("") & reasons.eq(""), dup)
-    _stop_if_too_many(spec, path, mapped, reasons.ne(""), reasons, data.max_bad_row_share)
+    # A row whose only problem is a missing customer ID (a guest purchase) cannot be attributed to anyone: it is set
+    # aside like any bad row, but real exports have many, so it does not count against max_bad_row_share.
+    anonymous = reasons.eq("customer_id: is missing")
+    reasons = reasons.mask(anonymous, "customer_id: is missing (no customer to attribute it to; set aside)")
+    _stop_if_too_many(spec, path, mapped, reasons.ne("") & ~anonymous, reasons, data.max_bad_row_share)
     if as_of is not None and spec.time_column:
         # Not bad data, just the future for this run: set aside, and not counted against max_bad_row_share.
         later = typed[spec.time_column] >= as_of
         reasons = _add_reason(reasons, later, f"{spec.time_column}: on or after as_of {as_of:%Y-%m-%d} (held back)")
     bad = reasons.ne("")
+    if bad.all() and spec.name == "transactions":
+        raise IngestError(f"{spec.name}: {path}: none of its {len(bad):,} rows can be used. Row 1: {reasons.iloc[0]}")
     return typed.loc[~bad], quarantine_rows(raw, reasons[bad])
 
 

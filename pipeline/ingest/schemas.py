@@ -25,7 +25,7 @@ SPECS = {
     "transactions": TableSpec(
         "transactions",
         {"transaction_id": "id", "customer_id": "id", "timestamp": "timestamp", "amount": "number",
-         "category": "category", "brand": "category", "discount": "number"},
+         "category": "category", "brand": "category", "discount": "number", "quantity": "number", "unit_price": "number"},
         ("customer_id", "timestamp", "amount"), "transaction_id", "timestamp",
     ),
     "complaints": TableSpec(
