@@ -149,6 +149,12 @@ def render(scored: pd.DataFrame, summary: pd.DataFrame, figs: Figures, context: 
     )
 
 
+def _mean_spread(mean: float, std: float) -> str:
+    if mean != mean:
+        return "–"
+    return f"{mean:,.0f} ± {std:,.0f}" if abs(mean) >= 1000 else f"{mean:.3f} ± {std:.3f}"
+
+
 def model_card(context: dict, summary: pd.DataFrame) -> str:
     """A Markdown model card: what the model is, the data window it saw, how well it works, and its known limits."""
     lines = [f"# Model card: {context['model_version']}", "",
@@ -172,8 +178,7 @@ def model_card(context: dict, summary: pd.DataFrame) -> str:
                    if (m, "mean") in summary.columns]
         lines += ["| model | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
         for model in summary.index:
-            cells = [f"{summary.loc[model, (m, 'mean')]:.3f} ± {summary.loc[model, (m, 'std')]:.3f}"
-                     if summary.loc[model, (m, 'mean')] == summary.loc[model, (m, 'mean')] else "–" for m in metrics]
+            cells = [_mean_spread(summary.loc[model, (m, "mean")], summary.loc[model, (m, "std")]) for m in metrics]
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
     lines += ["", "## Known limits",
               "- Churn is defined by purchases alone: a customer who pauses longer than the horizon counts as churned.",
