@@ -162,6 +162,7 @@ class ModelConfig:
     n_train_cutoffs: int = 8  # how many cutoffs are stacked into one training set
     n_backtest_folds: int = 4  # out-of-time folds, each one step earlier than the last
     min_history_days: int = 60  # a cutoff needs this much transaction history before it
+    label_gap_days: int = 0  # days between a cutoff and the start of the window its label judges (time to act)
     calibration: str = "auto"  # auto (pick by validation log loss) | isotonic | sigmoid | none
     num_threads: int = 0  # 0 = all cores; never more than the machine has
     churn: LgbmParams = field(default_factory=LgbmParams)

@@ -76,6 +76,13 @@ def write_text(text: str, path: Path) -> Path:
     return Path(path)
 
 
+def write_bytes(data: bytes, path: Path) -> Path:
+    """Write bytes (e.g. a PNG) atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
 def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a Parquet file (only ``columns``, when given)."""
     return pd.read_parquet(path, columns=columns)

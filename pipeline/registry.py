@@ -14,7 +14,6 @@ A candidate replaces the champion when
 """
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from omegaconf import OmegaConf
 
 from pipeline import evaluate, io
 from pipeline.config import Config, ModelConfig
+from pipeline.features.build import excluded
 
 RECIPE_IGNORES = {"num_threads"}  # settings that change speed, not the model
 
@@ -77,7 +77,7 @@ def decide(candidate: dict, champion: Optional[dict], scoring_columns: list[str]
     if candidate.get("kind") == "bgnbd" or not folds or candidate_log_loss is None:
         return Decision(False, "different recipe and no backtest to compare it with the champion on", name, before)
     saved = champion["recipe"]
-    kept = [c for c in labelled.columns if c not in _excluded(labelled.columns, saved["features"].get("exclude", []))]
+    kept = [c for c in labelled.columns if c not in excluded(labelled.columns, saved["features"].get("exclude", []))]
     champion_bt = evaluate.backtest(labelled[kept], folds, model_config(saved["model"]), saved["seed"], horizon_days)
     champ_ll = float(champion_bt.metrics.query("model == 'lightgbm'")["log_loss"].mean())
     if candidate_log_loss <= champ_ll - margin:
@@ -85,12 +85,6 @@ def decide(candidate: dict, champion: Optional[dict], scoring_columns: list[str]
                               f"by at least {margin}", name, before)
     return Decision(False, f"backtest log loss {candidate_log_loss:.4f} does not beat the champion recipe's {champ_ll:.4f} "
                            f"by the margin {margin} (model.promotion_margin)", name, before)
-
-
-def _excluded(columns, patterns: list[str]) -> list[str]:
-    from pipeline.stages import excluded
-
-    return excluded(columns, patterns)
 
 
 def record(decision: Decision, path: Path) -> None:
@@ -101,5 +95,3 @@ def record(decision: Decision, path: Path) -> None:
     io.write_text(previous + line + "\n", path)
 
 
-def promote(candidate: dict, path: Path) -> None:
-    save(copy.copy(candidate), path)

@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import fnmatch
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -13,10 +12,9 @@ from typing import Optional
 
 import pandas as pd
 
-from pipeline import demo, evaluate, ingest, io, labels, registry, report, score, train
+from pipeline import demo, evaluate, explain, ingest, io, labels, registry, report, score, train
 from pipeline.config import Config
-from pipeline.features import segments
-from pipeline.features.build import FeatureInputs, build
+from pipeline.features.build import FeatureInputs, build, excluded
 from pipeline.models import threads
 from pipeline.tracking import NullTracker
 
@@ -109,27 +107,23 @@ def run_features(cfg: Config, paths: Paths) -> dict:
     inputs = load_interim(paths)
     as_of = resolve_as_of(cfg, inputs.transactions)
     first = inputs.transactions["timestamp"].min()
-    production, folds = train.plan(as_of, first, cfg.horizon_days, cfg.model)
+    observed = cfg.horizon_days + cfg.model.label_gap_days  # a label is known this long after its cutoff
+    production, folds = train.plan(as_of, first, observed, cfg.model)
     if production is None:
-        log.warning("%s: scoring with BG/NBD x Gamma-Gamma, which needs no labels", train.too_short_message(as_of, first, cfg.horizon_days, cfg.model))
+        log.warning("%s: scoring with BG/NBD x Gamma-Gamma, which needs no labels", train.too_short_message(as_of, first, observed, cfg.model))
     cutoffs = sorted({c for f in [production, *folds] if f for c in (*f.train, f.validation, f.test) if c is not None})
     frame = build(inputs, [*cutoffs, as_of], cfg.features, threads(cfg.model.num_threads), cfg.horizon_days)
     frame = frame.drop(columns=excluded(frame.columns, cfg.features.exclude))
     past = frame[frame["cutoff"] < as_of]
-    labelled = past.merge(labels.build(inputs.transactions, past, cfg.horizon_days), on=["customer_id", "cutoff"], validate="one_to_one")
+    labelled = past.merge(labels.build(inputs.transactions, past, cfg.horizon_days, cfg.model.label_gap_days),
+                          on=["customer_id", "cutoff"], validate="one_to_one")
     io.write_parquet(labelled, paths.features / "training.parquet")
     io.write_parquet(frame[frame["cutoff"] == as_of].reset_index(drop=True), paths.features / "scoring.parquet")
     plan = {"as_of": as_of.isoformat(), "production": _fold_json(production) if production else None,
             "folds": [_fold_json(f) for f in folds],
-            "fallback_reason": None if production else train.too_short_message(as_of, first, cfg.horizon_days, cfg.model)}
+            "fallback_reason": None if production else train.too_short_message(as_of, first, observed, cfg.model)}
     io.write_text(json.dumps(plan, indent=1), paths.features / "plan.json")
     return plan
-
-
-def excluded(columns, patterns: list[str]) -> list[str]:
-    """Feature columns matching any of ``patterns`` (features.exclude), never the keys or the segment labels."""
-    keep = {"customer_id", "cutoff", *segments.SEGMENT_COLUMNS}
-    return [c for c in columns if c not in keep and any(fnmatch.fnmatchcase(c, p) for p in patterns)]
 
 
 def _fold_json(f: train.Fold) -> dict:
@@ -169,6 +163,9 @@ def run_train(cfg: Config, paths: Paths, tracker) -> str:
         tracker.log_params({"train.calibration": trained.calibration, "train.churn_iterations": trained.churn_iterations,
                             "train.value_iterations": trained.value_iterations, "train.n_features": len(trained.features)})
         tracker.log_dataset(train_rows, "training", "training", paths.features / "training.parquet")
+        validation_rows = labelled[labelled["cutoff"] == production.validation]
+        for name, path in _explain_artifacts(trained, validation_rows, paths.interim / "explain").items():
+            tracker.log_artifact(path, "explain")
         version, versions = tracker.log_models(trained, labelled, (cfg.tracking.churn_model_name, cfg.tracking.value_model_name))
         bundle = {"kind": "lightgbm", "trained": trained, "version": version, "versions": versions,
                   "features": list(trained.features), "calibration": trained.calibration,
@@ -176,6 +173,18 @@ def run_train(cfg: Config, paths: Paths, tracker) -> str:
                   "validation_cutoff": f"{production.validation:%Y-%m-%d}", **common}
     registry.save(bundle, paths.models / "candidate.joblib")
     return bundle["version"]
+
+
+def _explain_artifacts(trained: train.TrainedModels, rows: pd.DataFrame, folder: Path) -> dict[str, Path]:
+    """Feature importance (gain) of both models and the churn model's mean |SHAP| per feature on the validation rows."""
+    churn_gain = trained.churn.classifier.booster_.feature_importance("gain")
+    value_gain = trained.value.regressor.booster_.feature_importance("gain")
+    importance = pd.DataFrame({"feature": trained.features, "churn_gain": churn_gain, "value_gain": value_gain})
+    shap_mean = explain.contributions(trained.churn, rows).abs().mean().rename("mean_abs_shap")
+    summary = shap_mean.sort_values(ascending=False).rename_axis("feature").reset_index()
+    return {"importance": io.write_csv(importance.sort_values("churn_gain", ascending=False), folder / "feature_importance.csv"),
+            "shap": io.write_csv(summary, folder / "shap_summary.csv"),
+            "shap_plot": io.write_bytes(report.shap_summary_plot(shap_mean), folder / "shap_summary.png")}
 
 
 def run_evaluate(cfg: Config, paths: Paths, tracker) -> pd.DataFrame:
@@ -230,7 +239,7 @@ def run_promotion(cfg: Config, paths: Paths, tracker, summary: pd.DataFrame) -> 
     decision = registry.decide(candidate, champion, scoring_columns, labelled, folds, ll, cfg.model.promotion_margin,
                                cfg.horizon_days)
     if decision.promoted:
-        registry.promote(candidate, paths.models / "champion.joblib")
+        registry.save(candidate, paths.models / "champion.joblib")
         tracker.set_champion(candidate.get("versions", {}))
     registry.record(decision, paths.models / "promotions.jsonl")
     tracker.set_tags({"promotion": ("promoted: " if decision.promoted else "not promoted: ") + decision.reason})
@@ -277,9 +286,7 @@ def run_report(cfg: Config, paths: Paths, tracker) -> tuple[Path, Path]:
                       ("profit_curve.png", figs.profit), ("value_deciles.png", figs.value_deciles)):
         if png is None:
             continue
-        with io.atomic_path(paths.interim / "evaluation" / name) as tmp:
-            tmp.write_bytes(png)
-        tracker.log_artifact(paths.interim / "evaluation" / name, "plots")
+        tracker.log_artifact(io.write_bytes(png, paths.interim / "evaluation" / name), "plots")
     tracker.log_artifact(html_path, "report")
     champion = registry.load(paths.models / "champion.joblib") or {}
     tx = io.read_parquet(paths.interim / "transactions.parquet", columns=["timestamp"])["timestamp"]

@@ -58,7 +58,7 @@ def test_demo_end_to_end_with_mlflow(tmp_path):
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     for name in ("churn_classifier", "value_regressor"):
-        assert client.get_model_version_by_alias(name, "champion").version == "2"
+        assert str(client.get_model_version_by_alias(name, "champion").version) == "2"
 
 
 def test_plain_transactions_file_with_mapped_columns(tmp_path, demo_tables):

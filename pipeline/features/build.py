@@ -1,6 +1,7 @@
 """Assemble one feature row per (customer, cutoff) from every available table, and the labels after each cutoff."""
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 from typing import Optional
 
@@ -105,6 +106,12 @@ def _finish(frame: pd.DataFrame) -> pd.DataFrame:
         elif col not in KEYS:
             out[col] = pd.to_numeric(out[col], errors="raise").astype("float64")
     return out.reset_index(drop=True)
+
+
+def excluded(columns, patterns: list[str]) -> list[str]:
+    """Feature columns matching any of ``patterns`` (features.exclude), never the keys or the segment labels."""
+    keep = {"customer_id", "cutoff", *segments.SEGMENT_COLUMNS}
+    return [c for c in columns if c not in keep and any(fnmatch.fnmatchcase(c, p) for p in patterns)]
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:

@@ -113,6 +113,15 @@ def drivers_plot(importance: pd.Series, xlabel: str) -> bytes:
     return _png(fig)
 
 
+def shap_summary_plot(mean_abs_shap: pd.Series, top: int = 25) -> bytes:
+    """Mean |SHAP| of the most important features (the churn model, log-odds)."""
+    head = mean_abs_shap.sort_values(ascending=False).head(top).sort_values()
+    fig, ax = plt.subplots(figsize=(6, 0.25 * len(head) + 1))
+    head.plot.barh(ax=ax, color="#2c7fb8")
+    ax.set(xlabel="mean |SHAP| (log-odds)", title="Churn model: feature contributions (validation cutoff)")
+    return _png(fig)
+
+
 def figures(latest: Optional[pd.DataFrame], driver_values: pd.DataFrame, drivers_label: str = "mean |SHAP| (log-odds)",
             campaign: CampaignConfig = CampaignConfig()) -> Figures:
     """The report's plots; the evaluation plots need the latest backtest fold's predictions."""
