@@ -137,7 +137,10 @@ def _fold(d: dict) -> train.Fold:
 
 
 def _plan_json(paths: Paths) -> dict:
-    return json.loads((paths.features / "plan.json").read_text())
+    path = paths.features / "plan.json"
+    if not path.exists():
+        raise ValueError(f"no features at {paths.features}: run stage=features first (or stage=all)")
+    return json.loads(path.read_text())
 
 
 def load_plan(paths: Paths) -> tuple[pd.Timestamp, train.Fold, list[train.Fold]]:

@@ -24,6 +24,7 @@ def test_demo_end_to_end_with_mlflow(tmp_path):
     out = tmp_path / "data" / "scored" / "2026-10-31"
     scored = pd.read_parquet(out / "customers.parquet")
     assert set(CONTRACT) <= set(scored.columns)
+    assert {"rfm_segment", "loyalty_stage", "loyalty_quadrant"} <= set(scored.columns)  # for retention teams to filter by
     assert scored["customer_id"].is_unique and list(scored["risk_rank"]) == list(range(1, len(scored) + 1))
     assert np.all(np.diff(scored["value_at_risk"].to_numpy()) <= 1e-9)
     assert scored["churn_probability"].between(0, 1).all()
