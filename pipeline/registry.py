@@ -5,7 +5,8 @@ tracking off; with MLflow registration on, the ``champion`` alias of both regist
 
 A candidate replaces the champion when
   * there is no champion yet, or the champion cannot score this data (it needs features the data does not have), or
-    it is the label-free BG/NBD fallback and the candidate is a trained model;
+    it is the label-free BG/NBD fallback and the candidate is a trained model, or the candidate is that fallback
+    (the data holds no labelled history, and such data is scored with it);
   * it has the champion's recipe (same model and feature settings, newer data): the backtest of a recipe is
     deterministic, so the two would tie on it, and the fresher fit wins;
   * otherwise it must beat the champion's recipe, backtested on the same folds and data, by ``model.promotion_margin``
@@ -67,14 +68,17 @@ def decide(candidate: dict, champion: Optional[dict], scoring_columns: list[str]
     if champion is None:
         return Decision(True, "no champion yet", name, None)
     before = champion["version"]
-    if champion.get("kind") == "bgnbd" and candidate.get("kind") != "bgnbd":
+    if candidate.get("kind") == "bgnbd":
+        return Decision(True, "this data holds no labelled history, so the label-free BG/NBD x Gamma-Gamma scores it",
+                        name, before)
+    if champion.get("kind") == "bgnbd":
         return Decision(True, "the champion is the label-free fallback; a trained model replaces it", name, before)
     missing = sorted(set(champion.get("features", [])) - set(scoring_columns))
     if missing:
         return Decision(True, f"the champion needs features this data does not have ({', '.join(missing[:5])})", name, before)
     if champion.get("recipe") == candidate.get("recipe"):
         return Decision(True, "same recipe as the champion, fitted on newer data", name, before)
-    if candidate.get("kind") == "bgnbd" or not folds or candidate_log_loss is None:
+    if not folds or candidate_log_loss is None:
         return Decision(False, "different recipe and no backtest to compare it with the champion on", name, before)
     saved = champion["recipe"]
     kept = [c for c in labelled.columns if c not in excluded(labelled.columns, saved["features"].get("exclude", []))]
