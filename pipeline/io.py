@@ -86,3 +86,10 @@ def write_bytes(data: bytes, path: Path) -> Path:
 def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a Parquet file (only ``columns``, when given)."""
     return pd.read_parquet(path, columns=columns)
+
+
+def parquet_columns(path: Path) -> list[str]:
+    """The column names of a Parquet file, from its footer (no data is read)."""
+    import pyarrow.parquet as pq
+
+    return pq.read_schema(path).names

@@ -162,12 +162,12 @@ def run_train(cfg: Config, paths: Paths, tracker) -> str:
     else:
         labelled = io.read_parquet(paths.features / "training.parquet")
         train_rows = labelled[labelled["cutoff"].isin(production.train)]
-        trained = train.fit(train_rows, labelled[labelled["cutoff"] == production.validation], cfg.model, cfg.seed, cfg.horizon_days)
+        validation_rows = labelled[labelled["cutoff"] == production.validation]
+        trained = train.fit(train_rows, validation_rows, cfg.model, cfg.seed, cfg.horizon_days)
         tracker.log_params({"train.calibration": trained.calibration, "train.churn_iterations": trained.churn_iterations,
                             "train.value_iterations": trained.value_iterations, "train.n_features": len(trained.features)})
         tracker.log_dataset(train_rows, "training", "training", paths.features / "training.parquet")
-        validation_rows = labelled[labelled["cutoff"] == production.validation]
-        for name, path in _explain_artifacts(trained, validation_rows, paths.interim / "explain").items():
+        for path in _explain_artifacts(trained, validation_rows, paths.interim / "explain"):
             tracker.log_artifact(path, "explain")
         version, versions = tracker.log_models(trained, labelled, (cfg.tracking.churn_model_name, cfg.tracking.value_model_name))
         bundle = {"kind": "lightgbm", "trained": trained, "version": version, "versions": versions,
@@ -178,16 +178,16 @@ def run_train(cfg: Config, paths: Paths, tracker) -> str:
     return bundle["version"]
 
 
-def _explain_artifacts(trained: train.TrainedModels, rows: pd.DataFrame, folder: Path) -> dict[str, Path]:
+def _explain_artifacts(trained: train.TrainedModels, rows: pd.DataFrame, folder: Path) -> list[Path]:
     """Feature importance (gain) of both models and the churn model's mean |SHAP| per feature on the validation rows."""
     churn_gain = trained.churn.classifier.booster_.feature_importance("gain")
     value_gain = trained.value.regressor.booster_.feature_importance("gain")
     importance = pd.DataFrame({"feature": trained.features, "churn_gain": churn_gain, "value_gain": value_gain})
     shap_mean = explain.contributions(trained.churn, rows).abs().mean().rename("mean_abs_shap")
     summary = shap_mean.sort_values(ascending=False).rename_axis("feature").reset_index()
-    return {"importance": io.write_csv(importance.sort_values("churn_gain", ascending=False), folder / "feature_importance.csv"),
-            "shap": io.write_csv(summary, folder / "shap_summary.csv"),
-            "shap_plot": io.write_bytes(report.shap_summary_plot(shap_mean), folder / "shap_summary.png")}
+    return [io.write_csv(importance.sort_values("churn_gain", ascending=False), folder / "feature_importance.csv"),
+            io.write_csv(summary, folder / "shap_summary.csv"),
+            io.write_bytes(report.shap_summary_plot(shap_mean), folder / "shap_summary.png")]
 
 
 def run_evaluate(cfg: Config, paths: Paths, tracker) -> pd.DataFrame:
@@ -236,7 +236,7 @@ def run_promotion(cfg: Config, paths: Paths, tracker, summary: pd.DataFrame) -> 
         log.warning("no candidate trained for as_of %s: the champion is unchanged", f"{as_of:%Y-%m-%d}")
         return None
     champion = registry.load(paths.models / "champion.joblib")
-    scoring_columns = list(pd.read_parquet(paths.features / "scoring.parquet").columns)
+    scoring_columns = io.parquet_columns(paths.features / "scoring.parquet")
     ll = float(summary.loc["lightgbm", ("log_loss", "mean")]) if "lightgbm" in summary.index else None
     labelled = io.read_parquet(paths.features / "training.parquet") if folds else None
     decision = registry.decide(candidate, champion, scoring_columns, labelled, folds, ll, cfg.model.promotion_margin,
