@@ -105,8 +105,7 @@ def evaluate_fold(trained: training.TrainedModels, test: pd.DataFrame, campaign:
 
 def _with_value(p: np.ndarray, expected_value: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(probability, expected value, value at risk) for a baseline that forecasts expected spend directly."""
-    if_retained = expected_value / np.maximum(1 - p, 1e-9)
-    return p, expected_value, p * if_retained
+    return p, expected_value, p * models.value_if_retained(p, expected_value)
 
 
 def backtest(labelled: pd.DataFrame, folds: list[training.Fold], cfg: ModelConfig, seed: int, horizon_days: int,

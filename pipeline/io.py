@@ -30,29 +30,18 @@ def write_together(frames: dict[Path, pd.DataFrame | None]) -> None:
 
     A failure while staging leaves every previous file as it was. ``None`` removes that file.
     """
-    staged: list[tuple[str, Path]] = []
-    try:
+    with contextlib.ExitStack() as stack:  # each atomic_path renames on a clean exit, all of them at the end
         for path, frame in frames.items():
             if frame is None:
                 continue
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            os.close(fd)
-            staged.append((tmp, path))
-            if path.suffix == ".parquet":
+            tmp = stack.enter_context(atomic_path(path))
+            if Path(path).suffix == ".parquet":
                 frame.to_parquet(tmp, index=False)
             else:
                 frame.to_csv(tmp, index=False)
-        for tmp, path in staged:
-            os.replace(tmp, path)
-        for path, frame in frames.items():
-            if frame is None:
-                Path(path).unlink(missing_ok=True)
-    finally:
-        for tmp, _ in staged:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+    for path, frame in frames.items():
+        if frame is None:
+            Path(path).unlink(missing_ok=True)
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> Path:

@@ -184,6 +184,11 @@ class LogisticBaseline(BaseEstimator):
         return self.model_.predict_proba(self._frame(X))
 
 
+def value_if_retained(p: np.ndarray, expected_value: np.ndarray) -> np.ndarray:
+    """Spend given the customer buys, from an unconditional expected spend: expected value ÷ P(at least one purchase)."""
+    return expected_value / np.maximum(1 - p, 1e-9)
+
+
 class BgNbdBaseline(BaseEstimator):
     """BG/NBD x Gamma-Gamma from the per-cutoff features: churn = P(no purchase in the horizon), value = expected
     purchases x expected spend per purchase. Fitted on purchase histories only, so it needs no labels."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline import explain
+from pipeline import explain, models
 from pipeline.train import NotEnoughHistory, TrainedModels, predict
 
 FALLBACK_VERSION = "bgnbd-gamma-gamma (no labelled history)"
-SEGMENT_COLUMNS = ("rfm_segment", "loyalty_stage", "loyalty_quadrant", "region", "acquisition_channel", "loyalty_member")
+FILTER_COLUMNS = ("rfm_segment", "loyalty_stage", "loyalty_quadrant", "region", "acquisition_channel", "loyalty_member")
 # Warning signs for the label-free fallback, in order of priority: (driver, test on the feature row).
 WARNING_SIGNS = (
     ("open_complaint", lambda f: f.get("open_complaints", 0) > 0),
@@ -33,9 +33,9 @@ def bgnbd_predictions(features: pd.DataFrame) -> pd.DataFrame:
     churn = P(no purchase in the horizon); expected value = expected purchases x expected spend per purchase; value
     if retained = expected value / P(at least one purchase), i.e. spend given the customer buys, as for the model.
     """
-    p = features["bgnbd_p_no_purchase"].to_numpy(float)
-    expected = features["bgnbd_expected_purchases"].to_numpy(float) * features["gg_expected_spend"].to_numpy(float)
-    if_retained = expected / np.maximum(1 - p, 1e-9)
+    model = models.BgNbdBaseline()
+    p, expected = model.predict_proba(features)[:, 1], model.predict_value(features)
+    if_retained = models.value_if_retained(p, expected)
     return pd.DataFrame({"customer_id": features["customer_id"].to_numpy(), "churn_probability": p,
                          "value_if_retained": if_retained, "expected_value": expected, "value_at_risk": p * if_retained},
                         index=features.index)
@@ -43,7 +43,7 @@ def bgnbd_predictions(features: pd.DataFrame) -> pd.DataFrame:
 
 def run_fallback(features: pd.DataFrame, n_reasons: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score without a trained model: BG/NBD x Gamma-Gamma, with rule-based warning signs as the reasons."""
-    needed = ["bgnbd_p_no_purchase", "bgnbd_expected_purchases", "gg_expected_spend"]
+    needed = list(models.BgNbdBaseline.COLUMNS)
     if any(c not in features for c in needed) or features[needed].isna().all().any():
         raise NotEnoughHistory("too little history for a labelled model, and too few customers (or repeat buyers) for "
                                "the BG/NBD and Gamma-Gamma fallback; features.probabilistic must be on")
@@ -57,7 +57,7 @@ def run_fallback(features: pd.DataFrame, n_reasons: int = 3) -> tuple[pd.DataFra
 def _assemble(scored: pd.DataFrame, drivers: pd.DataFrame, features: pd.DataFrame, model_version: str,
               n_reasons: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     words = explain.reasons(features, drivers, n_reasons)
-    segment_cols = [c for c in SEGMENT_COLUMNS if c in features]
+    segment_cols = [c for c in FILTER_COLUMNS if c in features]
     out = pd.concat([scored, words, features[["recency_days", "n_purchase_days", "spend_365d", *segment_cols]]], axis=1)
     out = out.sort_values(["value_at_risk", "churn_probability", "customer_id"], ascending=[False, False, True], kind="stable")
     out = out.assign(risk_rank=range(1, len(out) + 1), model_version=model_version, as_of=features["cutoff"].iloc[0])

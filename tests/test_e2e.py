@@ -85,17 +85,27 @@ def test_bad_input_exits_with_a_clear_message(tmp_path):
     assert "bad.csv has no column 'timestamp'" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_short_history_without_backtest_still_scores_and_says_so(tmp_path, demo_tables):
+def _run_recent(tmp_path: Path, demo_tables, since: str, file_name: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """Run on the demo transactions from ``since`` only, as of 2026-10-01; check every buyer before it is scored."""
     tx = demo_tables.transactions
-    recent = tx[tx["timestamp"] >= "2026-01-01"][["customer_id", "timestamp", "amount"]]
-    recent.to_parquet(tmp_path / "recent.parquet", index=False)
-    proc = _run(tmp_path, "data=files", "data.transactions=recent.parquet", "as_of=2026-10-01", "tracking.enabled=false")
+    recent = tx[tx["timestamp"] >= since][["customer_id", "timestamp", "amount"]]
+    path = tmp_path / file_name
+    if path.suffix == ".parquet":
+        recent.to_parquet(path, index=False)
+    else:
+        recent.to_csv(path, index=False)
+    proc = _run(tmp_path, "data=files", f"data.transactions={file_name}", "as_of=2026-10-01", "tracking.enabled=false")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "out-of-time backtest: none" in proc.stdout
     out = tmp_path / "data" / "scored" / "2026-10-01"
-    assert "Not evaluated" in (out / "report.html").read_text()
     bought = (recent["timestamp"] < "2026-10-01") & (recent["amount"] > 0)
     assert len(pd.read_parquet(out / "customers.parquet")) == recent.loc[bought, "customer_id"].nunique()
+    return proc, out
+
+
+def test_short_history_without_backtest_still_scores_and_says_so(tmp_path, demo_tables):
+    proc, out = _run_recent(tmp_path, demo_tables, "2026-01-01", "recent.parquet")
+    assert "out-of-time backtest: none" in proc.stdout
+    assert "Not evaluated" in (out / "report.html").read_text()
 
 
 def test_files_source_without_a_transactions_path_says_what_to_set(tmp_path):
@@ -105,20 +115,13 @@ def test_files_source_without_a_transactions_path_says_what_to_set(tmp_path):
 
 
 def test_too_short_for_labels_scores_with_bgnbd_and_says_so(tmp_path, demo_tables):
-    tx = demo_tables.transactions
-    recent = tx[tx["timestamp"] >= "2026-06-01"][["customer_id", "timestamp", "amount"]]
-    recent.to_csv(tmp_path / "recent.csv", index=False)
-    proc = _run(tmp_path, "data=files", "data.transactions=recent.csv", "as_of=2026-10-01", "tracking.enabled=false")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc, out = _run_recent(tmp_path, demo_tables, "2026-06-01", "recent.csv")
     assert "No model can be trained on labels" in proc.stdout and "BG/NBD" in proc.stdout
-    out = tmp_path / "data" / "scored" / "2026-10-01"
     scored = pd.read_parquet(out / "customers.parquet")
     assert set(CONTRACT) <= set(scored.columns)
     assert (scored["model_version"] == "bgnbd-gamma-gamma (no labelled history)").all()
     assert scored["churn_probability"].between(0, 1).all() and (scored["value_at_risk"] >= 0).all()
     assert scored["reason_1"].str.len().gt(0).mean() > 0.3
-    bought = (recent["timestamp"] < "2026-10-01") & (recent["amount"] > 0)
-    assert len(scored) == recent.loc[bought, "customer_id"].nunique()
     html = (out / "report.html").read_text()
     assert "No labelled model" in html and "Not evaluated" in html
 

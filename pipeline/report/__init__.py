@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E40
 
 from pipeline import economics  # noqa: E402
 from pipeline.config import CampaignConfig  # noqa: E402
+from pipeline.score import FILTER_COLUMNS  # noqa: E402
 
 AT_RISK_COLUMNS = ["risk_rank", "customer_id", "churn_probability", "value_at_risk", "expected_value", "value_if_retained",
                    "reason_1", "reason_2", "reason_3", "suggested_action", "model_version"]
@@ -139,7 +140,7 @@ def figures(latest: Optional[pd.DataFrame], driver_values: pd.DataFrame, drivers
 
 def at_risk(scored: pd.DataFrame, top_n: int) -> pd.DataFrame:
     """The top ``top_n`` customers by value at risk, with the columns a retention team acts on."""
-    cols = [c for c in AT_RISK_COLUMNS if c in scored] + [c for c in ("rfm_segment", "loyalty_stage", "loyalty_quadrant", "region", "acquisition_channel", "loyalty_member") if c in scored]
+    cols = [c for c in AT_RISK_COLUMNS if c in scored] + [c for c in FILTER_COLUMNS if c in scored]
     return scored.head(top_n)[cols]
 
 
