@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast mlflow-ui clean lock compare-features
+.PHONY: demo test test-fast mlflow-ui clean lock compare-features bench
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ test: $(STAMP)  ## every test, slow end-to-end ones included
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
+
+# The benchmark (never a test): weekly and training runs at 100k, 250k and 1M customers -> bench/results.md.
+# Data is generated once into bench/cache/. `make bench SIZE=3000000` runs the weekly run alone at that size.
+SIZES ?= 100000 250000 1000000
+bench: $(STAMP)  ## time the weekly and training runs at several sizes; writes bench/results.md
+	$(PY) bench/run.py $(if $(SIZE),--stress $(SIZE),--sizes $(SIZES))
 
 mlflow-ui: $(STAMP)  ## open the tracking UI on http://127.0.0.1:5000
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000

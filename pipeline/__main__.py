@@ -1,4 +1,6 @@
-"""The Hydra app: ``python -m pipeline stage=ingest|features|train|evaluate|score|report|all [overrides]``.
+"""The Hydra app: ``python -m pipeline stage=ingest|features|train|evaluate|score|report|all|weekly [overrides]``.
+
+``stage=weekly`` scores one week with the current champion, no retraining: ingest, features for as_of, score, report.
 
 The only place that turns a config into calls of the stage functions.
 """
@@ -6,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 import warnings
 
 # pyspark (pulled in by MLflow when it is installed) warns about pandas 3 on import; nothing here uses pyspark.pandas.
@@ -16,9 +19,10 @@ from typing import Optional
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import score, stages, tracking
-from pipeline.config import STAGES, Config, register
+from pipeline import score, stages, threads, tracking
+from pipeline.config import STAGES, WEEKLY, Config, register
 from pipeline.ingest import IngestError
+from pipeline.features.engine import EngineMemoryError
 from pipeline.train import NotEnoughHistory
 
 log = logging.getLogger("pipeline")
@@ -40,42 +44,52 @@ def run(cfg: Config, resolved: dict) -> Optional[float]:
     if cfg.stage not in STAGES:
         raise ValueError(f"stage={cfg.stage!r} is not one of {', '.join(STAGES)}")
     paths = stages.Paths.from_config(cfg)
+    threads.configure(cfg.threads)
     if cfg.stage == "tune":
         with make_tracker(cfg, paths) as tracker:
             tracker.log_params(tracking.flatten(resolved))
             loss = stages.run_tune(cfg, paths, tracker)
         print(f"validation log loss {loss:.5f}")
         return loss
-    todo = STAGES[:STAGES.index("all")] if cfg.stage == "all" else (cfg.stage,)
+    todo = WEEKLY if cfg.stage == "weekly" else STAGES[:STAGES.index("all")] if cfg.stage == "all" else (cfg.stage,)
     with make_tracker(cfg, paths) as tracker:
-        tracker.log_params(tracking.flatten(resolved))
+        tracker.log_params({**tracking.flatten(resolved), "threads.resolved": threads.count()})
         for stage in todo:
+            started = time.monotonic()
             log.info("stage %s", stage)
-            if stage == "ingest":
-                print_summary(stages.run_ingest(cfg, paths, tracker))
-            elif stage == "features":
-                plan = stages.run_features(cfg, paths)
-                if plan["production"] is None:
-                    print(f"as_of {plan['as_of'][:10]}: {plan['fallback_reason']}.\n  No model can be trained on labels; "
-                          f"the list is scored with BG/NBD x Gamma-Gamma (model_version '{score.FALLBACK_VERSION}').")
-                else:
-                    print(f"as_of {plan['as_of'][:10]}: {len(plan['folds'])} backtest folds, "
-                          f"{len(plan['production']['train'])} training cutoffs for the production model")
-            elif stage == "train":
-                print(f"trained model {stages.run_train(cfg, paths, tracker)}")
-            elif stage == "evaluate":
-                summary = stages.run_evaluate(cfg, paths, tracker)
-                print_metrics(summary)
-                decision = stages.run_promotion(cfg, paths, tracker, summary)
-                if decision is not None:
-                    verdict = "is now the champion" if decision.promoted else f"is not promoted; champion stays {decision.champion_before}"
-                    print(f"model {decision.candidate} {verdict}: {decision.reason}")
-            elif stage == "score":
-                print(f"scored list: {stages.run_score(cfg, paths)}")
-            elif stage == "report":
-                csv_path, html_path = stages.run_report(cfg, paths, tracker)
-                print(f"at-risk list: {csv_path}\nreport:       {html_path}")
+            run_stage(stage, cfg, paths, tracker)
+            seconds = time.monotonic() - started
+            log.info("stage %s done in %.1f s", stage, seconds)
+            tracker.log_metrics({f"stage_seconds.{stage}": seconds})
         print(f"MLflow:       {tracker.ui_hint}")
+
+
+def run_stage(stage: str, cfg: Config, paths: stages.Paths, tracker) -> None:
+    """Run one stage and print what it produced."""
+    if stage == "ingest":
+        print_summary(stages.run_ingest(cfg, paths, tracker))
+    elif stage in ("features", "weekly_features"):
+        plan = stages.run_features(cfg, paths, training=stage == "features")
+        if plan["production"] is None:
+            print(f"as_of {plan['as_of'][:10]}: {plan['fallback_reason']}.\n  No model can be trained on labels; "
+                  f"the list is scored with BG/NBD x Gamma-Gamma (model_version '{score.FALLBACK_VERSION}').")
+        elif stage == "features":
+            print(f"as_of {plan['as_of'][:10]}: {len(plan['folds'])} backtest folds, "
+                  f"{len(plan['production']['train'])} training cutoffs for the production model")
+    elif stage == "train":
+        print(f"trained model {stages.run_train(cfg, paths, tracker)}")
+    elif stage == "evaluate":
+        summary = stages.run_evaluate(cfg, paths, tracker)
+        print_metrics(summary)
+        decision = stages.run_promotion(cfg, paths, tracker, summary)
+        if decision is not None:
+            verdict = "is now the champion" if decision.promoted else f"is not promoted; champion stays {decision.champion_before}"
+            print(f"model {decision.candidate} {verdict}: {decision.reason}")
+    elif stage == "score":
+        print(f"scored list: {stages.run_score(cfg, paths)}")
+    elif stage == "report":
+        csv_path, html_path = stages.run_report(cfg, paths, tracker)
+        print(f"at-risk list: {csv_path}\nreport:       {html_path}")
 
 
 def print_summary(summary) -> None:
@@ -111,7 +125,7 @@ def main(cfg: DictConfig) -> Optional[float]:
     config: Config = OmegaConf.to_object(cfg)
     try:
         return run(config, resolved)
-    except (IngestError, NotEnoughHistory, ValueError) as err:
+    except (IngestError, NotEnoughHistory, EngineMemoryError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
 

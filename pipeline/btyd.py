@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
+from pipeline.features import sampling
+
 DAYS_PER_UNIT = 7.0  # times in weeks: keeps the parameters near 1 and the optimiser well scaled
 MIN_CUSTOMERS = 20  # fewer customers than this (or no repeat buyer) gives no fit
 # Converge to the optimum itself, not near it: then the fit does not depend on last-bit differences in its inputs
@@ -132,25 +134,28 @@ def summaries(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return x, t_x, T
 
 
-def features(frame: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+def features(frame: pd.DataFrame, horizon_days: int, fit_max_customers: int = 0) -> pd.DataFrame:
     """Per cutoff: BG/NBD P(alive), expected purchase days and P(no purchase) over the horizon, Gamma-Gamma spend.
 
-    Each cutoff's models are fitted on that cutoff's customers only. Too little data for a fit gives missing values.
+    Each cutoff's models are fitted on that cutoff's customers only (at most ``fit_max_customers`` of them, a fixed
+    sample by customer: four or five parameters are pinned down long before a million customers, and the fit's cost
+    grows with them), then predict for every customer. Too little data for a fit gives missing values.
     """
     out = pd.DataFrame(index=frame.index, columns=["bgnbd_p_alive", "bgnbd_expected_purchases", "bgnbd_p_no_purchase",
                                                    "gg_expected_spend"], dtype="float64")
     t = horizon_days / DAYS_PER_UNIT
     for _, rows in frame.groupby("cutoff", sort=False, observed=True):
         x, t_x, T = summaries(rows)
+        fit = sampling.by_customer(rows["customer_id"], fit_max_customers, seed=0)
         try:
-            bg = BgNbd.fit(x, t_x, T)
+            bg = BgNbd.fit(x[fit], t_x[fit], T[fit])
         except ValueError:
             continue
         out.loc[rows.index, "bgnbd_p_alive"] = bg.p_alive(x, t_x, T)
         out.loc[rows.index, "bgnbd_expected_purchases"] = bg.expected_purchases(t, x, t_x, T)
         out.loc[rows.index, "bgnbd_p_no_purchase"] = bg.p_no_purchase(t, x, t_x, T)
         try:
-            gg = GammaGamma.fit(rows["n_purchase_days"].to_numpy(), rows["avg_basket"].to_numpy())
+            gg = GammaGamma.fit(rows["n_purchase_days"].to_numpy()[fit], rows["avg_basket"].to_numpy()[fit])
         except ValueError:
             continue
         out.loc[rows.index, "gg_expected_spend"] = gg.expected_spend(rows["n_purchase_days"].to_numpy(), rows["avg_basket"].to_numpy())

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from pipeline.models import CalibratedChurnModel
+from pipeline.models import CalibratedChurnModel, align
 
 
 def _n(v: float, fmt: str = ".0f") -> str:
@@ -78,7 +78,7 @@ DRIVERS = (
 
 def contributions(model: CalibratedChurnModel, frame: pd.DataFrame) -> pd.DataFrame:
     """Exact TreeSHAP values per customer and feature (log-odds), from LightGBM's own implementation."""
-    values = model.classifier.booster_.predict(frame[model.features], pred_contrib=True)
+    values = model.classifier.booster_.predict(align(frame, model.features, model.categories), pred_contrib=True)
     return pd.DataFrame(values[:, :-1], columns=model.features, index=frame.index)
 
 
@@ -97,19 +97,35 @@ def by_driver(shap_values: pd.DataFrame) -> pd.DataFrame:
 
 
 def reasons(frame: pd.DataFrame, driver_values: pd.DataFrame, n: int = 3) -> pd.DataFrame:
-    """The top ``n`` drivers that raise each customer's risk, as sentences, plus a suggested action."""
+    """The top ``n`` drivers that raise each customer's risk, as sentences, plus a suggested action.
+
+    Each driver's sentence is rendered only for the customers it is a reason for, from that driver's columns, in
+    blocks: a million customers never become a million full-row dicts.
+    """
     by_name = {d.name: d for d in DRIVERS}
-    order = np.argsort(-driver_values.to_numpy(), axis=1, kind="stable")[:, :n]
+    values = driver_values.to_numpy()
+    order = np.argsort(-values, axis=1, kind="stable")[:, :n]
     names = driver_values.columns.to_numpy()[order]
-    positive = np.take_along_axis(driver_values.to_numpy(), order, axis=1) > 0
-    out = {f"reason_{k + 1}": [] for k in range(n)}
-    out["top_driver"], out["suggested_action"] = [], []
-    for i, row in enumerate(frame.to_dict("records")):
-        for k in range(n):
-            name = names[i, k]
-            text = (by_name[name].sentence(row) if name in by_name else f"{name} = {row.get(name)}") if positive[i, k] else ""
-            out[f"reason_{k + 1}"].append(text)
-        top = names[i, 0] if positive[i, 0] else ""
-        out["top_driver"].append(top)
-        out["suggested_action"].append(by_name[top].action if top in by_name else "")
+    positive = np.take_along_axis(values, order, axis=1) > 0
+    out = {}
+    for k in range(n):
+        text = np.full(len(frame), "", dtype=object)
+        for name in pd.unique(names[positive[:, k], k]):
+            rows = np.flatnonzero(positive[:, k] & (names[:, k] == name))
+            text[rows] = _sentences(frame, rows, by_name.get(name), name)
+        out[f"reason_{k + 1}"] = text
+    top = np.where(positive[:, 0], names[:, 0], "") if n else np.full(len(frame), "")
+    out["top_driver"] = top
+    out["suggested_action"] = np.array([by_name[t].action if t in by_name else "" for t in top], dtype=object)
     return pd.DataFrame(out, index=frame.index)
+
+
+def _sentences(frame: pd.DataFrame, rows: np.ndarray, driver: Driver | None, name: str,
+               block: int = 100_000) -> list[str]:
+    """The sentence of ``driver`` (or ``name = value`` for an ungrouped feature) for the given row positions."""
+    columns = [c for c in (driver.features if driver else (name,)) if c in frame.columns]
+    texts: list[str] = []
+    for start in range(0, len(rows), block):
+        part = frame.iloc[rows[start:start + block]][columns].to_dict("records")
+        texts += [driver.sentence(r) for r in part] if driver else [f"{name} = {r.get(name)}" for r in part]
+    return texts

@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -25,17 +25,20 @@ def atomic_path(path: Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def write_together(frames: dict[Path, pd.DataFrame | None]) -> None:
+def write_together(frames: dict[Path, pd.DataFrame | Callable[[Path], None] | None]) -> None:
     """Write several tables as one step: all are staged as temporary files first, then renamed into place.
 
-    A failure while staging leaves every previous file as it was. ``None`` removes that file.
+    A failure while staging leaves every previous file as it was. ``None`` removes that file; a callable writes the
+    file itself, given the temporary path (e.g. a table streamed from disk).
     """
     with contextlib.ExitStack() as stack:  # each atomic_path renames on a clean exit, all of them at the end
         for path, frame in frames.items():
             if frame is None:
                 continue
             tmp = stack.enter_context(atomic_path(path))
-            if Path(path).suffix == ".parquet":
+            if callable(frame):
+                frame(tmp)
+            elif Path(path).suffix == ".parquet":
                 frame.to_parquet(tmp, index=False)
             else:
                 frame.to_csv(tmp, index=False)

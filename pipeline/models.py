@@ -1,7 +1,6 @@
 """Model factories and the baseline: unfitted scikit-learn-compatible estimators; fitted attributes end in '_'."""
 from __future__ import annotations
 
-import os
 from dataclasses import asdict
 
 import lightgbm as lgb
@@ -11,30 +10,25 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
+from pipeline import threads
 from pipeline.config import LgbmParams
 
 
-def threads(requested: int) -> int:
-    """Worker threads: never more than the machine's cores (oversubscribed OpenMP is 10-100x slower)."""
-    cores = os.cpu_count() or 1
-    return cores if requested <= 0 else min(requested, cores)
-
-
-def _lgbm_kwargs(params: LgbmParams, seed: int, n_threads: int) -> dict:
+def _lgbm_kwargs(params: LgbmParams, seed: int) -> dict:
     kwargs = {k: v for k, v in asdict(params).items() if k != "early_stopping_rounds"}
-    return {**kwargs, "random_state": seed, "n_jobs": threads(n_threads), "verbose": -1, "deterministic": True,
+    return {**kwargs, "random_state": seed, "n_jobs": threads.count(), "verbose": -1, "deterministic": True,
             "force_row_wise": True}
 
 
-def churn_classifier(params: LgbmParams, seed: int, n_threads: int, monotone: list[int]) -> lgb.LGBMClassifier:
+def churn_classifier(params: LgbmParams, seed: int, monotone: list[int]) -> lgb.LGBMClassifier:
     """Gradient-boosted churn classifier; ``monotone`` gives +1/0/-1 per feature."""
     return lgb.LGBMClassifier(objective="binary", monotone_constraints=monotone, monotone_constraints_method="advanced",
-                              **_lgbm_kwargs(params, seed, n_threads))
+                              **_lgbm_kwargs(params, seed))
 
 
-def value_regressor(params: LgbmParams, seed: int, n_threads: int) -> lgb.LGBMRegressor:
+def value_regressor(params: LgbmParams, seed: int) -> lgb.LGBMRegressor:
     """Spend over the horizon given the customer buys at all: positive and long-tailed, so a gamma objective."""
-    return lgb.LGBMRegressor(objective="gamma", **_lgbm_kwargs(params, seed, n_threads))
+    return lgb.LGBMRegressor(objective="gamma", **_lgbm_kwargs(params, seed))
 
 
 class ProbabilityCalibrator(BaseEstimator):

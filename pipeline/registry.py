@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import joblib
 import pandas as pd
@@ -28,7 +28,6 @@ from pipeline import evaluate, io
 from pipeline.config import Config, ModelConfig
 from pipeline.features.build import excluded
 
-RECIPE_IGNORES = {"num_threads"}  # settings that change speed, not the model
 
 
 @dataclass(frozen=True)
@@ -41,8 +40,8 @@ class Decision:
 
 def recipe(cfg: Config) -> dict:
     """What determines a model given the data: horizon, seed, model and feature settings (not threads or engine)."""
-    model = {k: v for k, v in asdict(cfg.model).items() if k not in RECIPE_IGNORES}
-    features = {k: v for k, v in asdict(cfg.features).items() if k not in ("engine", "spark_master")}
+    model = asdict(cfg.model)
+    features = {k: v for k, v in asdict(cfg.features).items() if k not in ("engine", "spark_master", "memory_limit")}
     return {"horizon_days": cfg.horizon_days, "seed": cfg.seed, "model": model, "features": features}
 
 
@@ -61,7 +60,8 @@ def save(bundle: dict, path: Path) -> None:
         joblib.dump(bundle, tmp)
 
 
-def decide(candidate: dict, champion: Optional[dict], scoring_columns: list[str], labelled: Optional[pd.DataFrame],
+def decide(candidate: dict, champion: Optional[dict], scoring_columns: list[str],
+           load_labelled: Callable[[], pd.DataFrame],
            folds: list, candidate_log_loss: Optional[float], margin: float, horizon_days: int) -> Decision:
     """Whether ``candidate`` replaces ``champion`` (see the module docstring), and why."""
     name = candidate["version"]
@@ -81,6 +81,7 @@ def decide(candidate: dict, champion: Optional[dict], scoring_columns: list[str]
     if not folds or candidate_log_loss is None:
         return Decision(False, "different recipe and no backtest to compare it with the champion on", name, before)
     saved = champion["recipe"]
+    labelled = load_labelled()
     kept = [c for c in labelled.columns if c not in excluded(labelled.columns, saved["features"].get("exclude", []))]
     champion_bt = evaluate.backtest(labelled[kept], folds, model_config(saved["model"]), saved["seed"], horizon_days)
     champ_ll = float(champion_bt.metrics.query("model == 'lightgbm'")["log_loss"].mean())

@@ -22,9 +22,49 @@ WARNING_SIGNS = (
 
 def run(trained: TrainedModels, features: pd.DataFrame, model_version: str, n_reasons: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The scored list (ranked by value at risk) and the per-customer driver contributions."""
+    return _rank(*score_rows(trained, features, n_reasons), model_version, n_reasons)
+
+
+def score_rows(trained: TrainedModels, features: pd.DataFrame, n_reasons: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Risk, value, reasons and filter columns of each customer, unranked (each row on its own: any batch of rows)."""
     scored = predict(trained, features)
     drivers = explain.by_driver(explain.contributions(trained.churn, features))
-    return _assemble(scored, drivers, features, model_version, n_reasons)
+    return _rows(scored, drivers, features, n_reasons), drivers
+
+
+def run_on_spark(session, trained: TrainedModels, features: pd.DataFrame, model_version: str,
+                 n_reasons: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The same list as ``run``, with predictions and exact reasons computed on Spark's executors.
+
+    Each partition of the feature rows is scored by ``score_rows`` in a pandas UDF (``mapInPandas``; the fitted
+    models travel with it); only the global ranking runs on the driver.
+    """
+    plain = _plain(features)
+    sample_rows, sample_drivers = score_rows(trained, features.head(50), n_reasons)
+    template = _plain(pd.concat([sample_rows, sample_drivers.add_prefix(DRIVER_PREFIX)], axis=1))
+    schema = session.createDataFrame(template.head(1)).schema
+
+    def score_partition(batches):
+        for batch in batches:
+            rows, drivers = score_rows(trained, batch, n_reasons)
+            yield _plain(pd.concat([rows, drivers.add_prefix(DRIVER_PREFIX)], axis=1))[template.columns]
+
+    out = session.createDataFrame(plain).mapInPandas(score_partition, schema).toPandas()
+    out = out.astype({c: template[c].dtype for c in template.columns if template[c].dtype != object})
+    out = out.astype({c: features[c].dtype for c in out.columns if c in features and c != "customer_id"
+                      and isinstance(features[c].dtype, pd.CategoricalDtype)})
+    driver_cols = [c for c in out.columns if c.startswith(DRIVER_PREFIX)]
+    drivers = out[driver_cols].rename(columns=lambda c: c[len(DRIVER_PREFIX):])
+    return _rank(out.drop(columns=driver_cols), drivers, model_version, n_reasons)
+
+
+DRIVER_PREFIX = "driver__"
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categoricals as plain strings, for Spark (the models restore their training categories themselves)."""
+    cats = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    return frame.astype({c: "object" for c in cats}) if cats else frame
 
 
 def bgnbd_predictions(features: pd.DataFrame) -> pd.DataFrame:
@@ -51,16 +91,22 @@ def run_fallback(features: pd.DataFrame, n_reasons: int = 3) -> tuple[pd.DataFra
     n = len(WARNING_SIGNS)
     signs = pd.DataFrame({name: np.where(np.asarray(test(features), bool), float(n - k), 0.0)
                           for k, (name, test) in enumerate(WARNING_SIGNS)}, index=features.index)
-    return _assemble(scored, signs, features, FALLBACK_VERSION, n_reasons)
+    return _rank(_rows(scored, signs, features, n_reasons), signs, FALLBACK_VERSION, n_reasons)
 
 
-def _assemble(scored: pd.DataFrame, drivers: pd.DataFrame, features: pd.DataFrame, model_version: str,
-              n_reasons: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _rows(scored: pd.DataFrame, drivers: pd.DataFrame, features: pd.DataFrame, n_reasons: int) -> pd.DataFrame:
+    """Each customer's scores, reasons in words and the columns a list is filtered by."""
     words = explain.reasons(features, drivers, n_reasons)
     segment_cols = [c for c in FILTER_COLUMNS if c in features]
-    out = pd.concat([scored, words, features[["recency_days", "n_purchase_days", "spend_365d", *segment_cols]]], axis=1)
+    return pd.concat([scored, words, features[["cutoff", "recency_days", "n_purchase_days", "spend_365d",
+                                               *segment_cols]]], axis=1)
+
+
+def _rank(rows: pd.DataFrame, drivers: pd.DataFrame, model_version: str, n_reasons: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The list in order of value at risk, with ranks, and the drivers in the same order."""
+    out = rows.rename(columns={"cutoff": "as_of"})
     out = out.sort_values(["value_at_risk", "churn_probability", "customer_id"], ascending=[False, False, True], kind="stable")
-    out = out.assign(risk_rank=range(1, len(out) + 1), model_version=model_version, as_of=features["cutoff"].iloc[0])
+    out = out.assign(risk_rank=range(1, len(out) + 1), model_version=model_version)
     first = ["customer_id", "risk_rank", "churn_probability", "expected_value", "value_at_risk", "value_if_retained",
              *[f"reason_{k + 1}" for k in range(n_reasons)], "suggested_action", "top_driver", "model_version", "as_of"]
     return out[first + [c for c in out.columns if c not in first]].reset_index(drop=True), drivers.loc[out.index].reset_index(drop=True)

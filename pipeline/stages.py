@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
 import pandas as pd
 
-from pipeline import demo, evaluate, explain, ingest, io, labels, registry, report, score, train
+from pipeline import demo, evaluate, explain, ingest, io, labels, registry, report, score, threads, train
 from pipeline.config import Config
-from pipeline.features.build import FeatureInputs, build, excluded
-from pipeline.models import threads
+from pipeline.features import engine, sampling
+from pipeline.features.build import FeatureInputs, build_on, concat_cutoffs, excluded
 from pipeline.tracking import NullTracker
 
 log = logging.getLogger(__name__)
@@ -69,18 +70,23 @@ def run_ingest(cfg: Config, paths: Paths, tracker=NullTracker()) -> pd.DataFrame
     ensure_demo_data(cfg)
     previous = None
     if cfg.data.mode == "merge":
-        previous = {n: io.read_parquet(p) for n in TABLES if (p := paths.interim / f"{n}.parquet").exists()}
+        previous = {n: ingest.PreviousTable(p) for n in TABLES if (p := paths.interim / f"{n}.parquet").exists()}
     tables = ingest.run(cfg.data, _as_of(cfg), previous)
-    out: dict[Path, Optional[pd.DataFrame]] = {}
+    out: dict[Path, object] = {}
     for name in TABLES:
-        out[paths.interim / f"{name}.parquet"] = getattr(tables, name)
+        table = getattr(tables, name)
+        if not isinstance(table, ingest.PreviousTable):  # a table this load did not touch stays as it is
+            out[paths.interim / f"{name}.parquet"] = table.write_parquet if isinstance(table, ingest.MergedTable) else table
         if name in tables.quarantine:
             out[paths.quarantine / name / "quarantined.csv"] = tables.quarantine[name]
     out[paths.interim / "ingest_summary.csv"] = tables.summary
     io.write_together(out)
     for name in TABLES:
-        if getattr(tables, name) is not None:
-            tracker.log_dataset(getattr(tables, name), name, "ingest", paths.interim / f"{name}.parquet")
+        table = getattr(tables, name)
+        if isinstance(table, ingest.MergedTable):  # this load's rows; the merged table is too big to hash each week
+            tracker.log_dataset(table.new, f"{name} (this load)", "ingest", paths.interim / f"{name}.parquet")
+        elif isinstance(table, pd.DataFrame):
+            tracker.log_dataset(table, name, "ingest", paths.interim / f"{name}.parquet")
     tracker.log_artifact(paths.interim / "ingest_summary.csv", "ingest")
     return tables.summary
 
@@ -97,31 +103,91 @@ def load_interim(paths: Paths) -> FeatureInputs:
     return FeatureInputs(tx, read("complaints"), read("customers"), read("surveys"))
 
 
-def resolve_as_of(cfg: Config, transactions: pd.DataFrame) -> pd.Timestamp:
+def interim_tables(con, paths: Paths) -> dict:
+    """The validated tables as tables of the feature engine, read from their Parquet files where they lie."""
+    found = {name: p for name in TABLES if (p := paths.interim / f"{name}.parquet").exists()}
+    if "transactions" not in found:
+        raise ingest.IngestError(f"no validated transactions at {paths.interim}; run stage=ingest first")
+    return {name: engine.read_parquet(con, name, p) for name, p in found.items()}
+
+
+def resolve_as_of(cfg: Config, last_transaction: pd.Timestamp) -> pd.Timestamp:
     """The configured as_of, or the day after the last transaction."""
-    return _as_of(cfg) or transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
+    return _as_of(cfg) or last_transaction.normalize() + pd.Timedelta(days=1)
 
 
-def run_features(cfg: Config, paths: Paths) -> dict:
-    """Features for every planned cutoff (labelled) and for as_of (to score); returns the plan."""
-    inputs = load_interim(paths)
-    as_of = resolve_as_of(cfg, inputs.transactions)
-    first = inputs.transactions["timestamp"].min()
+def sample_customers(con, tables: dict, max_customers: int, seed: int) -> dict:
+    """The tables restricted to at most ``max_customers`` customers, sampled by customer (0 = all).
+
+    Training uses at most this many customers per cutoff, so the labelled cutoffs are built from the sample alone:
+    their cost stays bounded however large the base grows. Scoring always uses every customer.
+    """
+    tx = tables["transactions"]
+    ids = engine.execute(con, tx.select("customer_id").distinct().order_by("customer_id"))["customer_id"]
+    if max_customers <= 0 or len(ids) <= max_customers:
+        return tables
+    keep = ids.iloc[sampling.by_customer(ids, max_customers, seed)].astype("string").to_frame()
+    sample = engine.load(con, "customer_sample", keep)
+    log.info("features: training cutoffs use %s of %s customers (model.max_rows_per_cutoff)", f"{len(keep):,}",
+             f"{len(ids):,}")
+    return {name: t.semi_join(sample, "customer_id") for name, t in tables.items()}
+
+
+def labelled_path(paths: Paths, cutoff: pd.Timestamp) -> Path:
+    """The labelled feature rows of one training cutoff (one Parquet file per cutoff)."""
+    return paths.features / "labelled" / f"cutoff={cutoff:%Y-%m-%d}.parquet"
+
+
+def load_labelled(paths: Paths, cutoffs) -> pd.DataFrame:
+    """The labelled feature rows of ``cutoffs``, read from their per-cutoff files."""
+    files = [labelled_path(paths, c) for c in sorted(set(cutoffs))]
+    missing = [f.name for f in files if not f.exists()]
+    if missing:
+        raise ValueError(f"no labelled features for {', '.join(missing[:3])} in {paths.features / 'labelled'}: "
+                         f"run stage=features first (or stage=all)")
+    return concat_cutoffs([io.read_parquet(f) for f in files])
+
+
+def run_features(cfg: Config, paths: Paths, training: bool = True) -> dict:
+    """Features for every planned cutoff (labelled, one file per cutoff) and for as_of (to score); returns the plan.
+
+    Cutoffs are built one at a time from the interim Parquet files, so memory stays at one pass over the events.
+    ``training=False`` (the weekly run) builds only as_of.
+    """
+    con = engine.connect(cfg.features.engine, threads.count(), cfg.features.spark_master, cfg.features.memory_limit,
+                         paths.interim / ".engine_tmp")
+    tables = interim_tables(con, paths)
+    tx = tables["transactions"]
+    span = engine.execute(con, tx.aggregate(first=tx.timestamp.min(), last=tx.timestamp.max()))
+    first, as_of = pd.Timestamp(span["first"].iloc[0]), resolve_as_of(cfg, pd.Timestamp(span["last"].iloc[0]))
     observed = cfg.horizon_days + cfg.model.label_gap_days  # a label is known this long after its cutoff
     production, folds = train.plan(as_of, first, observed, cfg.model)
+    fallback_reason = None if production else train.too_short_message(as_of, first, observed, cfg.model)
     if production is None:
-        log.warning("%s: scoring with BG/NBD x Gamma-Gamma, which needs no labels", train.too_short_message(as_of, first, observed, cfg.model))
+        log.warning("%s: scoring with BG/NBD x Gamma-Gamma, which needs no labels", fallback_reason)
     cutoffs = sorted({c for f in [production, *folds] if f for c in (*f.train, f.validation, f.test) if c is not None})
-    frame = build(inputs, [*cutoffs, as_of], cfg.features, threads(cfg.model.num_threads), cfg.horizon_days)
-    frame = frame.drop(columns=excluded(frame.columns, cfg.features.exclude))
-    past = frame[frame["cutoff"] < as_of]
-    labelled = past.merge(labels.build(inputs.transactions, past, cfg.horizon_days, cfg.model.label_gap_days),
-                          on=["customer_id", "cutoff"], validate="one_to_one")
-    io.write_parquet(labelled, paths.features / "training.parquet")
-    io.write_parquet(frame[frame["cutoff"] == as_of].reset_index(drop=True), paths.features / "scoring.parquet")
+    started = time.monotonic()
+    todo = [*cutoffs, as_of] if training else [as_of]
+    sampled = sample_customers(con, tables, cfg.model.max_rows_per_cutoff, cfg.seed) if training and cutoffs else tables
+    for k, cutoff in enumerate(todo, 1):
+        labelled = cutoff < as_of
+        frame = build_on(con, sampled if labelled else tables, [cutoff], cfg.features, cfg.horizon_days)
+        frame = frame.drop(columns=excluded(frame.columns, cfg.features.exclude))
+        if labelled:
+            outcome = labels.build_on(con, tx, frame, cfg.horizon_days, cfg.model.label_gap_days)
+            frame = frame.assign(churned=outcome["churned"], future_spend=outcome["future_spend"])
+            io.write_parquet(frame, labelled_path(paths, cutoff))
+        else:
+            io.write_parquet(frame, paths.features / "scoring.parquet")
+        log.info("features: cutoff %d of %d (%s): %s customers, %.0f s elapsed", k, len(todo), f"{cutoff:%Y-%m-%d}",
+                 f"{len(frame):,}", time.monotonic() - started)
+    if training:
+        keep = {labelled_path(paths, c).name for c in cutoffs}
+        for stale in (paths.features / "labelled").glob("cutoff=*.parquet"):
+            if stale.name not in keep:
+                stale.unlink()
     plan = {"as_of": as_of.isoformat(), "production": _fold_json(production) if production else None,
-            "folds": [_fold_json(f) for f in folds],
-            "fallback_reason": None if production else train.too_short_message(as_of, first, observed, cfg.model)}
+            "folds": [_fold_json(f) for f in folds], "fallback_reason": fallback_reason}
     io.write_text(json.dumps(plan, indent=1), paths.features / "plan.json")
     return plan
 
@@ -134,6 +200,10 @@ def _fold_json(f: train.Fold) -> dict:
 def _fold(d: dict) -> train.Fold:
     ts = pd.Timestamp
     return train.Fold(tuple(ts(c) for c in d["train"]), ts(d["validation"]), ts(d["test"]) if d["test"] else None)
+
+
+def _fold_cutoffs(folds: list[train.Fold]) -> list[pd.Timestamp]:
+    return [c for f in folds for c in (*f.train, f.validation, f.test)]
 
 
 def _plan_json(paths: Paths) -> dict:
@@ -160,13 +230,13 @@ def run_train(cfg: Config, paths: Paths, tracker) -> str:
         bundle = {"kind": "bgnbd", "version": score.FALLBACK_VERSION, "versions": {}, "features": [], **common}
         tracker.log_params({"train.model": "bgnbd_gamma_gamma (no labelled history)"})
     else:
-        labelled = io.read_parquet(paths.features / "training.parquet")
+        labelled = load_labelled(paths, [*production.train, production.validation])
         train_rows = labelled[labelled["cutoff"].isin(production.train)]
         validation_rows = labelled[labelled["cutoff"] == production.validation]
         trained = train.fit(train_rows, validation_rows, cfg.model, cfg.seed, cfg.horizon_days)
         tracker.log_params({"train.calibration": trained.calibration, "train.churn_iterations": trained.churn_iterations,
                             "train.value_iterations": trained.value_iterations, "train.n_features": len(trained.features)})
-        tracker.log_dataset(train_rows, "training", "training", paths.features / "training.parquet")
+        tracker.log_dataset(train_rows, "training", "training", paths.features / "labelled")
         for path in _explain_artifacts(trained, validation_rows, paths.interim / "explain"):
             tracker.log_artifact(path, "explain")
         version, versions = tracker.log_models(trained, labelled, (cfg.tracking.churn_model_name, cfg.tracking.value_model_name))
@@ -199,7 +269,7 @@ def run_evaluate(cfg: Config, paths: Paths, tracker) -> pd.DataFrame:
         empty = pd.DataFrame(columns=["fold", "test_cutoff", "model", *evaluate.CHURN_METRICS, *evaluate.VALUE_METRICS])
         io.write_csv(empty, paths.interim / "evaluation" / "metrics.csv")
         return evaluate.summarise(empty)
-    labelled = io.read_parquet(paths.features / "training.parquet")
+    labelled = load_labelled(paths, _fold_cutoffs(folds))
     bt = evaluate.backtest(labelled, folds, cfg.model, cfg.seed, cfg.horizon_days, cfg.campaign)
     io.write_csv(bt.metrics, paths.interim / "evaluation" / "metrics.csv")
     io.write_parquet(bt.latest, paths.interim / "evaluation" / "latest_fold.parquet")
@@ -221,7 +291,7 @@ def run_tune(cfg: Config, paths: Paths, tracker) -> float:
     _, production, _ = load_plan(paths)
     if production is None:
         raise ValueError("nothing to tune: the history holds no labelled training cutoff (see stage=features)")
-    labelled = io.read_parquet(paths.features / "training.parquet")
+    labelled = load_labelled(paths, [*production.train, production.validation])
     loss = train.validation_log_loss(labelled[labelled["cutoff"].isin(production.train)],
                                      labelled[labelled["cutoff"] == production.validation], cfg.model, cfg.seed)
     tracker.log_metrics({"validation.log_loss": loss})
@@ -238,8 +308,7 @@ def run_promotion(cfg: Config, paths: Paths, tracker, summary: pd.DataFrame) -> 
     champion = registry.load(paths.models / "champion.joblib")
     scoring_columns = io.parquet_columns(paths.features / "scoring.parquet")
     ll = float(summary.loc["lightgbm", ("log_loss", "mean")]) if "lightgbm" in summary.index else None
-    labelled = io.read_parquet(paths.features / "training.parquet") if folds else None
-    decision = registry.decide(candidate, champion, scoring_columns, labelled, folds, ll, cfg.model.promotion_margin,
+    decision = registry.decide(candidate, champion, scoring_columns, lambda: load_labelled(paths, _fold_cutoffs(folds)), folds, ll, cfg.model.promotion_margin,
                                cfg.horizon_days)
     if decision.promoted:
         registry.save(candidate, paths.models / "champion.joblib")
@@ -256,10 +325,16 @@ def run_score(cfg: Config, paths: Paths) -> Path:
     if bundle is None:
         raise ValueError(f"no champion model in {paths.models}: run stage=train and stage=evaluate first (or stage=all)")
     features = io.read_parquet(paths.features / "scoring.parquet")
+    started = time.monotonic()
     if bundle.get("kind") == "bgnbd":
         scored, drivers = score.run_fallback(features, cfg.report.n_reasons)
+    elif cfg.features.engine == "spark":  # predictions and exact reasons on the executors
+        session = engine.spark_session(engine.connect("spark", threads.count(), cfg.features.spark_master))
+        scored, drivers = score.run_on_spark(session, bundle["trained"], features, bundle["version"], cfg.report.n_reasons)
     else:
         scored, drivers = score.run(bundle["trained"], features, bundle["version"], cfg.report.n_reasons)
+    log.info("score: %s customers scored and explained in %.1f s (%s)", f"{len(scored):,}", time.monotonic() - started,
+             cfg.features.engine)
     out = paths.scored_dir(as_of)
     io.write_parquet(drivers.assign(customer_id=scored["customer_id"]), out / "drivers.parquet")
     return io.write_parquet(scored, out / "customers.parquet")

@@ -101,7 +101,7 @@ def validation_log_loss(train: pd.DataFrame, validation: pd.DataFrame, cfg: Mode
 
 def _fit_classifier(train: pd.DataFrame, validation: pd.DataFrame, cfg: ModelConfig, seed: int):
     features = feature_columns(train.drop(columns=["churned", "future_spend"]))
-    clf = models.churn_classifier(cfg.churn, seed, cfg.num_threads, monotone_signs(features, list(cfg.monotone_increasing)))
+    clf = models.churn_classifier(cfg.churn, seed, monotone_signs(features, list(cfg.monotone_increasing)))
     clf.fit(train[features], train["churned"], eval_X=(validation[features],), eval_y=(validation["churned"],),
             callbacks=[lgb.early_stopping(cfg.churn.early_stopping_rounds, verbose=False)])
     return clf
@@ -117,7 +117,7 @@ def fit(train: pd.DataFrame, validation: pd.DataFrame, cfg: ModelConfig, seed: i
     categories = models.categories_of(train[features])
     churn = models.CalibratedChurnModel(clf, models.ProbabilityCalibrator(method).fit(raw_val, y_val), features, categories)
     buyers, val_buyers = (f[(f["churned"] == 0) & (f["future_spend"] > 0)] for f in (train, validation))
-    reg = models.value_regressor(cfg.value, seed, cfg.num_threads)
+    reg = models.value_regressor(cfg.value, seed)
     reg.fit(buyers[features], buyers["future_spend"], eval_X=(val_buyers[features],), eval_y=(val_buyers["future_spend"],),
             callbacks=[lgb.early_stopping(cfg.value.early_stopping_rounds, verbose=False)])
     baseline = models.RfmBaseline(horizon_days).fit(train, train["churned"].to_numpy())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline import stages
+from pipeline import ingest, stages
 from pipeline.config import Config, DataConfig, PathsConfig
 
 TX = "customer_id,timestamp,amount\n"
@@ -73,16 +73,19 @@ def test_a_crash_while_writing_leaves_the_previous_tables_and_a_rerun_completes(
     listing = sorted(p.name for p in interim.iterdir())
     (tmp_path / "in" / "transactions.csv").write_text(TX + "a,2024-01-01,10\nb,2024-01-05,4\n")
     (tmp_path / "in" / "complaints.csv").write_text(COMPLAINTS + "k1,a,2024-01-03,2024-01-04,billing,1\n")
-    real = pd.DataFrame.to_parquet
     calls = []
 
-    def dies_on_second_table(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt("killed")
-        return real(self, *args, **kwargs)
+    def dies_on_second_table(real):
+        def write(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyboardInterrupt("killed")
+            return real(self, *args, **kwargs)
+        return write
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", dies_on_second_table)
+    # tables are written by pandas, or streamed onto the previous file when merged: kill whichever writes second
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", dies_on_second_table(pd.DataFrame.to_parquet))
+    monkeypatch.setattr(ingest.MergedTable, "write_parquet", dies_on_second_table(ingest.MergedTable.write_parquet))
     with pytest.raises(KeyboardInterrupt):
         _load(cfg)
     monkeypatch.undo()

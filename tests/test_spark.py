@@ -33,3 +33,28 @@ def test_spark_and_duckdb_give_identical_features(spark_ready, demo_inputs):
     on_spark = build(demo_inputs, cutoffs, FeaturesConfig(engine="spark"), threads=2)
     assert len(on_duckdb) > 3000 and on_duckdb["bgnbd_p_alive"].notna().all()
     pd.testing.assert_frame_equal(on_duckdb, on_spark, check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+def test_spark_and_duckdb_give_identical_labels_and_scores(spark_ready, demo_inputs):
+    """Labels computed on Spark and the scored list (risk, value, exact reasons) computed on Spark's executors are the
+    ones DuckDB and pandas give."""
+    from pipeline import labels, score, train
+    from pipeline.config import ModelConfig
+    from pipeline.features import engine
+
+    cutoffs = [pd.Timestamp("2026-01-01"), pd.Timestamp("2026-04-01"), pd.Timestamp("2026-07-01")]
+    frame = build(demo_inputs, cutoffs, FeaturesConfig(), threads=2)
+    spark = engine.connect("spark", 2)
+    tx_on_spark = engine.load(spark, "transactions", demo_inputs.transactions[["customer_id", "timestamp", "amount"]])
+    on_spark = labels.build_on(spark, tx_on_spark, frame, 90)
+    on_duckdb = labels.build(demo_inputs.transactions, frame, 90)
+    pd.testing.assert_frame_equal(on_duckdb, on_spark)
+    labelled = frame.assign(churned=on_duckdb["churned"], future_spend=on_duckdb["future_spend"])
+    cfg = ModelConfig(churn=ModelConfig().churn.__class__(n_estimators=60), value=ModelConfig().value.__class__(n_estimators=60))
+    trained = train.fit(labelled[labelled["cutoff"] == cutoffs[0]], labelled[labelled["cutoff"] == cutoffs[1]], cfg, 42, 90)
+    features = frame[frame["cutoff"] == cutoffs[2]].reset_index(drop=True)
+    local, local_drivers = score.run(trained, features, "v1")
+    remote, remote_drivers = score.run_on_spark(engine.spark_session(spark), trained, features, "v1")
+    assert len(local) > 1000 and (local["reason_1"] != "").mean() > 0.5
+    pd.testing.assert_frame_equal(local, remote, check_exact=False, rtol=1e-9, atol=1e-12)
+    pd.testing.assert_frame_equal(local_drivers, remote_drivers, check_exact=False, rtol=1e-9, atol=1e-12)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Optional
 
 import ibis
@@ -56,12 +57,24 @@ def build(inputs: FeatureInputs, cutoffs: list[pd.Timestamp], cfg: FeaturesConfi
           horizon_days: int = 90) -> pd.DataFrame:
     """Features for every customer with a purchase before each cutoff, from events strictly before it.
 
-    Loads the validated tables into the configured engine and runs ``build_on`` there.
+    Loads the validated tables into the configured engine and runs ``build_on`` there, one cutoff at a time.
     """
     con = engine.connect(cfg.engine, threads, cfg.spark_master)
     tables = {name: engine.load(con, name, frame) for name in ("transactions", "complaints", "customers", "surveys")
               if (frame := getattr(inputs, name)) is not None}
-    return build_on(con, tables, cutoffs, cfg, horizon_days)
+    return concat_cutoffs([frame for _, frame in build_each(con, tables, cutoffs, cfg, horizon_days)])
+
+
+def build_each(con: ibis.BaseBackend, tables: dict[str, ibis.Table], cutoffs: list[pd.Timestamp],
+               cfg: FeaturesConfig, horizon_days: int = 90) -> Iterator[tuple[pd.Timestamp, pd.DataFrame]]:
+    """(cutoff, features) for each cutoff in time order, computed one cutoff at a time.
+
+    One cutoff at a time keeps memory to one pass over the events (joining every event to every cutoff at once grows
+    with events x cutoffs), and every result is the same as computing the cutoffs together: each cutoff's features,
+    BG/NBD fit and quintiles depend only on that cutoff's customers.
+    """
+    for cutoff in sorted(set(cutoffs)):
+        yield cutoff, build_on(con, tables, [cutoff], cfg, horizon_days)
 
 
 def build_on(con: ibis.BaseBackend, tables: dict[str, ibis.Table], cutoffs: list[pd.Timestamp], cfg: FeaturesConfig,
@@ -88,8 +101,17 @@ def build_on(con: ibis.BaseBackend, tables: dict[str, ibis.Table], cutoffs: list
         table = table.left_join(attrs, KEYS).select(table, *[x for x in attrs.columns if x not in KEYS])
     out = _finish(engine.execute(con, table.order_by(["cutoff", "customer_id"])))
     if cfg.probabilistic:
-        out = pd.concat([out, btyd.features(out, horizon_days)], axis=1)
+        out = pd.concat([out, btyd.features(out, horizon_days, cfg.btyd_fit_max_customers)], axis=1)
     return segments.add(out, cfg.loyalty)
+
+
+def concat_cutoffs(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Feature frames of several cutoffs as one, with each categorical column over the union of their categories."""
+    out = pd.concat(frames, ignore_index=True)
+    for col in CATEGORICAL:
+        if col in out and not isinstance(out[col].dtype, pd.CategoricalDtype):
+            out[col] = out[col].astype("object").astype("category")
+    return out
 
 
 def _zero_when_none(columns: list[str]) -> list[str]:

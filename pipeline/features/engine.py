@@ -1,28 +1,52 @@
-"""The Ibis backend the feature expressions run on: embedded DuckDB (default) or Spark.
+"""The Ibis backend the feature and label expressions run on: embedded DuckDB (default) or Spark.
 
 The feature code is the same for both; only connecting and loading differ. Spark runs as a local session by default
 (``local[threads]``); ``features.spark_master`` points it at a cluster (``spark://host:7077``, ``yarn``) or a Spark
 Connect server (``sc://host:15002``). Timestamps are naive and in ``data.timezone``, so the Spark session runs in UTC
 to read and return them unchanged.
+
+The stages read the validated interim tables straight from their Parquet files (``read_parquet``), so a table is
+never held in pandas memory to be queried; DuckDB works within ``memory_limit`` and spills to ``temp_directory``.
 """
 from __future__ import annotations
 
+import logging
+import os
+import sys
 import warnings
+from pathlib import Path
 from typing import Optional
 
 import ibis
 import pandas as pd
 import pyarrow as pa
 
+from pipeline import threads as pipeline_threads
+
 ENGINES = ("duckdb", "spark")
+log = logging.getLogger(__name__)
 
 
-def connect(engine: str = "duckdb", threads: Optional[int] = None, spark_master: Optional[str] = None) -> ibis.BaseBackend:
-    """Open a backend; ``threads`` caps DuckDB's worker threads and a local Spark session's cores."""
+class EngineMemoryError(RuntimeError):
+    """A query needed more memory than the engine was allowed: the message says which setting to change."""
+
+
+def connect(engine: str = "duckdb", threads: Optional[int] = None, spark_master: Optional[str] = None,
+            memory_limit: Optional[str] = None, temp_directory: Optional[Path] = None) -> ibis.BaseBackend:
+    """Open a backend; ``threads`` caps DuckDB's worker threads and a local Spark session's cores.
+
+    ``memory_limit`` (e.g. ``"8GB"``) caps DuckDB's memory; past it DuckDB spills to ``temp_directory``.
+    """
+    threads = threads or pipeline_threads.count()
     if engine == "duckdb":
         con = ibis.duckdb.connect()
-        if threads:
-            con.raw_sql(f"SET threads TO {int(threads)}")
+        con.raw_sql(f"SET threads TO {int(threads)}")
+        if memory_limit:
+            con.raw_sql(f"SET memory_limit = '{memory_limit}'")
+        if temp_directory:
+            Path(temp_directory).mkdir(parents=True, exist_ok=True)
+            con.raw_sql(f"SET temp_directory = '{Path(temp_directory).resolve()}'")
+        con.raw_sql("SET preserve_insertion_order = false")  # results are ordered explicitly where order matters
         return con
     if engine == "spark":
         return ibis.pyspark.connect(_spark_session(threads, spark_master))
@@ -35,21 +59,37 @@ def _spark_session(threads: Optional[int], master: Optional[str]):
     except ImportError as err:
         raise ValueError("features.engine=spark needs pyspark and Java 17+: pip install 'pyspark>=4'") from err
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
-    builder = SparkSession.builder.appName("churn-clv-features")
+    builder = SparkSession.builder.appName("churn-clv-pipeline")
     if master and master.startswith("sc://"):
         builder = builder.remote(master)
     else:
-        builder = builder.master(master or f"local[{threads or '*'}]").config("spark.ui.enabled", "false") \
-            .config("spark.ui.showConsoleProgress", "false").config("spark.sql.shuffle.partitions", str(max(2 * (threads or 2), 4)))
-    session = builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
+        builder = builder.master(master or f"local[{threads}]").config("spark.ui.enabled", "false") \
+            .config("spark.ui.showConsoleProgress", "false") \
+            .config("spark.sql.shuffle.partitions", str(max(2 * threads, 4)))
+        if not master or master.startswith("local"):  # a cluster's executors bring their own Python (PYSPARK_PYTHON)
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # PySpark's workers read it from the environment
+    session = builder.config("spark.sql.session.timeZone", "UTC") \
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true").getOrCreate()
     if not (master and master.startswith("sc://")):
         session.sparkContext.setLogLevel("ERROR")
     return session
 
 
+def spark_session(con: ibis.BaseBackend):
+    """The SparkSession behind an Ibis pyspark backend."""
+    return con._session
+
+
 def execute(con: ibis.BaseBackend, expr: ibis.Expr) -> pd.DataFrame:
-    """Run an expression on the backend and return a pandas frame."""
-    return con.execute(expr)
+    """Run an expression on the backend and return a pandas frame; running out of memory says what to set."""
+    import duckdb
+
+    try:
+        return con.execute(expr)
+    except duckdb.OutOfMemoryException as err:
+        raise EngineMemoryError(
+            f"the feature engine ran out of its memory limit ({err}). Set features.memory_limit higher "
+            f"(e.g. features.memory_limit=16GB), or lower threads (each thread needs its own buffers)") from None
 
 
 def load(con: ibis.BaseBackend, name: str, frame: pd.DataFrame) -> ibis.Table:
@@ -59,3 +99,8 @@ def load(con: ibis.BaseBackend, name: str, frame: pd.DataFrame) -> ibis.Table:
         session.createDataFrame(pa.Table.from_pandas(frame, preserve_index=False)).createOrReplaceTempView(name)
         return con.table(name)
     return con.create_table(name, frame, overwrite=True)
+
+
+def read_parquet(con: ibis.BaseBackend, name: str, path: Path) -> ibis.Table:
+    """A Parquet file as a table of the backend, read where it lies (nothing is loaded into pandas)."""
+    return con.read_parquet(str(Path(path).resolve()), table_name=name)

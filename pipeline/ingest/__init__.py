@@ -9,11 +9,16 @@ import logging
 import re
 import warnings
 from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+import pandera.pandas as pandera
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipeline.config import CsvOptions, DataConfig
 from pipeline.ingest.schemas import COMPLAINT_CATEGORIES, SPECS, TableSpec, row_schema
@@ -24,7 +29,7 @@ _TZ_SUFFIX = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
-__all__ = ["IngestError", "Tables", "run", "ingest_table"]
+__all__ = ["IngestError", "MergedTable", "PreviousTable", "Tables", "run", "ingest_table"]
 
 
 @dataclass(frozen=True)
@@ -167,7 +172,7 @@ def _check_rows(frame: pd.DataFrame, spec: TableSpec, reasons: pd.Series) -> pd.
     schema = row_schema(spec, list(frame.columns))
     try:
         schema.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as err:
+    except pandera.errors.SchemaErrors as err:
         cases = err.failure_cases.dropna(subset=["index"])
         # A check over the whole row is reported once per column; it is one reason, without a column name.
         row_level = cases["schema_context"].eq("DataFrameSchema")
@@ -263,11 +268,16 @@ def _unknown_customers(frame: pd.DataFrame, known: pd.Index) -> pd.Series:
     return pd.Series(np.where(unknown, "customer_id: unknown customer (no transactions, not in customers table)", ""), index=frame.index)
 
 
-def _known_customers(loaded: dict[str, Optional[pd.DataFrame]]) -> pd.Index:
+def _known_customers(loaded: dict) -> pd.Index:
     """Customers with a transaction or a row in the customers table."""
-    known = pd.Index(loaded["transactions"]["customer_id"].unique())
+    def ids(table) -> pd.Index:
+        if isinstance(table, (PreviousTable, MergedTable)):
+            return table.customer_ids()
+        return pd.Index(table["customer_id"].unique())
+
+    known = ids(loaded["transactions"])
     if loaded["customers"] is not None:
-        known = known.union(pd.Index(loaded["customers"]["customer_id"]))
+        known = known.union(ids(loaded["customers"]))
     return known
 
 
@@ -286,13 +296,94 @@ def record_keys(frame: pd.DataFrame, spec: TableSpec) -> pd.Series:
     return hashed
 
 
-def merge(previous: Optional[pd.DataFrame], new: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+class PreviousTable:
+    """An interim table of earlier loads, left on disk: merging reads only the rows a new load touches.
+
+    A weekly load at a million customers adds thousands of rows to tens of millions; the previous table is streamed
+    from its Parquet file batch by batch and never held in memory.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.file = pq.ParquetFile(self.path)
+        self.schema = self.file.schema_arrow
+        self.n_rows = self.file.metadata.num_rows
+
+    def batches(self, columns: Optional[list[str]] = None) -> Iterator[pa.RecordBatch]:
+        return self.file.iter_batches(batch_size=1 << 20, columns=columns)
+
+    def rows_with_keys(self, keys: pd.Series) -> pd.DataFrame:
+        """The previous rows whose ``_key`` is one of ``keys`` (with their pandas types)."""
+        wanted = pa.array(keys.astype(str).unique())
+        if not any(pc.any(pc.is_in(b.column(0), value_set=wanted)).as_py() for b in self.batches(["_key"])):
+            return self.schema.empty_table().to_pandas()
+        hits = [b.filter(pc.is_in(b.column("_key"), value_set=wanted)) for b in self.batches()]
+        return pa.Table.from_batches(hits, schema=self.schema).to_pandas()
+
+    def customer_ids(self) -> pd.Index:
+        ids = pq.read_table(self.path, columns=["customer_id"]).column("customer_id")
+        return pd.Index(pc.unique(ids).to_pandas().astype("string"))
+
+    def to_pandas(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path)
+
+
+@dataclass(frozen=True)
+class MergedTable:
+    """The previous table without the rows this load replaces, then this load's rows: written by streaming."""
+
+    previous: PreviousTable
+    new: pd.DataFrame
+    n_replaced: int  # previous rows whose key this load carries again
+
+    def __len__(self) -> int:
+        return self.previous.n_rows - self.n_replaced + len(self.new)
+
+    def write_parquet(self, path: Path) -> None:
+        new_keys = pa.array(self.new["_key"].astype(str).unique())
+        added = pa.Table.from_pandas(self.new, schema=self.previous.schema, preserve_index=False)
+        with pq.ParquetWriter(path, self.previous.schema) as writer:
+            for batch in self.previous.batches():
+                writer.write_batch(batch.filter(pc.invert(pc.is_in(batch.column("_key"), value_set=new_keys))))
+            writer.write_table(added)
+
+    def customer_ids(self) -> pd.Index:
+        return self.previous.customer_ids().union(pd.Index(self.new["customer_id"].astype("string").unique()))
+
+
+def _streamable(previous: PreviousTable, new: pd.DataFrame) -> bool:
+    """Whether this load has the previous table's columns, so its rows can be appended to the previous file."""
+    if list(new.columns) != [c for c in previous.schema.names if not c.startswith("__index")]:
+        return False
+    try:
+        pa.Table.from_pandas(new.head(0), schema=previous.schema, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError):
+        return False
+    return True
+
+
+def merge(previous: Optional[pd.DataFrame | PreviousTable], new: pd.DataFrame) -> tuple[pd.DataFrame | MergedTable, dict[str, int]]:
     """Add this load to the previous table by ``_key``: a key seen before is replaced by its newer version."""
+    if isinstance(previous, PreviousTable):
+        if previous.n_rows == 0 or "_key" not in previous.schema.names:
+            return new, {"rows_new": len(new), "rows_updated": 0, "rows_unchanged": 0}
+        touched = previous.rows_with_keys(new["_key"])
+        if not _streamable(previous, new):  # the columns changed between loads: merge in memory
+            merged, counts = merge(previous.to_pandas(), new)
+            return merged, counts
+        return MergedTable(previous, new, len(touched)), _merge_counts(touched, new)
     if previous is None or previous.empty or "_key" not in previous:
         return new, {"rows_new": len(new), "rows_updated": 0, "rows_unchanged": 0}
-    seen = new["_key"].isin(previous["_key"])
+    kept = previous[~previous["_key"].isin(new["_key"])]
+    merged = pd.concat([kept, new], ignore_index=True) if len(kept) else new
+    return merged, _merge_counts(previous[previous["_key"].isin(new["_key"])], new)
+
+
+def _merge_counts(touched: pd.DataFrame, new: pd.DataFrame) -> dict[str, int]:
+    """New, updated and unchanged rows of this load, given the previous rows that share its keys."""
+    seen = new["_key"].isin(touched["_key"])
     columns = [c for c in new.columns if c != "_key"]
-    before = previous.drop_duplicates("_key", keep="last").set_index("_key").reindex(new.loc[seen, "_key"])
+    before = touched.drop_duplicates("_key", keep="last").set_index("_key").reindex(new.loc[seen, "_key"])
     unchanged = pd.Series(False, index=new.index)
     if set(columns) <= set(before.columns):
         try:
@@ -302,10 +393,8 @@ def merge(previous: Optional[pd.DataFrame], new: pd.DataFrame) -> tuple[pd.DataF
         if old_hash is not None:
             new_hash = pd.util.hash_pandas_object(new.loc[seen, columns], index=False)
             unchanged.loc[seen] = old_hash.to_numpy() == new_hash.to_numpy()
-    kept = previous[~previous["_key"].isin(new["_key"])]
-    merged = pd.concat([kept, new], ignore_index=True) if len(kept) else new
-    return merged, {"rows_new": int((~seen).sum()), "rows_updated": int((seen & ~unchanged).sum()),
-                    "rows_unchanged": int(unchanged.sum())}
+    return {"rows_new": int((~seen).sum()), "rows_updated": int((seen & ~unchanged).sum()),
+            "rows_unchanged": int(unchanged.sum())}
 
 
 def run(data: DataConfig, as_of: Optional[pd.Timestamp] = None,
