@@ -1,6 +1,8 @@
 """Out-of-time evaluation: fit on the past, score a later cutoff, compare with the RFM baseline, fold by fold."""
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +16,7 @@ from pipeline.config import CampaignConfig, ModelConfig
 
 CHURN_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift", "empc", "best_campaign_profit")
 VALUE_METRICS = ("rmse", "mae", "spearman", "normalised_gini", "total_ratio")
+log = logging.getLogger(__name__)
 MODELS = ("lightgbm", "rfm_baseline", "logistic_baseline", "bgnbd_gg_baseline")
 
 
@@ -111,8 +114,10 @@ def _with_value(p: np.ndarray, expected_value: np.ndarray) -> tuple[np.ndarray, 
 def backtest(labelled: pd.DataFrame, folds: list[training.Fold], cfg: ModelConfig, seed: int, horizon_days: int,
              campaign: CampaignConfig = CampaignConfig()) -> Backtest:
     """Fit and test every fold; the first fold (latest test cutoff) keeps its predictions."""
-    rows, latest = [], None
+    rows, latest, started = [], None, time.monotonic()
     for i, fold in enumerate(folds):
+        log.info("backtest: fold %d of %d (test cutoff %s), %.0f s elapsed", i + 1, len(folds), f"{fold.test:%Y-%m-%d}",
+                 time.monotonic() - started)
         trained = training.fit(labelled[labelled["cutoff"].isin(fold.train)], labelled[labelled["cutoff"] == fold.validation],
                                cfg, seed, horizon_days)
         fold_rows, detail = evaluate_fold(trained, labelled[labelled["cutoff"] == fold.test], campaign)

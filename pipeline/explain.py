@@ -5,6 +5,8 @@ and their direction are the same for the calibrated probability.
 """
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -12,6 +14,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.models import CalibratedChurnModel, align
+
+log = logging.getLogger(__name__)
+CHUNK_ROWS = 200_000
 
 
 def _n(v: float, fmt: str = ".0f") -> str:
@@ -78,8 +83,15 @@ DRIVERS = (
 
 def contributions(model: CalibratedChurnModel, frame: pd.DataFrame) -> pd.DataFrame:
     """Exact TreeSHAP values per customer and feature (log-odds), from LightGBM's own implementation."""
-    values = model.classifier.booster_.predict(align(frame, model.features, model.categories), pred_contrib=True)
-    return pd.DataFrame(values[:, :-1], columns=model.features, index=frame.index)
+    X = align(frame, model.features, model.categories)
+    booster, started, parts = model.classifier.booster_, time.monotonic(), []
+    for start in range(0, len(X), CHUNK_ROWS):  # in chunks: bounded memory, and progress a person can follow
+        parts.append(booster.predict(X.iloc[start:start + CHUNK_ROWS], pred_contrib=True)[:, :-1])
+        if len(X) > CHUNK_ROWS:
+            log.info("reasons: exact TreeSHAP for %s of %s customers, %.0f s elapsed",
+                     f"{min(start + CHUNK_ROWS, len(X)):,}", f"{len(X):,}", time.monotonic() - started)
+    values = np.concatenate(parts) if parts else np.empty((0, len(model.features)))
+    return pd.DataFrame(values, columns=model.features, index=frame.index)
 
 
 def by_driver(shap_values: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import pandas as pd
 from pipeline import demo, evaluate, explain, ingest, io, labels, registry, report, score, threads, train
 from pipeline.config import Config
 from pipeline.features import engine, sampling
-from pipeline.features.build import FeatureInputs, build_on, concat_cutoffs, excluded
+from pipeline.features.build import build_on, concat_cutoffs, excluded
 from pipeline.tracking import NullTracker
 
 log = logging.getLogger(__name__)
@@ -89,18 +89,6 @@ def run_ingest(cfg: Config, paths: Paths, tracker=NullTracker()) -> pd.DataFrame
             tracker.log_dataset(table, name, "ingest", paths.interim / f"{name}.parquet")
     tracker.log_artifact(paths.interim / "ingest_summary.csv", "ingest")
     return tables.summary
-
-
-def load_interim(paths: Paths) -> FeatureInputs:
-    """The validated tables written by ingest (absent optional tables are None)."""
-    def read(name: str) -> Optional[pd.DataFrame]:
-        p = paths.interim / f"{name}.parquet"
-        return io.read_parquet(p) if p.exists() else None
-
-    tx = read("transactions")
-    if tx is None:
-        raise ingest.IngestError(f"no validated transactions at {paths.interim}; run stage=ingest first")
-    return FeatureInputs(tx, read("complaints"), read("customers"), read("surveys"))
 
 
 def interim_tables(con, paths: Paths) -> dict:

@@ -6,6 +6,8 @@ was visible when it was fitted.
 """
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -17,6 +19,9 @@ from sklearn.model_selection import StratifiedKFold
 from pipeline import models
 from pipeline.config import ModelConfig
 from pipeline.features.build import feature_columns
+
+
+log = logging.getLogger(__name__)
 
 
 class NotEnoughHistory(Exception):
@@ -110,7 +115,10 @@ def _fit_classifier(train: pd.DataFrame, validation: pd.DataFrame, cfg: ModelCon
 def fit(train: pd.DataFrame, validation: pd.DataFrame, cfg: ModelConfig, seed: int, horizon_days: int) -> TrainedModels:
     """Fit churn (early-stopped, then calibrated out of time) and value models on labelled feature rows."""
     features = feature_columns(train.drop(columns=["churned", "future_spend"]))
+    started = time.monotonic()
     clf = _fit_classifier(train, validation, cfg, seed)
+    log.info("train: churn model fitted on %s rows, %d trees, %.0f s", f"{len(train):,}",
+             clf.best_iteration_ or clf.n_estimators, time.monotonic() - started)
     raw_val = clf.predict_proba(validation[features])[:, 1]
     y_val = validation["churned"].to_numpy()
     method = choose_calibration(raw_val, y_val, cfg.calibration, seed)
@@ -120,6 +128,7 @@ def fit(train: pd.DataFrame, validation: pd.DataFrame, cfg: ModelConfig, seed: i
     reg = models.value_regressor(cfg.value, seed)
     reg.fit(buyers[features], buyers["future_spend"], eval_X=(val_buyers[features],), eval_y=(val_buyers["future_spend"],),
             callbacks=[lgb.early_stopping(cfg.value.early_stopping_rounds, verbose=False)])
+    log.info("train: value model fitted on %s buyers, %.0f s since start", f"{len(buyers):,}", time.monotonic() - started)
     baseline = models.RfmBaseline(horizon_days).fit(train, train["churned"].to_numpy())
     logistic = models.LogisticBaseline(features, seed).fit(train, train["churned"].to_numpy())
     return TrainedModels(churn, models.ValueModel(reg, features, categories), baseline, logistic, features, method,

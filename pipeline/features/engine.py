@@ -88,7 +88,7 @@ def execute(con: ibis.BaseBackend, expr: ibis.Expr) -> pd.DataFrame:
         return con.execute(expr)
     except duckdb.OutOfMemoryException as err:
         raise EngineMemoryError(
-            f"the feature engine ran out of its memory limit ({err}). Set features.memory_limit higher "
+            f"the feature engine ran out of its memory limit ({str(err).splitlines()[0]}). Set features.memory_limit higher "
             f"(e.g. features.memory_limit=16GB), or lower threads (each thread needs its own buffers)") from None
 
 
