@@ -47,10 +47,10 @@ def read_raw(path: str | Path, table: str, csv: CsvOptions) -> pd.DataFrame:
     if not path.exists():
         raise IngestError(f"{table}: file {path} does not exist")
     suffix = "".join(path.suffixes[-2:]).lower()
-    _check_fits(path, table, suffix.endswith((".parquet", ".pq")))
     # utf-8-sig reads plain UTF-8 too, and drops the byte-order mark spreadsheet exports put before the header.
     encoding = "utf-8-sig" if csv.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else csv.encoding
     try:
+        _check_fits(path, table, suffix.endswith((".parquet", ".pq")))
         if suffix.endswith(".parquet") or suffix.endswith(".pq"):
             frame = pd.read_parquet(path)
         else:
