@@ -61,6 +61,14 @@ def test_demo_end_to_end_with_mlflow(tmp_path):
     for name in ("churn_classifier", "value_regressor"):
         assert str(client.get_model_version_by_alias(name, "champion").version) == "2"
 
+    # The weekly run scores with the champion and trains nothing: the champion's list again, no new model version.
+    weekly = _run(tmp_path, "stage=weekly", "data.demo.n_customers=1500", "data.demo.years=2")
+    assert weekly.returncode == 0, weekly.stderr[-3000:]
+    assert "trained model" not in weekly.stdout and "backtest" not in weekly.stdout
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "customers.parquet"), rescored.assign(model_version="churn_classifier/v2"))
+    assert len((tmp_path / "models" / "promotions.jsonl").read_text().splitlines()) == 3
+    assert len(client.search_model_versions("name='churn_classifier'")) == 3
+
 
 def test_plain_transactions_file_with_mapped_columns(tmp_path, demo_tables):
     tx = demo_tables.transactions.rename(columns={"timestamp": "date"})[["customer_id", "date", "amount"]]

@@ -5,6 +5,7 @@ rows read = rows loaded + rows quarantined, per table.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import warnings
@@ -320,9 +321,14 @@ class PreviousTable:
         hits = [b.filter(pc.is_in(b.column("_key"), value_set=wanted)) for b in self.batches()]
         return pa.Table.from_batches(hits, schema=self.schema).to_pandas()
 
-    def customer_ids(self) -> pd.Index:
+    @functools.cached_property
+    def _customer_ids(self) -> pd.Index:
         ids = pq.read_table(self.path, columns=["customer_id"]).column("customer_id")
         return pd.Index(pc.unique(ids).to_pandas().astype("string"))
+
+    def customer_ids(self) -> pd.Index:
+        """The distinct customers of the table (read once)."""
+        return self._customer_ids
 
     def to_pandas(self) -> pd.DataFrame:
         return pd.read_parquet(self.path)
