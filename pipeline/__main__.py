@@ -9,10 +9,6 @@ from __future__ import annotations
 import logging
 import sys
 import time
-import warnings
-
-# pyspark (pulled in by MLflow when it is installed) warns about pandas 3 on import; nothing here uses pyspark.pandas.
-warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 from pathlib import Path
 from typing import Optional
 
@@ -20,13 +16,12 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline import score, stages, threads, tracking
-from pipeline.config import STAGES, WEEKLY, Config, register
+from pipeline.config import STAGES, WEEKLY, Config, register, validate
 from pipeline.ingest import IngestError
 from pipeline.features.engine import EngineMemoryError
 from pipeline.train import NotEnoughHistory
 
 log = logging.getLogger("pipeline")
-register()
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 
@@ -41,8 +36,6 @@ def make_tracker(cfg: Config, paths: stages.Paths):
 
 def run(cfg: Config, resolved: dict) -> Optional[float]:
     """Run the selected stage(s) in order and print where the results are."""
-    if cfg.stage not in STAGES:
-        raise ValueError(f"stage={cfg.stage!r} is not one of {', '.join(STAGES)}")
     paths = stages.Paths.from_config(cfg)
     threads.configure(cfg.threads)
     if cfg.stage == "tune":
@@ -122,14 +115,22 @@ def _cell(mean: float, std: float) -> str:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> Optional[float]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    config: Config = OmegaConf.to_object(cfg)
     try:
-        return run(config, resolved)
+        return run(validate(OmegaConf.to_object(cfg)), resolved)
     except (IngestError, NotEnoughHistory, EngineMemoryError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
 
 
-if __name__ == "__main__":
+def start() -> None:
+    """Set up what the app needs before Hydra composes the config: the schemas, logging, a file-only plot backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # plots are written to files and the report; never a window
+    register()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":
+    start()
     main()

@@ -1,11 +1,55 @@
-"""Structured config: one dataclass per group, registered in Hydra's ConfigStore so typos fail."""
+"""Structured config: one dataclass per group, registered in Hydra's ConfigStore so typos fail.
+
+A field with a fixed set of values is an enum, so a wrong value fails with the allowed ones listed; ranges are
+checked by ``validate`` when the app builds the config.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Optional
 
+import pandas as pd
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
+
+
+class Stage(StrEnum):
+    ingest = "ingest"
+    features = "features"
+    train = "train"
+    evaluate = "evaluate"
+    score = "score"
+    report = "report"
+    all = "all"
+    tune = "tune"
+    weekly = "weekly"
+
+
+class Source(StrEnum):
+    demo = "demo"
+    files = "files"
+
+
+class LoadMode(StrEnum):
+    replace = "replace"
+    merge = "merge"
+
+
+class Engine(StrEnum):
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+class Calibration(StrEnum):
+    auto = "auto"
+    isotonic = "isotonic"
+    sigmoid = "sigmoid"
+    none = "none"
+
+
+class ConfigError(ValueError):
+    """A config value out of its range: the message names the key, the value and what is allowed."""
 
 
 @dataclass
@@ -104,8 +148,8 @@ class DataConfig:
     re-runs never double a row and a later version of a record (e.g. a resolved complaint) replaces the earlier one.
     """
 
-    source: str = "demo"
-    mode: str = "replace"
+    source: Source = Source.demo
+    mode: LoadMode = LoadMode.replace
     transactions: Optional[str] = None
     complaints: Optional[str] = None
     customers: Optional[str] = None
@@ -133,7 +177,7 @@ class LoyaltyConfig:
 @dataclass
 class FeaturesConfig:
     windows_days: list[int] = field(default_factory=lambda: [30, 90, 180, 365])
-    engine: str = "duckdb"  # duckdb (embedded) | spark (needs pyspark and Java 17+)
+    engine: Engine = Engine.duckdb  # duckdb (embedded) | spark (needs pyspark and Java 17+)
     spark_master: Optional[str] = None  # null = local[threads]; or spark://host:7077, yarn, sc://host:15002
     memory_limit: Optional[str] = None  # DuckDB's memory cap, e.g. "8GB"; past it, it spills to disk (null = 80% of RAM)
     probabilistic: bool = True  # BG/NBD and Gamma-Gamma features, fitted per cutoff
@@ -165,7 +209,7 @@ class ModelConfig:
     n_backtest_folds: int = 4  # out-of-time folds, each one step earlier than the last
     min_history_days: int = 60  # a cutoff needs this much transaction history before it
     label_gap_days: int = 0  # days between a cutoff and the start of the window its label judges (time to act)
-    calibration: str = "auto"  # auto (pick by validation log loss) | isotonic | sigmoid | none
+    calibration: Calibration = Calibration.auto  # auto (pick by validation log loss) | isotonic | sigmoid | none
     max_rows_per_cutoff: int = 200_000  # training cutoffs use at most this many customers, sampled (0 = all)
     # Small trees, at most 200: exact TreeSHAP costs trees x leaves x depth^2 per customer and explains everyone; on
     # a million customers an uncapped fit stops at ~400 trees and doubles the weekly run. On the demo's backtest these
@@ -217,7 +261,7 @@ class PathsConfig:
 
 @dataclass
 class Config:
-    stage: str = "all"
+    stage: Stage = Stage.all
     as_of: Optional[str] = None  # YYYY-MM-DD; null = the day after the last transaction
     horizon_days: int = 90
     seed: int = 42
@@ -231,9 +275,43 @@ class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
 
 
-STAGES = ("ingest", "features", "train", "evaluate", "score", "report", "all", "tune", "weekly")
+STAGES = tuple(Stage)
 # stage=weekly: this week's list with the current champion, no retraining (features for as_of only).
 WEEKLY = ("ingest", "weekly_features", "score", "report")
+
+
+def validate(cfg: Config) -> Config:
+    """Check ranges the types cannot express; raise ``ConfigError`` naming the key. Returns ``cfg``."""
+    checks = [
+        ("horizon_days", cfg.horizon_days, cfg.horizon_days > 0, "a positive number of days"),
+        ("threads", cfg.threads, cfg.threads >= 0, "0 (all cores) or a positive count"),
+        ("model.cutoff_step_days", cfg.model.cutoff_step_days, cfg.model.cutoff_step_days > 0, "positive"),
+        ("model.n_train_cutoffs", cfg.model.n_train_cutoffs, cfg.model.n_train_cutoffs > 0, "at least 1"),
+        ("model.n_backtest_folds", cfg.model.n_backtest_folds, cfg.model.n_backtest_folds >= 0, "0 or more"),
+        ("model.min_history_days", cfg.model.min_history_days, cfg.model.min_history_days >= 0, "0 or more"),
+        ("model.label_gap_days", cfg.model.label_gap_days, cfg.model.label_gap_days >= 0, "0 or more"),
+        ("model.max_rows_per_cutoff", cfg.model.max_rows_per_cutoff, cfg.model.max_rows_per_cutoff >= 0,
+         "0 (all) or a positive count"),
+        ("features.btyd_fit_max_customers", cfg.features.btyd_fit_max_customers,
+         cfg.features.btyd_fit_max_customers >= 0, "0 (all) or a positive count"),
+        ("features.windows_days", list(cfg.features.windows_days),
+         len(cfg.features.windows_days) > 0 and all(w > 0 for w in cfg.features.windows_days), "positive days"),
+        ("data.max_bad_row_share", cfg.data.max_bad_row_share, 0 <= cfg.data.max_bad_row_share <= 1,
+         "a share between 0 and 1"),
+        ("report.top_n", cfg.report.top_n, cfg.report.top_n > 0, "a positive count"),
+        ("report.n_reasons", cfg.report.n_reasons, cfg.report.n_reasons > 0, "a positive count"),
+    ]
+    for key, value, ok, allowed in checks:
+        if not ok:
+            raise ConfigError(f"{key}={value} is out of range: it must be {allowed}")
+    if cfg.as_of is not None:
+        try:
+            parsed = pd.Timestamp(cfg.as_of)
+        except ValueError as err:
+            raise ConfigError(f"as_of={cfg.as_of} is not a date ({err}); write it as YYYY-MM-DD") from None
+        if parsed != parsed.normalize():
+            raise ConfigError(f"as_of={cfg.as_of} has a time of day; write the date alone, as YYYY-MM-DD")
+    return cfg
 
 
 def register() -> None:

@@ -14,7 +14,7 @@ from typing import Optional
 import pandas as pd
 
 from pipeline import demo, evaluate, explain, ingest, io, labels, registry, report, score, threads, train
-from pipeline.config import Config
+from pipeline.config import Config, ConfigError
 from pipeline.features import engine, sampling
 from pipeline.features.build import build_on, concat_cutoffs, excluded
 from pipeline.tracking import NullTracker
@@ -65,8 +65,6 @@ def run_ingest(cfg: Config, paths: Paths, tracker=NullTracker()) -> pd.DataFrame
     ``data.mode=merge`` adds this load to the previous interim tables (see ``ingest.merge``). All interim tables are
     written together at the end, so a crash mid-way leaves the previous ones intact.
     """
-    if cfg.data.mode not in ("replace", "merge"):
-        raise ValueError(f"data.mode={cfg.data.mode!r} must be replace or merge")
     ensure_demo_data(cfg)
     previous = None
     if cfg.data.mode == "merge":
@@ -121,6 +119,19 @@ def sample_customers(con, tables: dict, max_customers: int, seed: int) -> dict:
     return {name: t.semi_join(sample, "customer_id") for name, t in tables.items()}
 
 
+def check_as_of(as_of: pd.Timestamp, first: pd.Timestamp, last: pd.Timestamp, horizon_days: int) -> None:
+    """Stop when as_of lies outside the data: before its first transaction, or more than a horizon after its last."""
+    if as_of <= first.normalize():
+        raise ConfigError(f"as_of={as_of:%Y-%m-%d} is {(first.normalize() - as_of).days:,} days before the first "
+                          f"transaction ({first:%Y-%m-%d}): there is no history before it to score. "
+                          f"Choose an as_of after {first:%Y-%m-%d}")
+    gap = (as_of - last.normalize()).days
+    if gap > horizon_days:
+        raise ConfigError(f"as_of={as_of:%Y-%m-%d} is {gap:,} days after the last transaction ({last:%Y-%m-%d}), more than "
+                          f"horizon_days={horizon_days}: every customer would look gone. Load newer transactions, or "
+                          f"choose an as_of up to {last.normalize() + pd.Timedelta(days=horizon_days):%Y-%m-%d}")
+
+
 def labelled_path(paths: Paths, cutoff: pd.Timestamp) -> Path:
     """The labelled feature rows of one training cutoff (one Parquet file per cutoff)."""
     return paths.features / "labelled" / f"cutoff={cutoff:%Y-%m-%d}.parquet"
@@ -147,7 +158,9 @@ def run_features(cfg: Config, paths: Paths, training: bool = True) -> dict:
     tables = interim_tables(con, paths)
     tx = tables["transactions"]
     span = engine.execute(con, tx.aggregate(first=tx.timestamp.min(), last=tx.timestamp.max()))
-    first, as_of = pd.Timestamp(span["first"].iloc[0]), resolve_as_of(cfg, pd.Timestamp(span["last"].iloc[0]))
+    first, last = pd.Timestamp(span["first"].iloc[0]), pd.Timestamp(span["last"].iloc[0])
+    as_of = resolve_as_of(cfg, last)
+    check_as_of(as_of, first, last, cfg.horizon_days)
     observed = cfg.horizon_days + cfg.model.label_gap_days  # a label is known this long after its cutoff
     production, folds = train.plan(as_of, first, observed, cfg.model)
     fallback_reason = None if production else train.too_short_message(as_of, first, observed, cfg.model)

@@ -1,6 +1,7 @@
 """Every MLflow call lives here. ``NullTracker`` does nothing, so stages and tests run without a tracking store."""
 from __future__ import annotations
 
+import functools
 import logging
 from importlib.metadata import version
 from pathlib import Path
@@ -9,8 +10,12 @@ from typing import Any, Optional
 import pandas as pd
 
 log = logging.getLogger(__name__)
-# Given explicitly: inferring requirements costs ~4 s per logged model.
-PIP_REQUIREMENTS = [f"{p}=={version(p)}" for p in ("lightgbm", "scikit-learn", "pandas", "numpy", "mlflow")]
+
+
+@functools.cache
+def pip_requirements() -> list[str]:
+    """The models' pip requirements, given explicitly: inferring them costs ~4 s per logged model."""
+    return [f"{p}=={version(p)}" for p in ("lightgbm", "scikit-learn", "pandas", "numpy", "mlflow")]
 
 
 def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
@@ -116,12 +121,12 @@ class MlflowTracker(NullTracker):
         x = example[trained.features].head(20)
         churn_info = self.mlflow.sklearn.log_model(
             trained.churn, name="churn_model", signature=infer_signature(x, trained.churn.predict_proba(x)[:, 1]),
-            input_example=x.head(3), pip_requirements=PIP_REQUIREMENTS, serialization_format="cloudpickle",
+            input_example=x.head(3), pip_requirements=pip_requirements(), serialization_format="cloudpickle",
             registered_model_name=names[0] if self.register else None,
         )
         value_info = self.mlflow.sklearn.log_model(
             trained.value, name="value_model", signature=infer_signature(x, trained.value.predict(x)),
-            input_example=x.head(3), pip_requirements=PIP_REQUIREMENTS, serialization_format="cloudpickle",
+            input_example=x.head(3), pip_requirements=pip_requirements(), serialization_format="cloudpickle",
             registered_model_name=names[1] if self.register else None,
         )
         if not self.register:

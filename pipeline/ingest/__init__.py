@@ -16,7 +16,10 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pandera
+
+with warnings.catch_warnings():  # pandera imports pyspark.pandas when pyspark is installed, which warns about pandas 3
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    import pandera.pandas as pandera
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq

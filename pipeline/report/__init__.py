@@ -7,17 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E402
-
-from pipeline import economics  # noqa: E402
-from pipeline.config import CampaignConfig  # noqa: E402
-from pipeline.score import FILTER_COLUMNS  # noqa: E402
+from pipeline import economics
+from pipeline.config import CampaignConfig
+from pipeline.score import FILTER_COLUMNS
 
 AT_RISK_COLUMNS = ["risk_rank", "customer_id", "churn_probability", "value_at_risk", "expected_value", "value_if_retained",
                    "reason_1", "reason_2", "reason_3", "suggested_action", "model_version"]
