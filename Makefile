@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast mlflow-ui clean lock compare-features bench
+.PHONY: demo test test-fast lint mlflow-ui clean lock compare-features bench
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ demo: $(STAMP)  ## run the whole pipeline on the built-in demo data
 
 test: $(STAMP)  ## every test, slow end-to-end ones included
 	$(PY) -m pytest -q
+
+lint: $(STAMP)  ## ruff: pyflakes, pycodestyle, sorted imports, lines under 120, formatting
+	$(VENV)/bin/ruff check pipeline tests bench notebooks
+	$(VENV)/bin/ruff format --check pipeline tests bench notebooks
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

@@ -4,6 +4,7 @@
 ``duckdb``: the floor, one scan of the Parquet file with a group-by in DuckDB.
 Both compute the same 16 core features; prints {"seconds": ..., "customers": ...} as its last line.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,14 +19,21 @@ WINDOWS = (30, 90, 180, 365)
 def with_pandas(path: str, cutoff: pd.Timestamp) -> pd.DataFrame:
     tx = pd.read_parquet(path, columns=["customer_id", "timestamp", "amount"])
     tx = tx[tx["timestamp"] < cutoff]
-    tx = tx.assign(day=tx["timestamp"].dt.normalize(), **{
-        f"in_{w}d": tx["timestamp"] >= cutoff - pd.Timedelta(days=w) for w in WINDOWS})
+    tx = tx.assign(
+        day=tx["timestamp"].dt.normalize(),
+        **{f"in_{w}d": tx["timestamp"] >= cutoff - pd.Timedelta(days=w) for w in WINDOWS},
+    )
     g = tx.groupby("customer_id", observed=True)
-    out = pd.DataFrame({
-        "first": g["timestamp"].min(), "last": g["timestamp"].max(), "n_lines": g.size(),
-        "spend_total": g["amount"].sum(), "n_return_lines": g["amount"].agg(lambda a: (a < 0).sum()),
-        "n_purchase_days": tx[tx["amount"] > 0].groupby("customer_id", observed=True)["day"].nunique(),
-    })
+    out = pd.DataFrame(
+        {
+            "first": g["timestamp"].min(),
+            "last": g["timestamp"].max(),
+            "n_lines": g.size(),
+            "spend_total": g["amount"].sum(),
+            "n_return_lines": g["amount"].agg(lambda a: (a < 0).sum()),
+            "n_purchase_days": tx[tx["amount"] > 0].groupby("customer_id", observed=True)["day"].nunique(),
+        }
+    )
     for w in WINDOWS:
         out[f"spend_{w}d"] = tx["amount"].where(tx[f"in_{w}d"], 0.0).groupby(tx["customer_id"]).sum()
         out[f"lines_{w}d"] = tx[f"in_{w}d"].groupby(tx["customer_id"]).sum()
@@ -40,7 +48,9 @@ def with_duckdb(path: str, cutoff: pd.Timestamp) -> pd.DataFrame:
     c = f"TIMESTAMP '{cutoff:%Y-%m-%d}'"
     windows = ",\n".join(
         f"sum(amount) FILTER (WHERE timestamp >= {c} - INTERVAL {w} DAY) AS spend_{w}d, "
-        f"count(*) FILTER (WHERE timestamp >= {c} - INTERVAL {w} DAY) AS lines_{w}d" for w in WINDOWS)
+        f"count(*) FILTER (WHERE timestamp >= {c} - INTERVAL {w} DAY) AS lines_{w}d"
+        for w in WINDOWS
+    )
     sql = f"""
         SELECT customer_id, min(timestamp) AS first, max(timestamp) AS last, count(*) AS n_lines,
                sum(amount) AS spend_total, count(*) FILTER (WHERE amount < 0) AS n_return_lines,

@@ -12,6 +12,7 @@ history before the last week, and times, each stage as its own ``python -m pipel
 Peak memory is the largest resident set of the process and all its children, sampled every 0.1 s from /proc.
 Results go to ``bench/results.md`` (with cores, threads and package versions); nothing here is a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,13 @@ SHARD = 250_000  # customers generated per shard: bounds the generator's memory 
 WEEK = pd.Timedelta(days=7)
 END = pd.Timestamp("2026-10-31")
 TABLES = ("transactions", "complaints", "customers", "surveys")
-TIME_COLUMNS = {"transactions": "timestamp", "complaints": "opened_at", "surveys": "answered_at",
-                "customers": "signup_date"}
-GB = 1024 ** 3
+TIME_COLUMNS = {
+    "transactions": "timestamp",
+    "complaints": "opened_at",
+    "surveys": "answered_at",
+    "customers": "signup_date",
+}
+GB = 1024**3
 
 
 # ---------------------------------------------------------------- measuring a process tree
@@ -99,8 +104,10 @@ def measure(cmd: list[str], log: Path, env: dict | None = None) -> Measured:
         sampler.join()
     text = log.read_text()
     if code != 0:
-        sys.exit(f"benchmark step failed ({' '.join(cmd[2:])}), exit {code}; last lines of {log}:\n"
-                 + "\n".join(text.splitlines()[-15:]))
+        sys.exit(
+            f"benchmark step failed ({' '.join(cmd[2:])}), exit {code}; last lines of {log}:\n"
+            + "\n".join(text.splitlines()[-15:])
+        )
     stages = {m.group(1): float(m.group(2)) for m in re.finditer(r"stage (\w+) done in ([\d.]+) s", text)}
     return Measured(seconds, peak, stages, text)
 
@@ -132,13 +139,17 @@ def ensure_data(n: int) -> Path:
         # the week's customer export: everyone who bought or signed up this week, with their current attributes
         customers = pd.concat(split["customers"])
         active = customers["customer_id"].isin(split["transactions"][1]["customer_id"])
-        split["customers"] = (split["customers"][0], customers[active | customers.index.isin(split["customers"][1].index)])
+        split["customers"] = (
+            split["customers"][0],
+            customers[active | customers.index.isin(split["customers"][1].index)],
+        )
         for name in TABLES:
             week_parts[name].append(split[name][1])
         del tables
     for name in TABLES:
-        pd.concat(week_parts[name], ignore_index=True).to_parquet(_mkdir(folder / "week") / f"{name}.parquet",
-                                                                   index=False)
+        pd.concat(week_parts[name], ignore_index=True).to_parquet(
+            _mkdir(folder / "week") / f"{name}.parquet", index=False
+        )
     (folder / "complete").write_text(pd.Timestamp.now().isoformat())
     return folder
 
@@ -150,7 +161,9 @@ def _mkdir(path: Path) -> Path:
 
 def _prefixed(frame: pd.DataFrame, shard: int) -> pd.DataFrame:
     """IDs unique across shards (each shard is its own seeded population)."""
-    ids = {c: f"S{shard}" + frame[c].astype(str) for c in ("customer_id", "transaction_id", "complaint_id") if c in frame}
+    ids = {
+        c: f"S{shard}" + frame[c].astype(str) for c in ("customer_id", "transaction_id", "complaint_id") if c in frame
+    }
     return frame.assign(**ids)
 
 
@@ -175,8 +188,10 @@ def load_history(data: Path, work: Path) -> tuple[float, int]:
         shutil.copytree(kept / "interim", work / "interim")
         return tuple(json.loads((kept / "load.json").read_text()))
     shutil.rmtree(kept, ignore_errors=True)
-    load = [measure(pipeline_cmd(work, "stage=ingest", *tables_overrides(shard)), work / "logs" / f"load{i}.log")
-            for i, shard in enumerate(sorted(data.glob("shard*")))]
+    load = [
+        measure(pipeline_cmd(work, "stage=ingest", *tables_overrides(shard)), work / "logs" / f"load{i}.log")
+        for i, shard in enumerate(sorted(data.glob("shard*")))
+    ]
     measured = (sum(m.seconds for m in load), max(m.peak_bytes for m in load))
     shutil.copytree(work / "interim", kept / "interim", ignore=shutil.ignore_patterns(".*"))
     (kept / "load.json").write_text(json.dumps(measured))
@@ -188,15 +203,23 @@ def _ingest_code_key() -> str:
     """A digest of the code that decides what ingest writes."""
     import hashlib
 
-    files = sorted((ROOT / "pipeline" / "ingest").glob("*.py")) + [ROOT / "pipeline" / "io.py",
-                                                                   ROOT / "pipeline" / "config.py"]
+    files = sorted((ROOT / "pipeline" / "ingest").glob("*.py")) + [
+        ROOT / "pipeline" / "io.py",
+        ROOT / "pipeline" / "config.py",
+    ]
     return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
 
 
 def pipeline_cmd(work: Path, *overrides: str) -> list[str]:
     paths = [f"paths.{k}={work / k}" for k in ("interim", "quarantine", "scored", "models", "mlruns")]
-    return [sys.executable, "-m", "pipeline", *paths, f"hydra.run.dir={work / 'logs' / '${now:%H-%M-%S-%f}'}",
-            *overrides]
+    return [
+        sys.executable,
+        "-m",
+        "pipeline",
+        *paths,
+        f"hydra.run.dir={work / 'logs' / '${now:%H-%M-%S-%f}'}",
+        *overrides,
+    ]
 
 
 def tables_overrides(folder: Path) -> list[str]:
@@ -229,8 +252,10 @@ def run_size(n: int, repeats: int, weekly_only: bool) -> dict:
     result["training"] = training
     weekly = []
     for k in range(repeats):
-        m = measure(pipeline_cmd(work, "stage=weekly", f"as_of={END:%Y-%m-%d}", *tables_overrides(data / "week")),
-                    work / "logs" / f"weekly{k}.log")
+        m = measure(
+            pipeline_cmd(work, "stage=weekly", f"as_of={END:%Y-%m-%d}", *tables_overrides(data / "week")),
+            work / "logs" / f"weekly{k}.log",
+        )
         weekly.append(m)
         print(f"  weekly run {k + 1} of {repeats}: {m.seconds:.0f} s, peak {m.peak_bytes / GB:.1f} GB", flush=True)
     result["weekly"] = [(m.seconds, m.peak_bytes, m.stage_seconds) for m in weekly]
@@ -239,8 +264,16 @@ def run_size(n: int, repeats: int, weekly_only: bool) -> dict:
     result["rows"]["scored"] = count_rows(work / "scored" / f"{END:%Y-%m-%d}" / "customers.parquet")
     refs = {}
     for ref in ("pandas", "duckdb"):
-        m = measure([sys.executable, str(Path(__file__).resolve().parent / "references.py"), ref,
-                     str(work / "interim" / "transactions.parquet"), f"{END:%Y-%m-%d}"], work / "logs" / f"{ref}.log")
+        m = measure(
+            [
+                sys.executable,
+                str(Path(__file__).resolve().parent / "references.py"),
+                ref,
+                str(work / "interim" / "transactions.parquet"),
+                f"{END:%Y-%m-%d}",
+            ],
+            work / "logs" / f"{ref}.log",
+        )
         refs[ref] = (json.loads(m.output.strip().splitlines()[-1])["seconds"], m.peak_bytes)
         print(f"  reference {ref}: {refs[ref][0]:.1f} s", flush=True)
     result["references"] = refs
@@ -264,24 +297,54 @@ def table_rows(r: dict) -> list[list[str]]:
     weekly_s = statistics.median(w[0] for w in r["weekly"])
     weekly_peak = max(w[1] for w in r["weekly"])
     stage = {s: statistics.median(w[2].get(s, 0.0) for w in r["weekly"]) for s in r["weekly"][0][2]}
-    out = [[f"{n:,}", "initial load (history, not a target)", f"{r['initial_load'][0]:.0f}",
-            _rate(rows["history_lines"], r["initial_load"][0]), _mb(r["initial_load"][1])]]
-    for s, label, count in (("ingest", "weekly: ingest of the week's rows", rows["week_lines"]),
-                            ("weekly_features", "weekly: features for one cutoff (lines scanned)", rows["lines"]),
-                            ("score", "weekly: score + exact reasons (customers)", rows["scored"]),
-                            ("report", "weekly: list and report (customers)", rows["scored"])):
+    out = [
+        [
+            f"{n:,}",
+            "initial load (history, not a target)",
+            f"{r['initial_load'][0]:.0f}",
+            _rate(rows["history_lines"], r["initial_load"][0]),
+            _mb(r["initial_load"][1]),
+        ]
+    ]
+    for s, label, count in (
+        ("ingest", "weekly: ingest of the week's rows", rows["week_lines"]),
+        ("weekly_features", "weekly: features for one cutoff (lines scanned)", rows["lines"]),
+        ("score", "weekly: score + exact reasons (customers)", rows["scored"]),
+        ("report", "weekly: list and report (customers)", rows["scored"]),
+    ):
         out.append([f"{n:,}", label, f"{stage.get(s, 0):.1f}", _rate(count, stage.get(s, 0)), ""])
-    out.append([f"{n:,}", f"**weekly run end to end** (median of {len(r['weekly'])})", f"**{weekly_s:.0f}**",
-                _rate(rows["scored"], weekly_s), f"**{_mb(weekly_peak)}**"])
+    out.append(
+        [
+            f"{n:,}",
+            f"**weekly run end to end** (median of {len(r['weekly'])})",
+            f"**{weekly_s:.0f}**",
+            _rate(rows["scored"], weekly_s),
+            f"**{_mb(weekly_peak)}**",
+        ]
+    )
     for ref, label in (("pandas", "reference: pandas core RFM, one cutoff"), ("duckdb", "reference: DuckDB floor")):
-        out.append([f"{n:,}", label, f"{r['references'][ref][0]:.1f}", _rate(rows["lines"], r["references"][ref][0]),
-                    _mb(r["references"][ref][1])])
+        out.append(
+            [
+                f"{n:,}",
+                label,
+                f"{r['references'][ref][0]:.1f}",
+                _rate(rows["lines"], r["references"][ref][0]),
+                _mb(r["references"][ref][1]),
+            ]
+        )
     for s, (seconds, peak) in r["training"].items():
         out.append([f"{n:,}", f"training run: {s}", f"{seconds:.0f}", "", _mb(peak)])
     if "evaluate" in r["training"]:
         total = sum(v[0] for v in r["training"].values())
-        out.append([f"{n:,}", "**training run end to end**", f"**{total:.0f}**", "",
-                    f"**{_mb(max(v[1] for v in r['training'].values()))}**"])
+        out.append(
+            [
+                f"{n:,}",
+                "**training run end to end**",
+                f"**{total:.0f}**",
+                "",
+                f"**{_mb(max(v[1] for v in r['training'].values()))}**",
+            ]
+        )
     return out
 
 
@@ -294,26 +357,40 @@ def targets(results: dict[int, dict]) -> list[tuple[str, str, str]]:
         weekly_peak = max(w[1] for w in big["weekly"])
         feat = statistics.median(w[2].get("weekly_features", 0.0) for w in big["weekly"])
         pandas_s, duck_s = big["references"]["pandas"][0], big["references"]["duckdb"][0]
-        out += [("weekly run < 240 s", f"{weekly_s:.0f} s", _met(weekly_s < 240)),
-                ("weekly run peak memory < 6 GB", _mb(weekly_peak), _met(weekly_peak < 6 * GB)),
-                ("features for one cutoff >= 2x faster than pandas", f"{pandas_s / feat:.1f}x", _met(pandas_s / feat >= 2)),
-                ("features for one cutoff within 4x of the DuckDB floor", f"{feat / duck_s:.1f}x", _met(feat / duck_s <= 4))]
+        out += [
+            ("weekly run < 240 s", f"{weekly_s:.0f} s", _met(weekly_s < 240)),
+            ("weekly run peak memory < 6 GB", _mb(weekly_peak), _met(weekly_peak < 6 * GB)),
+            ("features for one cutoff >= 2x faster than pandas", f"{pandas_s / feat:.1f}x", _met(pandas_s / feat >= 2)),
+            (
+                "features for one cutoff within 4x of the DuckDB floor",
+                f"{feat / duck_s:.1f}x",
+                _met(feat / duck_s <= 4),
+            ),
+        ]
         if "evaluate" in big["training"]:
             total = sum(v[0] for v in big["training"].values())
             peak = max(v[1] for v in big["training"].values())
-            out += [("training run < 1,800 s", f"{total:.0f} s", _met(total < 1800)),
-                    ("training run peak memory < 14 GB", _mb(peak), _met(peak < 14 * GB))]
+            out += [
+                ("training run < 1,800 s", f"{total:.0f} s", _met(total < 1800)),
+                ("training run peak memory < 14 GB", _mb(peak), _met(peak < 14 * GB)),
+            ]
     sizes = sorted(results)
     if len(sizes) >= 2:
         small, large = results[sizes[0]], results[sizes[-1]]
         grow = sizes[-1] / sizes[0]
         w = statistics.median(x[0] for x in large["weekly"]) / statistics.median(x[0] for x in small["weekly"])
-        out.append((f"weekly run grows at most linearly ({sizes[0]:,} -> {sizes[-1]:,}: x{grow:.0f} customers)",
-                    f"x{w:.1f}", _met(w <= grow * 1.1)))
+        out.append(
+            (
+                f"weekly run grows at most linearly ({sizes[0]:,} -> {sizes[-1]:,}: x{grow:.0f} customers)",
+                f"x{w:.1f}",
+                _met(w <= grow * 1.1),
+            )
+        )
         if "evaluate" in small["training"] and "evaluate" in large["training"]:
             t = sum(v[0] for v in large["training"].values()) / sum(v[0] for v in small["training"].values())
-            out.append((f"training run grows at most linearly (x{grow:.0f} customers)", f"x{t:.1f}",
-                        _met(t <= grow * 1.1)))
+            out.append(
+                (f"training run grows at most linearly (x{grow:.0f} customers)", f"x{t:.1f}", _met(t <= grow * 1.1))
+            )
     return out
 
 
@@ -328,14 +405,19 @@ def write_results(results: dict[int, dict], path: Path, note: str) -> None:
     commits = sorted({r.get("commit") or _commit() for r in results.values()})
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GB
     lines = [
-        "# Benchmark results", "",
-        f"Made by `make bench` on {pd.Timestamp.now():%Y-%m-%d %H:%M} (code: {', '.join(commits)}). {note}", "",
+        "# Benchmark results",
+        "",
+        f"Made by `make bench` on {pd.Timestamp.now():%Y-%m-%d %H:%M} (code: {', '.join(commits)}). {note}",
+        "",
         f"- machine: {threads.cores()} cores, {mem:.0f} GB memory, {platform.platform()}",
         f"- threads: `threads=0` (all cores) = {threads.cores()} for LightGBM, DuckDB and BLAS; one pipeline process "
-        "at a time", f"- python {platform.python_version()}; " + ", ".join(f"{p} {version(p)}" for p in pkgs),
+        "at a time",
+        f"- python {platform.python_version()}; " + ", ".join(f"{p} {version(p)}" for p in pkgs),
         "- demo data at the generator's own rates (about 37 transaction lines per customer over three years); "
-        "the weekly run scores every customer known at the cutoff and explains every one of them exactly", "",
-        "| customers | step | seconds | rows per second | peak memory |", "|---:|---|---:|---:|---:|",
+        "the weekly run scores every customer known at the cutoff and explains every one of them exactly",
+        "",
+        "| customers | step | seconds | rows per second | peak memory |",
+        "|---:|---|---:|---:|---:|",
     ]
     for n in sorted(results):
         lines += ["| " + " | ".join(row) + " |" for row in table_rows(results[n])]
@@ -375,8 +457,9 @@ def main() -> None:
 
 def _commit() -> str:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     return head.strip() + (" + uncommitted changes" if dirty else "")
 
 

@@ -4,6 +4,7 @@
 
 The only place that turns a config into calls of the stage functions.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,8 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline import score, stages, threads, tracking
 from pipeline.config import STAGES, WEEKLY, Config, register, validate
-from pipeline.ingest import IngestError
 from pipeline.features.engine import EngineMemoryError
+from pipeline.ingest import IngestError
 from pipeline.train import NotEnoughHistory
 
 log = logging.getLogger("pipeline")
@@ -31,7 +32,13 @@ def make_tracker(cfg: Config, paths: stages.Paths):
         return tracking.NullTracker()
     paths.mlruns.mkdir(parents=True, exist_ok=True)
     uri = cfg.tracking.uri or f"sqlite:///{(paths.mlruns / 'mlflow.db').resolve()}"
-    return tracking.MlflowTracker(uri, cfg.tracking.experiment, paths.mlruns / "artifacts", cfg.tracking.register, cfg.tracking.run_name or cfg.stage)
+    return tracking.MlflowTracker(
+        uri,
+        cfg.tracking.experiment,
+        paths.mlruns / "artifacts",
+        cfg.tracking.register,
+        cfg.tracking.run_name or cfg.stage,
+    )
 
 
 def run(cfg: Config, resolved: dict) -> Optional[float]:
@@ -44,7 +51,7 @@ def run(cfg: Config, resolved: dict) -> Optional[float]:
             loss = stages.run_tune(cfg, paths, tracker)
         print(f"validation log loss {loss:.5f}")
         return loss
-    todo = WEEKLY if cfg.stage == "weekly" else STAGES[:STAGES.index("all")] if cfg.stage == "all" else (cfg.stage,)
+    todo = WEEKLY if cfg.stage == "weekly" else STAGES[: STAGES.index("all")] if cfg.stage == "all" else (cfg.stage,)
     with make_tracker(cfg, paths) as tracker:
         tracker.log_params({**tracking.flatten(resolved), "threads.resolved": threads.count()})
         for stage in todo:
@@ -64,11 +71,15 @@ def run_stage(stage: str, cfg: Config, paths: stages.Paths, tracker) -> None:
     elif stage in ("features", "weekly_features"):
         plan = stages.run_features(cfg, paths, training=stage == "features")
         if plan["production"] is None:
-            print(f"as_of {plan['as_of'][:10]}: {plan['fallback_reason']}.\n  No model can be trained on labels; "
-                  f"the list is scored with BG/NBD x Gamma-Gamma (model_version '{score.FALLBACK_VERSION}').")
+            print(
+                f"as_of {plan['as_of'][:10]}: {plan['fallback_reason']}.\n  No model can be trained on labels; "
+                f"the list is scored with BG/NBD x Gamma-Gamma (model_version '{score.FALLBACK_VERSION}')."
+            )
         elif stage == "features":
-            print(f"as_of {plan['as_of'][:10]}: {len(plan['folds'])} backtest folds, "
-                  f"{len(plan['production']['train'])} training cutoffs for the production model")
+            print(
+                f"as_of {plan['as_of'][:10]}: {len(plan['folds'])} backtest folds, "
+                f"{len(plan['production']['train'])} training cutoffs for the production model"
+            )
     elif stage == "train":
         print(f"trained model {stages.run_train(cfg, paths, tracker)}")
     elif stage == "evaluate":
@@ -76,7 +87,11 @@ def run_stage(stage: str, cfg: Config, paths: stages.Paths, tracker) -> None:
         print_metrics(summary)
         decision = stages.run_promotion(cfg, paths, tracker, summary)
         if decision is not None:
-            verdict = "is now the champion" if decision.promoted else f"is not promoted; champion stays {decision.champion_before}"
+            verdict = (
+                "is now the champion"
+                if decision.promoted
+                else f"is not promoted; champion stays {decision.champion_before}"
+            )
             print(f"model {decision.candidate} {verdict}: {decision.reason}")
     elif stage == "score":
         print(f"scored list: {stages.run_score(cfg, paths)}")
@@ -88,9 +103,11 @@ def run_stage(stage: str, cfg: Config, paths: stages.Paths, tracker) -> None:
 def print_summary(summary) -> None:
     print("ingest: rows read = rows loaded + rows quarantined   (loaded = new + updated + already there)")
     for r in summary.itertuples():
-        print(f"  {r.table:<13} {r.rows_read:>10,} = {r.rows_loaded:>10,} + {r.rows_quarantined:>8,}   "
-              f"({r.rows_new:,} new, {r.rows_updated:,} updated, {r.rows_unchanged:,} already there; "
-              f"table now {r.rows_in_table:,})  {r.source}")
+        print(
+            f"  {r.table:<13} {r.rows_read:>10,} = {r.rows_loaded:>10,} + {r.rows_quarantined:>8,}   "
+            f"({r.rows_new:,} new, {r.rows_updated:,} updated, {r.rows_unchanged:,} already there; "
+            f"table now {r.rows_in_table:,})  {r.source}"
+        )
 
 
 def print_metrics(summary) -> None:
@@ -99,9 +116,23 @@ def print_metrics(summary) -> None:
         return
     print("out-of-time backtest (mean ± std over folds; '-' = the model makes no such forecast):")
     print(f"  {'':<21}" + "".join(f"{m:>22}" for m in summary.index))
-    for metric in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift", "empc", "best_campaign_profit",
-                   "rmse", "spearman", "normalised_gini", "total_ratio"):
-        cells = "".join(f"{_cell(summary.loc[m, (metric, 'mean')], summary.loc[m, (metric, 'std')]):>22}" for m in summary.index)
+    for metric in (
+        "roc_auc",
+        "pr_auc",
+        "log_loss",
+        "brier",
+        "ece",
+        "top_decile_lift",
+        "empc",
+        "best_campaign_profit",
+        "rmse",
+        "spearman",
+        "normalised_gini",
+        "total_ratio",
+    ):
+        cells = "".join(
+            f"{_cell(summary.loc[m, (metric, 'mean')], summary.loc[m, (metric, 'std')]):>22}" for m in summary.index
+        )
         print(f"  {metric:<21}{cells}")
 
 

@@ -5,6 +5,7 @@ A customer's summary is (x, t_x, T): repeat purchases (purchase days after the f
 last purchase, and the time from the first purchase to the cutoff, all in weeks. Fits use only these summaries, so
 they see nothing at or after the cutoff. Identical summaries are fitted once, weighted by how often they occur.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,8 +41,13 @@ class BgNbd:
         def nll(log_params: np.ndarray) -> float:
             return -float(np.sum(w * _bgnbd_ll(np.exp(log_params), x, t_x, T))) / w.sum()
 
-        best = optimize.minimize(nll, np.log([0.5, max(float(np.average(T, weights=w)), 1.0), 1.0, 1.0]),
-                                 method="L-BFGS-B", bounds=[(-9, 9)] * 4, options=_TIGHT)
+        best = optimize.minimize(
+            nll,
+            np.log([0.5, max(float(np.average(T, weights=w)), 1.0), 1.0, 1.0]),
+            method="L-BFGS-B",
+            bounds=[(-9, 9)] * 4,
+            options=_TIGHT,
+        )
         return cls(*np.exp(best.x))
 
     def p_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -63,13 +69,17 @@ class BgNbd:
         return head * body * self.p_alive(x, t_x, T)
 
     def p_no_purchase(self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """P(no purchase in (T, T + t] | x, t_x, T): dropped out, or alive with λ | data ~ Gamma(r + x, α + T) and no event."""
+        """P(no purchase in (T, T + t] | x, t_x, T): dropped out, or alive (λ ~ Gamma(r + x, α + T)) and no event."""
         alive = self.p_alive(x, t_x, T)
         quiet = np.exp((self.r + np.asarray(x, float)) * (np.log(self.alpha + T) - np.log(self.alpha + T + t)))
         return 1 - alive + alive * quiet
 
     def log_likelihood(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> float:
-        return float(np.sum(_bgnbd_ll(np.array([self.r, self.alpha, self.a, self.b]), *(np.asarray(v, float) for v in (x, t_x, T)))))
+        return float(
+            np.sum(
+                _bgnbd_ll(np.array([self.r, self.alpha, self.a, self.b]), *(np.asarray(v, float) for v in (x, t_x, T)))
+            )
+        )
 
 
 def _bgnbd_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -78,8 +88,11 @@ def _bgnbd_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray)
     common = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
     first = special.betaln(a, b + x) - special.betaln(a, b) - (r + x) * np.log(alpha + T)
     with np.errstate(divide="ignore", invalid="ignore"):
-        second = np.where(x > 0, special.betaln(a + 1, np.maximum(b + x - 1, 1e-12)) - special.betaln(a, b)
-                          - (r + x) * np.log(alpha + t_x), -np.inf)
+        second = np.where(
+            x > 0,
+            special.betaln(a + 1, np.maximum(b + x - 1, 1e-12)) - special.betaln(a, b) - (r + x) * np.log(alpha + t_x),
+            -np.inf,
+        )
     return common + np.logaddexp(first, second)
 
 
@@ -102,8 +115,15 @@ class GammaGamma:
 
         def nll(log_params: np.ndarray) -> float:
             p, q, g = np.exp(log_params)
-            ll = (special.gammaln(p * n + q) - special.gammaln(p * n) - special.gammaln(q) + q * np.log(g)
-                  + (p * n - 1) * np.log(m / scale) + p * n * np.log(n) - (p * n + q) * np.log(g + n * m / scale))
+            ll = (
+                special.gammaln(p * n + q)
+                - special.gammaln(p * n)
+                - special.gammaln(q)
+                + q * np.log(g)
+                + (p * n - 1) * np.log(m / scale)
+                + p * n * np.log(n)
+                - (p * n + q) * np.log(g + n * m / scale)
+            )
             return -float(np.mean(ll))
 
         best = optimize.minimize(nll, np.log([1.0, 2.0, 1.0]), method="L-BFGS-B", bounds=[(-9, 9)] * 3, options=_TIGHT)
@@ -141,8 +161,11 @@ def features(frame: pd.DataFrame, horizon_days: int, fit_max_customers: int = 0)
     sample by customer: four or five parameters are pinned down long before a million customers, and the fit's cost
     grows with them), then predict for every customer. Too little data for a fit gives missing values.
     """
-    out = pd.DataFrame(index=frame.index, columns=["bgnbd_p_alive", "bgnbd_expected_purchases", "bgnbd_p_no_purchase",
-                                                   "gg_expected_spend"], dtype="float64")
+    out = pd.DataFrame(
+        index=frame.index,
+        columns=["bgnbd_p_alive", "bgnbd_expected_purchases", "bgnbd_p_no_purchase", "gg_expected_spend"],
+        dtype="float64",
+    )
     t = horizon_days / DAYS_PER_UNIT
     for _, rows in frame.groupby("cutoff", sort=False, observed=True):
         x, t_x, T = summaries(rows)
@@ -158,5 +181,7 @@ def features(frame: pd.DataFrame, horizon_days: int, fit_max_customers: int = 0)
             gg = GammaGamma.fit(rows["n_purchase_days"].to_numpy()[fit], rows["avg_basket"].to_numpy()[fit])
         except ValueError:
             continue
-        out.loc[rows.index, "gg_expected_spend"] = gg.expected_spend(rows["n_purchase_days"].to_numpy(), rows["avg_basket"].to_numpy())
+        out.loc[rows.index, "gg_expected_spend"] = gg.expected_spend(
+            rows["n_purchase_days"].to_numpy(), rows["avg_basket"].to_numpy()
+        )
     return out

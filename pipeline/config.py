@@ -3,6 +3,7 @@
 A field with a fixed set of values is an enum, so a wrong value fails with the allowed ones listed; ranges are
 checked by ``validate`` when the app builds the config.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -179,7 +180,9 @@ class FeaturesConfig:
     windows_days: list[int] = field(default_factory=lambda: [30, 90, 180, 365])
     engine: Engine = Engine.duckdb  # duckdb (embedded) | spark (needs pyspark and Java 17+)
     spark_master: Optional[str] = None  # null = local[threads]; or spark://host:7077, yarn, sc://host:15002
-    memory_limit: Optional[str] = None  # DuckDB's memory cap, e.g. "8GB"; past it, it spills to disk (null = 80% of RAM)
+    memory_limit: Optional[str] = (
+        None  # DuckDB's memory cap, e.g. "8GB"; past it, it spills to disk (null = 80% of RAM)
+    )
     probabilistic: bool = True  # BG/NBD and Gamma-Gamma features, fitted per cutoff
     btyd_fit_max_customers: int = 100_000  # BG/NBD and Gamma-Gamma are fitted on at most this many (0 = all)
     exclude: list[str] = field(default_factory=list)  # model inputs to leave out (glob patterns, e.g. "bgnbd_*")
@@ -215,10 +218,13 @@ class ModelConfig:
     # a million customers an uncapped fit stops at ~400 trees and doubles the weekly run. On the demo's backtest these
     # settings score as well as 31-leaf, depth-6 trees at 0.03 (ROC AUC 0.96875 vs 0.96877, log loss 0.21111 vs
     # 0.21119) and explain about 5x faster. The value model's smaller, faster trees lower its RMSE on the demo.
-    churn: LgbmParams = field(default_factory=lambda: LgbmParams(learning_rate=0.08, num_leaves=15, max_depth=4,
-                                                                 n_estimators=200))
+    churn: LgbmParams = field(
+        default_factory=lambda: LgbmParams(learning_rate=0.08, num_leaves=15, max_depth=4, n_estimators=200)
+    )
     value: LgbmParams = field(default_factory=lambda: LgbmParams(learning_rate=0.08, num_leaves=15, max_depth=4))
-    promotion_margin: float = 0.002  # a candidate with another recipe must beat the champion's backtest log loss by this
+    promotion_margin: float = (
+        0.002  # a candidate with another recipe must beat the champion's backtest log loss by this
+    )
     monotone_increasing: list[str] = field(default_factory=lambda: ["open_complaints", "oldest_open_complaint_days"])
 
 
@@ -290,14 +296,30 @@ def validate(cfg: Config) -> Config:
         ("model.n_backtest_folds", cfg.model.n_backtest_folds, cfg.model.n_backtest_folds >= 0, "0 or more"),
         ("model.min_history_days", cfg.model.min_history_days, cfg.model.min_history_days >= 0, "0 or more"),
         ("model.label_gap_days", cfg.model.label_gap_days, cfg.model.label_gap_days >= 0, "0 or more"),
-        ("model.max_rows_per_cutoff", cfg.model.max_rows_per_cutoff, cfg.model.max_rows_per_cutoff >= 0,
-         "0 (all) or a positive count"),
-        ("features.btyd_fit_max_customers", cfg.features.btyd_fit_max_customers,
-         cfg.features.btyd_fit_max_customers >= 0, "0 (all) or a positive count"),
-        ("features.windows_days", list(cfg.features.windows_days),
-         len(cfg.features.windows_days) > 0 and all(w > 0 for w in cfg.features.windows_days), "positive days"),
-        ("data.max_bad_row_share", cfg.data.max_bad_row_share, 0 <= cfg.data.max_bad_row_share <= 1,
-         "a share between 0 and 1"),
+        (
+            "model.max_rows_per_cutoff",
+            cfg.model.max_rows_per_cutoff,
+            cfg.model.max_rows_per_cutoff >= 0,
+            "0 (all) or a positive count",
+        ),
+        (
+            "features.btyd_fit_max_customers",
+            cfg.features.btyd_fit_max_customers,
+            cfg.features.btyd_fit_max_customers >= 0,
+            "0 (all) or a positive count",
+        ),
+        (
+            "features.windows_days",
+            list(cfg.features.windows_days),
+            len(cfg.features.windows_days) > 0 and all(w > 0 for w in cfg.features.windows_days),
+            "positive days",
+        ),
+        (
+            "data.max_bad_row_share",
+            cfg.data.max_bad_row_share,
+            0 <= cfg.data.max_bad_row_share <= 1,
+            "a share between 0 and 1",
+        ),
         ("report.top_n", cfg.report.top_n, cfg.report.top_n > 0, "a positive count"),
         ("report.n_reasons", cfg.report.n_reasons, cfg.report.n_reasons > 0, "a positive count"),
     ]

@@ -28,6 +28,7 @@ The generative story (simulated week by week for every customer):
 The hidden truth - each customer's dropout time and the hazard term that dominated when they left - is written to
 ``_truth/truth.parquet`` beside the tables.  The pipeline never reads it; tests do.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -126,8 +127,14 @@ def _hazard_terms(s: _State, week: int, cust: pd.DataFrame, welcome_end: np.ndar
 
 
 def _simulate_week(
-    rng: np.random.Generator, s: _State, week: int, day: pd.Timestamp, cust: pd.DataFrame,
-    welcome_end: np.ndarray, resolutions: dict[int, list[np.ndarray]], out: dict[str, list],
+    rng: np.random.Generator,
+    s: _State,
+    week: int,
+    day: pd.Timestamp,
+    cust: pd.DataFrame,
+    welcome_end: np.ndarray,
+    resolutions: dict[int, list[np.ndarray]],
+    out: dict[str, list],
 ) -> None:
     """Advance every customer by one week: purchases, complaints, surveys, then dropout."""
     n = len(cust)
@@ -144,9 +151,13 @@ def _simulate_week(
     k = rng.poisson(lam)
     who = np.repeat(np.arange(n), k)
     if len(who):
-        occ_day = day + pd.to_timedelta(rng.integers(0, 7, len(who)) * 86400 + rng.integers(8 * 3600, 21 * 3600, len(who)), unit="s")
+        occ_day = day + pd.to_timedelta(
+            rng.integers(0, 7, len(who)) * 86400 + rng.integers(8 * 3600, 21 * 3600, len(who)), unit="s"
+        )
         discounted = np.where(
-            cust["_price_sensitive"].to_numpy()[who] & (week < welcome_end[who]), rng.random(len(who)) < 0.8, rng.random(len(who)) < 0.1
+            cust["_price_sensitive"].to_numpy()[who] & (week < welcome_end[who]),
+            rng.random(len(who)) < 0.8,
+            rng.random(len(who)) < 0.1,
         )
         out["occasions"].append(pd.DataFrame({"cust": who, "ts": occ_day, "discounted": discounted}))
         s.n_occasions += k
@@ -159,7 +170,9 @@ def _simulate_week(
             never = rng.random(len(c_who)) < 0.16
             res_days = np.where(never, np.inf, res_days)
             opened = occ_day[has_c] + pd.to_timedelta(rng.integers(0, 5 * 86400, len(c_who)), unit="s")
-            out["complaints"].append(pd.DataFrame({"cust": c_who, "opened_at": opened, "res_days": res_days, "severity": severity}))
+            out["complaints"].append(
+                pd.DataFrame({"cust": c_who, "opened_at": opened, "res_days": res_days, "severity": severity})
+            )
             np.add.at(s.open_complaints, c_who, 1)
             finite = ~never
             resolve_week = week + 1 + (res_days[finite] // 7).astype(int)
@@ -174,11 +187,23 @@ def _simulate_week(
     answers = live & (rng.random(n) < 0.02)
     if answers.any():
         idx = np.flatnonzero(answers)
-        score = cust["_satisfaction"].to_numpy()[idx] - 1.8 * np.minimum(s.open_complaints[idx], 2) \
-            - 1.5 * ((week - s.last_slow_week[idx]) < 26) + rng.normal(0, 1.2, len(idx))
+        score = (
+            cust["_satisfaction"].to_numpy()[idx]
+            - 1.8 * np.minimum(s.open_complaints[idx], 2)
+            - 1.5 * ((week - s.last_slow_week[idx]) < 26)
+            + rng.normal(0, 1.2, len(idx))
+        )
         score = np.clip(np.round(score), 0, 10).astype(int)
         s.last_nps[idx] = score
-        out["surveys"].append(pd.DataFrame({"cust": idx, "answered_at": day + pd.to_timedelta(rng.integers(0, 7 * 86400, len(idx)), unit="s"), "score": score}))
+        out["surveys"].append(
+            pd.DataFrame(
+                {
+                    "cust": idx,
+                    "answered_at": day + pd.to_timedelta(rng.integers(0, 7 * 86400, len(idx)), unit="s"),
+                    "score": score,
+                }
+            )
+        )
     # dropout
     terms = _hazard_terms(s, week, cust, welcome_end)
     member_factor = np.where(cust["loyalty_member"].to_numpy(), 0.7, 1.0)
@@ -200,29 +225,49 @@ def _transaction_lines(rng: np.random.Generator, occasions: pd.DataFrame, cust: 
     amount = rng.gamma(5.0, mean_line / 5.0)
     amount = np.where(occ["discounted"], amount * 0.8, amount)
     amount = np.where(rng.random(len(occ)) < 0.003, 0.0, np.round(amount, 2))
-    category = np.where(rng.random(len(occ)) < 0.5, cust["_favourite_category"].to_numpy()[c], rng.integers(0, len(CATEGORIES), len(occ)))
-    brand = np.where(rng.random(len(occ)) < 0.6, cust["_favourite_brand"].to_numpy()[c], rng.integers(0, len(BRANDS), len(occ)))
+    category = np.where(
+        rng.random(len(occ)) < 0.5,
+        cust["_favourite_category"].to_numpy()[c],
+        rng.integers(0, len(CATEGORIES), len(occ)),
+    )
+    brand = np.where(
+        rng.random(len(occ)) < 0.6, cust["_favourite_brand"].to_numpy()[c], rng.integers(0, len(BRANDS), len(occ))
+    )
     lines = pd.DataFrame(
-        {"cust": c, "timestamp": occ["ts"], "amount": amount, "category": CATEGORIES[category], "brand": BRANDS[brand],
-         "discount": np.where(occ["discounted"], np.round(amount * 0.25, 2), 0.0)}
+        {
+            "cust": c,
+            "timestamp": occ["ts"],
+            "amount": amount,
+            "category": CATEGORIES[category],
+            "brand": BRANDS[brand],
+            "discount": np.where(occ["discounted"], np.round(amount * 0.25, 2), 0.0),
+        }
     )
     returned = lines[(rng.random(len(lines)) < 0.04) & (lines["amount"] > 0)]
     returns = returned.assign(
         timestamp=returned["timestamp"] + pd.to_timedelta(rng.integers(3, 21, len(returned)), unit="D"),
-        amount=-returned["amount"], discount=0.0,
+        amount=-returned["amount"],
+        discount=0.0,
     )
     return pd.concat([lines, returns], ignore_index=True)
 
 
 def _complaint_table(rng: np.random.Generator, raw: pd.DataFrame) -> pd.DataFrame:
     """Complaint records with resolution time, category and satisfaction after resolution."""
-    resolved_at = raw["opened_at"] + pd.to_timedelta(np.where(np.isfinite(raw["res_days"]), raw["res_days"], np.nan), unit="D")
+    resolved_at = raw["opened_at"] + pd.to_timedelta(
+        np.where(np.isfinite(raw["res_days"]), raw["res_days"], np.nan), unit="D"
+    )
     sat = np.clip(np.round(5.2 - raw["res_days"].to_numpy() / 6 + rng.normal(0, 0.7, len(raw))), 1, 5)
     sat = np.where(np.isfinite(raw["res_days"]) & (rng.random(len(raw)) < 0.7), sat, np.nan)
     return pd.DataFrame(
-        {"cust": raw["cust"], "opened_at": raw["opened_at"], "resolved_at": resolved_at.dt.floor("s"),
-         "category": rng.choice(COMPLAINT_CATEGORIES, len(raw), p=[0.4, 0.25, 0.2, 0.15]),
-         "severity": raw["severity"], "satisfaction": pd.array(sat, dtype="Int64")}
+        {
+            "cust": raw["cust"],
+            "opened_at": raw["opened_at"],
+            "resolved_at": resolved_at.dt.floor("s"),
+            "category": rng.choice(COMPLAINT_CATEGORIES, len(raw), p=[0.4, 0.25, 0.2, 0.15]),
+            "severity": raw["severity"],
+            "satisfaction": pd.array(sat, dtype="Int64"),
+        }
     )
 
 
@@ -235,9 +280,16 @@ def generate(n_customers: int = 20_000, years: float = 3.0, end_date: str = "202
     cust = _draw_customers(rng, n_customers, start, n_weeks)
     n = n_customers
     state = _State(
-        active=np.ones(n, bool), churned_week=np.full(n, -1), driver=np.full(n, "", dtype=object),
-        engagement=np.ones(n), fading=np.zeros(n, bool), dormant_until=np.zeros(n, int), n_occasions=np.zeros(n, int),
-        open_complaints=np.zeros(n, int), last_slow_week=np.full(n, -10_000), last_nps=np.full(n, -1),
+        active=np.ones(n, bool),
+        churned_week=np.full(n, -1),
+        driver=np.full(n, "", dtype=object),
+        engagement=np.ones(n),
+        fading=np.zeros(n, bool),
+        dormant_until=np.zeros(n, int),
+        n_occasions=np.zeros(n, int),
+        open_complaints=np.zeros(n, int),
+        last_slow_week=np.full(n, -10_000),
+        last_nps=np.full(n, -1),
     )
     welcome_end = cust["_signup_week"].to_numpy() + WELCOME_DISCOUNT_WEEKS
     out: dict[str, list] = {"occasions": [], "complaints": [], "surveys": []}
@@ -247,17 +299,30 @@ def generate(n_customers: int = 20_000, years: float = 3.0, end_date: str = "202
     return _assemble(rng, cust, state, out, start, end)
 
 
-def _assemble(rng: np.random.Generator, cust: pd.DataFrame, s: _State, out: dict[str, list],
-              start: pd.Timestamp, end: pd.Timestamp) -> DemoTables:
+def _assemble(
+    rng: np.random.Generator,
+    cust: pd.DataFrame,
+    s: _State,
+    out: dict[str, list],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> DemoTables:
     """Turn simulation output into the public tables (string IDs, no latent columns) and the truth."""
     ids = cust["customer_id"].to_numpy()
     tx = _transaction_lines(rng, pd.concat(out["occasions"], ignore_index=True), cust)
     tx = tx[tx["timestamp"] < end].sort_values(["timestamp", "cust"], kind="stable").reset_index(drop=True)
-    tx = tx.assign(transaction_id=[f"T{i:08d}" for i in range(len(tx))], customer_id=ids[tx["cust"]], timestamp=tx["timestamp"].dt.floor("s"))
+    tx = tx.assign(
+        transaction_id=[f"T{i:08d}" for i in range(len(tx))],
+        customer_id=ids[tx["cust"]],
+        timestamp=tx["timestamp"].dt.floor("s"),
+    )
     complaints = _complaint_table(rng, pd.concat(out["complaints"], ignore_index=True))
-    complaints = complaints[complaints["opened_at"] < end].sort_values("opened_at", kind="stable").reset_index(drop=True)
+    complaints = (
+        complaints[complaints["opened_at"] < end].sort_values("opened_at", kind="stable").reset_index(drop=True)
+    )
     complaints = complaints.assign(
-        complaint_id=[f"K{i:07d}" for i in range(len(complaints))], customer_id=ids[complaints["cust"]],
+        complaint_id=[f"K{i:07d}" for i in range(len(complaints))],
+        customer_id=ids[complaints["cust"]],
         opened_at=complaints["opened_at"].dt.floor("s"),
         resolved_at=complaints["resolved_at"].where(complaints["resolved_at"] < end),
     )
@@ -266,16 +331,25 @@ def _assemble(rng: np.random.Generator, cust: pd.DataFrame, s: _State, out: dict
     surveys = surveys.assign(customer_id=ids[surveys["cust"]], answered_at=surveys["answered_at"].dt.floor("s"))
     churned = s.churned_week >= 0
     truth = pd.DataFrame(
-        {"customer_id": ids,
-         "dropout_at": pd.Series(start + pd.to_timedelta(np.where(churned, s.churned_week + 1, 0) * 7, unit="D")).where(churned),
-         "driver": np.where(churned, s.driver, ""), "rate_per_week": cust["_rate_per_week"], "mean_spend": cust["_mean_spend"],
-         "price_sensitive": cust["_price_sensitive"], "ever_faded": s.fading}
+        {
+            "customer_id": ids,
+            "dropout_at": pd.Series(
+                start + pd.to_timedelta(np.where(churned, s.churned_week + 1, 0) * 7, unit="D")
+            ).where(churned),
+            "driver": np.where(churned, s.driver, ""),
+            "rate_per_week": cust["_rate_per_week"],
+            "mean_spend": cust["_mean_spend"],
+            "price_sensitive": cust["_price_sensitive"],
+            "ever_faded": s.fading,
+        }
     )
     public_customers = cust.loc[:, ~cust.columns.str.startswith("_")]
     return DemoTables(
         customers=public_customers,
         transactions=tx[["transaction_id", "customer_id", "timestamp", "amount", "category", "brand", "discount"]],
-        complaints=complaints[["complaint_id", "customer_id", "opened_at", "resolved_at", "category", "severity", "satisfaction"]],
+        complaints=complaints[
+            ["complaint_id", "customer_id", "opened_at", "resolved_at", "category", "severity", "satisfaction"]
+        ],
         surveys=surveys[["customer_id", "answered_at", "score"]].reset_index(drop=True),
         truth=truth,
     )

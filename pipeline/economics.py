@@ -12,6 +12,7 @@ with π₀, π₁ the churner and non-churner shares and F₀, F₁ the shares o
 ∫ max_t P(t; γ) h(γ) dγ. The maximum over thresholds lies on the upper convex hull of the ROC curve, so it is taken
 over the hull's vertices; the integral is a quadrature over Beta quantiles.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -64,7 +65,9 @@ def empc(y: np.ndarray, score: np.ndarray, clv: float, cfg: CampaignConfig) -> E
     f1, f0 = f1[hull], f0[hull]
     pi0 = y.mean()
     pi1 = 1 - pi0
-    gamma = stats.beta.ppf((np.arange(_QUADRATURE_POINTS) + 0.5) / _QUADRATURE_POINTS, cfg.acceptance_alpha, cfg.acceptance_beta)
+    gamma = stats.beta.ppf(
+        (np.arange(_QUADRATURE_POINTS) + 0.5) / _QUADRATURE_POINTS, cfg.acceptance_alpha, cfg.acceptance_beta
+    )
     gain = (gamma[:, None] * (clv - cfg.incentive_cost) - cfg.contact_cost) * pi0 * f0[None, :]
     loss = (cfg.incentive_cost + cfg.contact_cost) * pi1 * f1[None, :]
     profit = gain - loss
@@ -81,5 +84,7 @@ def profit_curve(y: np.ndarray, order_by: np.ndarray, value: np.ndarray, cfg: Ca
     accept = cfg.acceptance_alpha / (cfg.acceptance_alpha + cfg.acceptance_beta)
     order = np.argsort(-np.asarray(order_by, float), kind="stable")
     yy, v = np.asarray(y, float)[order], np.asarray(value, float)[order]
-    each = yy * (accept * (v - cfg.incentive_cost) - cfg.contact_cost) - (1 - yy) * (cfg.incentive_cost + cfg.contact_cost)
+    each = yy * (accept * (v - cfg.incentive_cost) - cfg.contact_cost) - (1 - yy) * (
+        cfg.incentive_cost + cfg.contact_cost
+    )
     return np.r_[0.0, np.cumsum(each)]

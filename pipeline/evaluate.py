@@ -1,4 +1,5 @@
 """Out-of-time evaluation: fit on the past, score a later cutoff, compare with the RFM baseline, fold by fold."""
+
 from __future__ import annotations
 
 import logging
@@ -37,6 +38,7 @@ def top_decile_lift(y: np.ndarray, p: np.ndarray) -> float:
 
 def normalised_gini(actual: np.ndarray, predicted: np.ndarray) -> float:
     """Gini of ``actual`` ordered by ``predicted``, divided by the Gini of the perfect order (1 = perfect ranking)."""
+
     def gini(order_by: np.ndarray) -> float:
         order = np.argsort(-order_by, kind="stable")
         cum = np.cumsum(actual[order]) / actual.sum()
@@ -65,7 +67,9 @@ def churn_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
-def campaign_metrics(y: np.ndarray, p: np.ndarray, value_at_risk: np.ndarray, clv: np.ndarray, cfg: CampaignConfig) -> dict[str, float]:
+def campaign_metrics(
+    y: np.ndarray, p: np.ndarray, value_at_risk: np.ndarray, clv: np.ndarray, cfg: CampaignConfig
+) -> dict[str, float]:
     """EMPC of the churn ranking (CLV = mean customer value), and the realised profit of the best list size when the
     list is ranked by value at risk, with every model's list valued by the same customer values ``clv``."""
     curve = economics.profit_curve(y, value_at_risk, clv, cfg)
@@ -82,13 +86,19 @@ def value_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]
     }
 
 
-def evaluate_fold(trained: training.TrainedModels, test: pd.DataFrame, campaign: CampaignConfig = CampaignConfig()) -> tuple[list[dict], pd.DataFrame]:
+def evaluate_fold(
+    trained: training.TrainedModels, test: pd.DataFrame, campaign: CampaignConfig = CampaignConfig()
+) -> tuple[list[dict], pd.DataFrame]:
     """Metrics of the model and every baseline on one test cutoff, plus the row-level predictions."""
     y, spend = test["churned"].to_numpy(), test["future_spend"].to_numpy()
     pred = training.predict(trained, test)
     clv = pred["value_if_retained"].to_numpy()  # the value model's customer value, the same for every model's campaign
     candidates = {
-        "lightgbm": (pred["churn_probability"].to_numpy(), pred["expected_value"].to_numpy(), pred["value_at_risk"].to_numpy()),
+        "lightgbm": (
+            pred["churn_probability"].to_numpy(),
+            pred["expected_value"].to_numpy(),
+            pred["value_at_risk"].to_numpy(),
+        ),
         "rfm_baseline": _with_value(trained.baseline.predict_proba(test)[:, 1], trained.baseline.predict_value(test)),
         "logistic_baseline": (p := trained.logistic.predict_proba(test)[:, 1], None, p * clv),
     }
@@ -111,15 +121,31 @@ def _with_value(p: np.ndarray, expected_value: np.ndarray) -> tuple[np.ndarray, 
     return p, expected_value, p * models.value_if_retained(p, expected_value)
 
 
-def backtest(labelled: pd.DataFrame, folds: list[training.Fold], cfg: ModelConfig, seed: int, horizon_days: int,
-             campaign: CampaignConfig = CampaignConfig()) -> Backtest:
+def backtest(
+    labelled: pd.DataFrame,
+    folds: list[training.Fold],
+    cfg: ModelConfig,
+    seed: int,
+    horizon_days: int,
+    campaign: CampaignConfig = CampaignConfig(),
+) -> Backtest:
     """Fit and test every fold; the first fold (latest test cutoff) keeps its predictions."""
     rows, latest, started = [], None, time.monotonic()
     for i, fold in enumerate(folds):
-        log.info("backtest: fold %d of %d (test cutoff %s), %.0f s elapsed", i + 1, len(folds), f"{fold.test:%Y-%m-%d}",
-                 time.monotonic() - started)
-        trained = training.fit(labelled[labelled["cutoff"].isin(fold.train)], labelled[labelled["cutoff"] == fold.validation],
-                               cfg, seed, horizon_days)
+        log.info(
+            "backtest: fold %d of %d (test cutoff %s), %.0f s elapsed",
+            i + 1,
+            len(folds),
+            f"{fold.test:%Y-%m-%d}",
+            time.monotonic() - started,
+        )
+        trained = training.fit(
+            labelled[labelled["cutoff"].isin(fold.train)],
+            labelled[labelled["cutoff"] == fold.validation],
+            cfg,
+            seed,
+            horizon_days,
+        )
         fold_rows, detail = evaluate_fold(trained, labelled[labelled["cutoff"] == fold.test], campaign)
         rows += [{"fold": i, "test_cutoff": fold.test, **r} for r in fold_rows]
         latest = detail if latest is None else latest

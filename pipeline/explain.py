@@ -3,6 +3,7 @@
 Contributions are in the churn model's log-odds before calibration; calibration is monotone, so the order of reasons
 and their direction are the same for the calibrated probability.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,45 +40,146 @@ def _lapsing(r: dict) -> str:
 
 
 DRIVERS = (
-    Driver("lapsing", ("recency_days", "overdue_ratio", "gap_mean_days", "gap_std_days", "gap_cv", "bgnbd_p_alive",
-                       "bgnbd_expected_purchases", "bgnbd_p_no_purchase"), _lapsing, "win-back reminder"),
-    Driver("buying_less", ("n_purchase_days", "repeat_buyer", "purchase_days_30d", "purchase_days_90d", "purchase_days_180d", "purchase_days_365d"),
-           lambda r: f"Bought on {_n(r.get('purchase_days_90d'))} days in the last 90, {_n(r.get('purchase_days_365d'))} in the last year",
-           "personalised recommendations"),
-    Driver("spending_less", ("spend_total", "spend_30d", "spend_90d", "spend_180d", "spend_365d", "avg_basket", "spend_trend",
-                             "gg_expected_spend"),
-           lambda r: f"Spent {_n(r.get('spend_90d'), ',.0f')} in the last 90 days, {_n(r.get('spend_365d'), ',.0f')} in the last year",
-           "personalised recommendations"),
-    Driver("open_complaint", ("open_complaints", "oldest_open_complaint_days"),
-           lambda r: f"{_n(r.get('open_complaints'))} complaint(s) still open, the oldest for {_n(r.get('oldest_open_complaint_days'))} days",
-           "resolve the open complaint and call the customer"),
-    Driver("slow_resolution", ("mean_resolution_days", "max_resolution_days", "slow_resolutions_365d", "mean_satisfaction"),
-           lambda r: f"Complaints took up to {_n(r.get('max_resolution_days'))} days to resolve (satisfaction {_n(r.get('mean_satisfaction'), '.1f')}/5)",
-           "service-recovery call with a goodwill gesture"),
-    Driver("complaints", ("n_complaints", "complaints_30d", "complaints_90d", "complaints_180d", "complaints_365d", "complaint_rate", "days_since_complaint", "max_severity",
-                          "complaints_delivery", "complaints_quality", "complaints_billing", "complaints_service", "complaints_other"),
-           lambda r: f"{_n(r.get('complaints_365d'))} complaint(s) in the last year, the last {_n(r.get('days_since_complaint'))} days ago",
-           "check in on the customer's experience"),
-    Driver("low_nps", ("nps_last", "nps_detractor", "nps_promoter", "days_since_nps", "n_surveys"),
-           lambda r: f"Last NPS answer was {_n(r.get('nps_last'))}/10, {_n(r.get('days_since_nps'))} days ago",
-           "follow-up call from customer care"),
-    Driver("price_sensitive", ("discount_share",),
-           lambda r: f"{_n(100 * r.get('discount_share', np.nan))}% of spend was on discount", "targeted discount"),
-    Driver("new_customer", ("tenure_days", "account_age_days"),
-           lambda r: f"First purchase only {_n(r.get('tenure_days'))} days ago", "onboarding journey"),
-    Driver("returns", ("returns_rate",), lambda r: f"Returned {_n(100 * r.get('returns_rate', np.nan))}% of items bought",
-           "check product fit"),
-    Driver("brand_switching", ("brand_loyalty",),
-           lambda r: f"Only {_n(100 * r.get('brand_loyalty', np.nan))}% of purchases in a category go to their usual brand",
-           "offer on their usual brand"),
-    Driver("narrow_range", ("category_breadth",), lambda r: f"Buys in only {_n(r.get('category_breadth'))} categories",
-           "cross-category recommendations"),
-    Driver("not_member", ("loyalty_member",),
-           lambda r: "Not a loyalty-programme member" if r.get("loyalty_member") == 0 else "Loyalty-programme member",
-           "invite to the loyalty programme"),
-    Driver("profile", ("region", "acquisition_channel"),
-           lambda r: f"Profile: {r.get('acquisition_channel', 'unknown')} customer in {r.get('region', 'unknown')} region",
-           "segment campaign"),
+    Driver(
+        "lapsing",
+        (
+            "recency_days",
+            "overdue_ratio",
+            "gap_mean_days",
+            "gap_std_days",
+            "gap_cv",
+            "bgnbd_p_alive",
+            "bgnbd_expected_purchases",
+            "bgnbd_p_no_purchase",
+        ),
+        _lapsing,
+        "win-back reminder",
+    ),
+    Driver(
+        "buying_less",
+        (
+            "n_purchase_days",
+            "repeat_buyer",
+            "purchase_days_30d",
+            "purchase_days_90d",
+            "purchase_days_180d",
+            "purchase_days_365d",
+        ),
+        lambda r: (
+            f"Bought on {_n(r.get('purchase_days_90d'))} days in the last 90, "
+            f"{_n(r.get('purchase_days_365d'))} in the last year"
+        ),
+        "personalised recommendations",
+    ),
+    Driver(
+        "spending_less",
+        (
+            "spend_total",
+            "spend_30d",
+            "spend_90d",
+            "spend_180d",
+            "spend_365d",
+            "avg_basket",
+            "spend_trend",
+            "gg_expected_spend",
+        ),
+        lambda r: (
+            f"Spent {_n(r.get('spend_90d'), ',.0f')} in the last 90 days, "
+            f"{_n(r.get('spend_365d'), ',.0f')} in the last year"
+        ),
+        "personalised recommendations",
+    ),
+    Driver(
+        "open_complaint",
+        ("open_complaints", "oldest_open_complaint_days"),
+        lambda r: (
+            f"{_n(r.get('open_complaints'))} complaint(s) still open, "
+            f"the oldest for {_n(r.get('oldest_open_complaint_days'))} days"
+        ),
+        "resolve the open complaint and call the customer",
+    ),
+    Driver(
+        "slow_resolution",
+        ("mean_resolution_days", "max_resolution_days", "slow_resolutions_365d", "mean_satisfaction"),
+        lambda r: (
+            f"Complaints took up to {_n(r.get('max_resolution_days'))} days to resolve "
+            f"(satisfaction {_n(r.get('mean_satisfaction'), '.1f')}/5)"
+        ),
+        "service-recovery call with a goodwill gesture",
+    ),
+    Driver(
+        "complaints",
+        (
+            "n_complaints",
+            "complaints_30d",
+            "complaints_90d",
+            "complaints_180d",
+            "complaints_365d",
+            "complaint_rate",
+            "days_since_complaint",
+            "max_severity",
+            "complaints_delivery",
+            "complaints_quality",
+            "complaints_billing",
+            "complaints_service",
+            "complaints_other",
+        ),
+        lambda r: (
+            f"{_n(r.get('complaints_365d'))} complaint(s) in the last year, "
+            f"the last {_n(r.get('days_since_complaint'))} days ago"
+        ),
+        "check in on the customer's experience",
+    ),
+    Driver(
+        "low_nps",
+        ("nps_last", "nps_detractor", "nps_promoter", "days_since_nps", "n_surveys"),
+        lambda r: f"Last NPS answer was {_n(r.get('nps_last'))}/10, {_n(r.get('days_since_nps'))} days ago",
+        "follow-up call from customer care",
+    ),
+    Driver(
+        "price_sensitive",
+        ("discount_share",),
+        lambda r: f"{_n(100 * r.get('discount_share', np.nan))}% of spend was on discount",
+        "targeted discount",
+    ),
+    Driver(
+        "new_customer",
+        ("tenure_days", "account_age_days"),
+        lambda r: f"First purchase only {_n(r.get('tenure_days'))} days ago",
+        "onboarding journey",
+    ),
+    Driver(
+        "returns",
+        ("returns_rate",),
+        lambda r: f"Returned {_n(100 * r.get('returns_rate', np.nan))}% of items bought",
+        "check product fit",
+    ),
+    Driver(
+        "brand_switching",
+        ("brand_loyalty",),
+        lambda r: (
+            f"Only {_n(100 * r.get('brand_loyalty', np.nan))}% of purchases in a category go to their usual brand"
+        ),
+        "offer on their usual brand",
+    ),
+    Driver(
+        "narrow_range",
+        ("category_breadth",),
+        lambda r: f"Buys in only {_n(r.get('category_breadth'))} categories",
+        "cross-category recommendations",
+    ),
+    Driver(
+        "not_member",
+        ("loyalty_member",),
+        lambda r: "Not a loyalty-programme member" if r.get("loyalty_member") == 0 else "Loyalty-programme member",
+        "invite to the loyalty programme",
+    ),
+    Driver(
+        "profile",
+        ("region", "acquisition_channel"),
+        lambda r: f"Profile: {r.get('acquisition_channel', 'unknown')} customer in {r.get('region', 'unknown')} region",
+        "segment campaign",
+    ),
 )
 
 
@@ -86,10 +188,14 @@ def contributions(model: CalibratedChurnModel, frame: pd.DataFrame) -> pd.DataFr
     X = align(frame, model.features, model.categories)
     booster, started, parts = model.classifier.booster_, time.monotonic(), []
     for start in range(0, len(X), CHUNK_ROWS):  # in chunks: bounded memory, and progress a person can follow
-        parts.append(booster.predict(X.iloc[start:start + CHUNK_ROWS], pred_contrib=True)[:, :-1])
+        parts.append(booster.predict(X.iloc[start : start + CHUNK_ROWS], pred_contrib=True)[:, :-1])
         if len(X) > CHUNK_ROWS:
-            log.info("reasons: exact TreeSHAP for %s of %s customers, %.0f s elapsed",
-                     f"{min(start + CHUNK_ROWS, len(X)):,}", f"{len(X):,}", time.monotonic() - started)
+            log.info(
+                "reasons: exact TreeSHAP for %s of %s customers, %.0f s elapsed",
+                f"{min(start + CHUNK_ROWS, len(X)):,}",
+                f"{len(X):,}",
+                time.monotonic() - started,
+            )
     values = np.concatenate(parts) if parts else np.empty((0, len(model.features)))
     return pd.DataFrame(values, columns=model.features, index=frame.index)
 
@@ -132,12 +238,13 @@ def reasons(frame: pd.DataFrame, driver_values: pd.DataFrame, n: int = 3) -> pd.
     return pd.DataFrame(out, index=frame.index)
 
 
-def _sentences(frame: pd.DataFrame, rows: np.ndarray, driver: Driver | None, name: str,
-               block: int = 100_000) -> list[str]:
+def _sentences(
+    frame: pd.DataFrame, rows: np.ndarray, driver: Driver | None, name: str, block: int = 100_000
+) -> list[str]:
     """The sentence of ``driver`` (or ``name = value`` for an ungrouped feature) for the given row positions."""
     columns = [c for c in (driver.features if driver else (name,)) if c in frame.columns]
     texts: list[str] = []
     for start in range(0, len(rows), block):
-        part = frame.iloc[rows[start:start + block]][columns].to_dict("records")
+        part = frame.iloc[rows[start : start + block]][columns].to_dict("records")
         texts += [driver.sentence(r) for r in part] if driver else [f"{name} = {r.get(name)}" for r in part]
     return texts

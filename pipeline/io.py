@@ -1,4 +1,5 @@
 """Every read and write of files: atomic writes (temp file in the same folder, then rename)."""
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """Model factories and the baseline: unfitted scikit-learn-compatible estimators; fitted attributes end in '_'."""
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -16,14 +17,24 @@ from pipeline.config import LgbmParams
 
 def _lgbm_kwargs(params: LgbmParams, seed: int) -> dict:
     kwargs = {k: v for k, v in asdict(params).items() if k != "early_stopping_rounds"}
-    return {**kwargs, "random_state": seed, "n_jobs": threads.count(), "verbose": -1, "deterministic": True,
-            "force_row_wise": True}
+    return {
+        **kwargs,
+        "random_state": seed,
+        "n_jobs": threads.count(),
+        "verbose": -1,
+        "deterministic": True,
+        "force_row_wise": True,
+    }
 
 
 def churn_classifier(params: LgbmParams, seed: int, monotone: list[int]) -> lgb.LGBMClassifier:
     """Gradient-boosted churn classifier; ``monotone`` gives +1/0/-1 per feature."""
-    return lgb.LGBMClassifier(objective="binary", monotone_constraints=monotone, monotone_constraints_method="advanced",
-                              **_lgbm_kwargs(params, seed))
+    return lgb.LGBMClassifier(
+        objective="binary",
+        monotone_constraints=monotone,
+        monotone_constraints_method="advanced",
+        **_lgbm_kwargs(params, seed),
+    )
 
 
 def value_regressor(params: LgbmParams, seed: int) -> lgb.LGBMRegressor:
@@ -75,8 +86,13 @@ def align(X: pd.DataFrame, features: list[str], categories: dict[str, list]) -> 
 class CalibratedChurnModel(ClassifierMixin, BaseEstimator):
     """A fitted LightGBM churn classifier followed by an out-of-time probability calibrator."""
 
-    def __init__(self, classifier: lgb.LGBMClassifier, calibrator: ProbabilityCalibrator, features: list[str],
-                 categories: dict[str, list]):
+    def __init__(
+        self,
+        classifier: lgb.LGBMClassifier,
+        calibrator: ProbabilityCalibrator,
+        features: list[str],
+        categories: dict[str, list],
+    ):
         self.classifier = classifier
         self.calibrator = calibrator
         self.features = features
@@ -159,10 +175,12 @@ class LogisticBaseline(BaseEstimator):
 
         categorical = [f for f in self.features if isinstance(X[f].dtype, pd.CategoricalDtype)]
         numeric = [f for f in self.features if f not in categorical and X[f].notna().any()]
-        prep = ColumnTransformer([
-            ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), numeric),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
-        ])
+        prep = ColumnTransformer(
+            [
+                ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), numeric),
+                ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
+            ]
+        )
         self.model_ = make_pipeline(prep, LogisticRegression(C=1.0, max_iter=2000, random_state=self.seed))
         self.model_.fit(self._frame(X), churned)
         return self
@@ -179,7 +197,7 @@ class LogisticBaseline(BaseEstimator):
 
 
 def value_if_retained(p: np.ndarray, expected_value: np.ndarray) -> np.ndarray:
-    """Spend given the customer buys, from an unconditional expected spend: expected value ÷ P(at least one purchase)."""
+    """Spend given the customer buys, from an unconditional expected spend: expected value ÷ P(any purchase)."""
     return expected_value / np.maximum(1 - p, 1e-9)
 
 

@@ -13,6 +13,7 @@ A candidate replaces the champion when
     in mean log loss. If it does not, or there is no backtest to compare on, the champion stays and the reason is
     recorded.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,6 @@ from omegaconf import OmegaConf
 from pipeline import evaluate, io
 from pipeline.config import Config, ModelConfig
 from pipeline.features.build import excluded
-
 
 
 @dataclass(frozen=True)
@@ -60,22 +60,32 @@ def save(bundle: dict, path: Path) -> None:
         joblib.dump(bundle, tmp)
 
 
-def decide(candidate: dict, champion: Optional[dict], scoring_columns: list[str],
-           load_labelled: Callable[[], pd.DataFrame],
-           folds: list, candidate_log_loss: Optional[float], margin: float, horizon_days: int) -> Decision:
+def decide(
+    candidate: dict,
+    champion: Optional[dict],
+    scoring_columns: list[str],
+    load_labelled: Callable[[], pd.DataFrame],
+    folds: list,
+    candidate_log_loss: Optional[float],
+    margin: float,
+    horizon_days: int,
+) -> Decision:
     """Whether ``candidate`` replaces ``champion`` (see the module docstring), and why."""
     name = candidate["version"]
     if champion is None:
         return Decision(True, "no champion yet", name, None)
     before = champion["version"]
     if candidate.get("kind") == "bgnbd":
-        return Decision(True, "this data holds no labelled history, so the label-free BG/NBD x Gamma-Gamma scores it",
-                        name, before)
+        return Decision(
+            True, "this data holds no labelled history, so the label-free BG/NBD x Gamma-Gamma scores it", name, before
+        )
     if champion.get("kind") == "bgnbd":
         return Decision(True, "the champion is the label-free fallback; a trained model replaces it", name, before)
     missing = sorted(set(champion.get("features", [])) - set(scoring_columns))
     if missing:
-        return Decision(True, f"the champion needs features this data does not have ({', '.join(missing[:5])})", name, before)
+        return Decision(
+            True, f"the champion needs features this data does not have ({', '.join(missing[:5])})", name, before
+        )
     if champion.get("recipe") == candidate.get("recipe"):
         return Decision(True, "same recipe as the champion, fitted on newer data", name, before)
     if not folds or candidate_log_loss is None:
@@ -86,10 +96,20 @@ def decide(candidate: dict, champion: Optional[dict], scoring_columns: list[str]
     champion_bt = evaluate.backtest(labelled[kept], folds, model_config(saved["model"]), saved["seed"], horizon_days)
     champ_ll = float(champion_bt.metrics.query("model == 'lightgbm'")["log_loss"].mean())
     if candidate_log_loss <= champ_ll - margin:
-        return Decision(True, f"backtest log loss {candidate_log_loss:.4f} beats the champion recipe's {champ_ll:.4f} "
-                              f"by at least {margin}", name, before)
-    return Decision(False, f"backtest log loss {candidate_log_loss:.4f} does not beat the champion recipe's {champ_ll:.4f} "
-                           f"by the margin {margin} (model.promotion_margin)", name, before)
+        return Decision(
+            True,
+            f"backtest log loss {candidate_log_loss:.4f} beats the champion recipe's {champ_ll:.4f} "
+            f"by at least {margin}",
+            name,
+            before,
+        )
+    return Decision(
+        False,
+        f"backtest log loss {candidate_log_loss:.4f} does not beat the champion recipe's {champ_ll:.4f} "
+        f"by the margin {margin} (model.promotion_margin)",
+        name,
+        before,
+    )
 
 
 def record(decision: Decision, path: Path) -> None:
@@ -98,5 +118,3 @@ def record(decision: Decision, path: Path) -> None:
     line = json.dumps({"at": pd.Timestamp.now("UTC").isoformat(), **asdict(decision)})
     previous = path.read_text() if path.exists() else ""
     io.write_text(previous + line + "\n", path)
-
-

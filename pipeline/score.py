@@ -1,4 +1,5 @@
 """Score every customer with a purchase before as_of: risk, value, value at risk, rank and the reasons."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,7 +21,9 @@ WARNING_SIGNS = (
 )
 
 
-def run(trained: TrainedModels, features: pd.DataFrame, model_version: str, n_reasons: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run(
+    trained: TrainedModels, features: pd.DataFrame, model_version: str, n_reasons: int = 3
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The scored list (ranked by value at risk) and the per-customer driver contributions."""
     return _rank(*score_rows(trained, features, n_reasons), model_version, n_reasons)
 
@@ -32,8 +35,9 @@ def score_rows(trained: TrainedModels, features: pd.DataFrame, n_reasons: int = 
     return _rows(scored, drivers, features, n_reasons), drivers
 
 
-def run_on_spark(session, trained: TrainedModels, features: pd.DataFrame, model_version: str,
-                 n_reasons: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_on_spark(
+    session, trained: TrainedModels, features: pd.DataFrame, model_version: str, n_reasons: int = 3
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The same list as ``run``, with predictions and exact reasons computed on Spark's executors.
 
     Each partition of the feature rows is scored by ``score_rows`` in a pandas UDF (``mapInPandas``; the fitted
@@ -51,10 +55,15 @@ def run_on_spark(session, trained: TrainedModels, features: pd.DataFrame, model_
 
     out = session.createDataFrame(plain).mapInPandas(score_partition, schema).toPandas()
     out = out.astype({c: template[c].dtype for c in template.columns if template[c].dtype != object})
-    out = out.astype({c: features[c].dtype for c in out.columns if c in features and c != "customer_id"
-                      and isinstance(features[c].dtype, pd.CategoricalDtype)})
+    out = out.astype(
+        {
+            c: features[c].dtype
+            for c in out.columns
+            if c in features and c != "customer_id" and isinstance(features[c].dtype, pd.CategoricalDtype)
+        }
+    )
     driver_cols = [c for c in out.columns if c.startswith(DRIVER_PREFIX)]
-    drivers = out[driver_cols].rename(columns=lambda c: c[len(DRIVER_PREFIX):])
+    drivers = out[driver_cols].rename(columns=lambda c: c[len(DRIVER_PREFIX) :])
     return _rank(out.drop(columns=driver_cols), drivers, model_version, n_reasons)
 
 
@@ -76,21 +85,35 @@ def bgnbd_predictions(features: pd.DataFrame) -> pd.DataFrame:
     model = models.BgNbdBaseline()
     p, expected = model.predict_proba(features)[:, 1], model.predict_value(features)
     if_retained = models.value_if_retained(p, expected)
-    return pd.DataFrame({"customer_id": features["customer_id"].to_numpy(), "churn_probability": p,
-                         "value_if_retained": if_retained, "expected_value": expected, "value_at_risk": p * if_retained},
-                        index=features.index)
+    return pd.DataFrame(
+        {
+            "customer_id": features["customer_id"].to_numpy(),
+            "churn_probability": p,
+            "value_if_retained": if_retained,
+            "expected_value": expected,
+            "value_at_risk": p * if_retained,
+        },
+        index=features.index,
+    )
 
 
 def run_fallback(features: pd.DataFrame, n_reasons: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score without a trained model: BG/NBD x Gamma-Gamma, with rule-based warning signs as the reasons."""
     needed = list(models.BgNbdBaseline.COLUMNS)
     if any(c not in features for c in needed) or features[needed].isna().all().any():
-        raise NotEnoughHistory("too little history for a labelled model, and too few customers (or repeat buyers) for "
-                               "the BG/NBD and Gamma-Gamma fallback; features.probabilistic must be on")
+        raise NotEnoughHistory(
+            "too little history for a labelled model, and too few customers (or repeat buyers) for "
+            "the BG/NBD and Gamma-Gamma fallback; features.probabilistic must be on"
+        )
     scored = bgnbd_predictions(features)
     n = len(WARNING_SIGNS)
-    signs = pd.DataFrame({name: np.where(np.asarray(test(features), bool), float(n - k), 0.0)
-                          for k, (name, test) in enumerate(WARNING_SIGNS)}, index=features.index)
+    signs = pd.DataFrame(
+        {
+            name: np.where(np.asarray(test(features), bool), float(n - k), 0.0)
+            for k, (name, test) in enumerate(WARNING_SIGNS)
+        },
+        index=features.index,
+    )
     return _rank(_rows(scored, signs, features, n_reasons), signs, FALLBACK_VERSION, n_reasons)
 
 
@@ -98,15 +121,33 @@ def _rows(scored: pd.DataFrame, drivers: pd.DataFrame, features: pd.DataFrame, n
     """Each customer's scores, reasons in words and the columns a list is filtered by."""
     words = explain.reasons(features, drivers, n_reasons)
     segment_cols = [c for c in FILTER_COLUMNS if c in features]
-    return pd.concat([scored, words, features[["cutoff", "recency_days", "n_purchase_days", "spend_365d",
-                                               *segment_cols]]], axis=1)
+    return pd.concat(
+        [scored, words, features[["cutoff", "recency_days", "n_purchase_days", "spend_365d", *segment_cols]]], axis=1
+    )
 
 
-def _rank(rows: pd.DataFrame, drivers: pd.DataFrame, model_version: str, n_reasons: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _rank(
+    rows: pd.DataFrame, drivers: pd.DataFrame, model_version: str, n_reasons: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The list in order of value at risk, with ranks, and the drivers in the same order."""
     out = rows.rename(columns={"cutoff": "as_of"})
-    out = out.sort_values(["value_at_risk", "churn_probability", "customer_id"], ascending=[False, False, True], kind="stable")
+    out = out.sort_values(
+        ["value_at_risk", "churn_probability", "customer_id"], ascending=[False, False, True], kind="stable"
+    )
     out = out.assign(risk_rank=range(1, len(out) + 1), model_version=model_version)
-    first = ["customer_id", "risk_rank", "churn_probability", "expected_value", "value_at_risk", "value_if_retained",
-             *[f"reason_{k + 1}" for k in range(n_reasons)], "suggested_action", "top_driver", "model_version", "as_of"]
-    return out[first + [c for c in out.columns if c not in first]].reset_index(drop=True), drivers.loc[out.index].reset_index(drop=True)
+    first = [
+        "customer_id",
+        "risk_rank",
+        "churn_probability",
+        "expected_value",
+        "value_at_risk",
+        "value_if_retained",
+        *[f"reason_{k + 1}" for k in range(n_reasons)],
+        "suggested_action",
+        "top_driver",
+        "model_version",
+        "as_of",
+    ]
+    return out[first + [c for c in out.columns if c not in first]].reset_index(drop=True), drivers.loc[
+        out.index
+    ].reset_index(drop=True)

@@ -2,6 +2,7 @@
 
 ``pipeline/__main__.py`` turns the Hydra config into calls of these; tests can call them directly.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,7 +75,9 @@ def run_ingest(cfg: Config, paths: Paths, tracker=NullTracker()) -> pd.DataFrame
     for name in TABLES:
         table = getattr(tables, name)
         if not isinstance(table, ingest.PreviousTable):  # a table this load did not touch stays as it is
-            out[paths.interim / f"{name}.parquet"] = table.write_parquet if isinstance(table, ingest.MergedTable) else table
+            out[paths.interim / f"{name}.parquet"] = (
+                table.write_parquet if isinstance(table, ingest.MergedTable) else table
+            )
         if name in tables.quarantine:
             out[paths.quarantine / name / "quarantined.csv"] = tables.quarantine[name]
     out[paths.interim / "ingest_summary.csv"] = tables.summary
@@ -114,22 +117,29 @@ def sample_customers(con, tables: dict, max_customers: int, seed: int) -> dict:
         return tables
     keep = ids.iloc[sampling.by_customer(ids, max_customers, seed)].astype("string").to_frame()
     sample = engine.load(con, "customer_sample", keep)
-    log.info("features: training cutoffs use %s of %s customers (model.max_rows_per_cutoff)", f"{len(keep):,}",
-             f"{len(ids):,}")
+    log.info(
+        "features: training cutoffs use %s of %s customers (model.max_rows_per_cutoff)",
+        f"{len(keep):,}",
+        f"{len(ids):,}",
+    )
     return {name: t.semi_join(sample, "customer_id") for name, t in tables.items()}
 
 
 def check_as_of(as_of: pd.Timestamp, first: pd.Timestamp, last: pd.Timestamp, horizon_days: int) -> None:
     """Stop when as_of lies outside the data: before its first transaction, or more than a horizon after its last."""
     if as_of <= first.normalize():
-        raise ConfigError(f"as_of={as_of:%Y-%m-%d} is {(first.normalize() - as_of).days:,} days before the first "
-                          f"transaction ({first:%Y-%m-%d}): there is no history before it to score. "
-                          f"Choose an as_of after {first:%Y-%m-%d}")
+        raise ConfigError(
+            f"as_of={as_of:%Y-%m-%d} is {(first.normalize() - as_of).days:,} days before the first "
+            f"transaction ({first:%Y-%m-%d}): there is no history before it to score. "
+            f"Choose an as_of after {first:%Y-%m-%d}"
+        )
     gap = (as_of - last.normalize()).days
     if gap > horizon_days:
-        raise ConfigError(f"as_of={as_of:%Y-%m-%d} is {gap:,} days after the last transaction ({last:%Y-%m-%d}), more than "
-                          f"horizon_days={horizon_days}: every customer would look gone. Load newer transactions, or "
-                          f"choose an as_of up to {last.normalize() + pd.Timedelta(days=horizon_days):%Y-%m-%d}")
+        raise ConfigError(
+            f"as_of={as_of:%Y-%m-%d} is {gap:,} days after the last transaction ({last:%Y-%m-%d}), more than "
+            f"horizon_days={horizon_days}: every customer would look gone. Load newer transactions, or "
+            f"choose an as_of up to {last.normalize() + pd.Timedelta(days=horizon_days):%Y-%m-%d}"
+        )
 
 
 def labelled_path(paths: Paths, cutoff: pd.Timestamp) -> Path:
@@ -142,8 +152,10 @@ def load_labelled(paths: Paths, cutoffs) -> pd.DataFrame:
     files = [labelled_path(paths, c) for c in sorted(set(cutoffs))]
     missing = [f.name for f in files if not f.exists()]
     if missing:
-        raise ValueError(f"no labelled features for {', '.join(missing[:3])} in {paths.features / 'labelled'}: "
-                         f"run stage=features first (or stage=all)")
+        raise ValueError(
+            f"no labelled features for {', '.join(missing[:3])} in {paths.features / 'labelled'}: "
+            f"run stage=features first (or stage=all)"
+        )
     return concat_cutoffs([io.read_parquet(f) for f in files])
 
 
@@ -153,8 +165,13 @@ def run_features(cfg: Config, paths: Paths, training: bool = True) -> dict:
     Cutoffs are built one at a time from the interim Parquet files, so memory stays at one pass over the events.
     ``training=False`` (the weekly run) builds only as_of.
     """
-    con = engine.connect(cfg.features.engine, threads.count(), cfg.features.spark_master, cfg.features.memory_limit,
-                         paths.interim / ".engine_tmp")
+    con = engine.connect(
+        cfg.features.engine,
+        threads.count(),
+        cfg.features.spark_master,
+        cfg.features.memory_limit,
+        paths.interim / ".engine_tmp",
+    )
     tables = interim_tables(con, paths)
     tx = tables["transactions"]
     span = engine.execute(con, tx.aggregate(first=tx.timestamp.min(), last=tx.timestamp.max()))
@@ -180,22 +197,35 @@ def run_features(cfg: Config, paths: Paths, training: bool = True) -> dict:
             io.write_parquet(frame, labelled_path(paths, cutoff))
         else:
             io.write_parquet(frame, paths.features / "scoring.parquet")
-        log.info("features: cutoff %d of %d (%s): %s customers, %.0f s elapsed", k, len(todo), f"{cutoff:%Y-%m-%d}",
-                 f"{len(frame):,}", time.monotonic() - started)
+        log.info(
+            "features: cutoff %d of %d (%s): %s customers, %.0f s elapsed",
+            k,
+            len(todo),
+            f"{cutoff:%Y-%m-%d}",
+            f"{len(frame):,}",
+            time.monotonic() - started,
+        )
     if training:
         keep = {labelled_path(paths, c).name for c in cutoffs}
         for stale in (paths.features / "labelled").glob("cutoff=*.parquet"):
             if stale.name not in keep:
                 stale.unlink()
-    plan = {"as_of": as_of.isoformat(), "production": _fold_json(production) if production else None,
-            "folds": [_fold_json(f) for f in folds], "fallback_reason": fallback_reason}
+    plan = {
+        "as_of": as_of.isoformat(),
+        "production": _fold_json(production) if production else None,
+        "folds": [_fold_json(f) for f in folds],
+        "fallback_reason": fallback_reason,
+    }
     io.write_text(json.dumps(plan, indent=1), paths.features / "plan.json")
     return plan
 
 
 def _fold_json(f: train.Fold) -> dict:
-    return {"train": [c.isoformat() for c in f.train], "validation": f.validation.isoformat(),
-            "test": f.test.isoformat() if f.test is not None else None}
+    return {
+        "train": [c.isoformat() for c in f.train],
+        "validation": f.validation.isoformat(),
+        "test": f.test.isoformat() if f.test is not None else None,
+    }
 
 
 def _fold(d: dict) -> train.Fold:
@@ -235,16 +265,31 @@ def run_train(cfg: Config, paths: Paths, tracker) -> str:
         train_rows = labelled[labelled["cutoff"].isin(production.train)]
         validation_rows = labelled[labelled["cutoff"] == production.validation]
         trained = train.fit(train_rows, validation_rows, cfg.model, cfg.seed, cfg.horizon_days)
-        tracker.log_params({"train.calibration": trained.calibration, "train.churn_iterations": trained.churn_iterations,
-                            "train.value_iterations": trained.value_iterations, "train.n_features": len(trained.features)})
+        tracker.log_params(
+            {
+                "train.calibration": trained.calibration,
+                "train.churn_iterations": trained.churn_iterations,
+                "train.value_iterations": trained.value_iterations,
+                "train.n_features": len(trained.features),
+            }
+        )
         tracker.log_dataset(train_rows, "training", "training", paths.features / "labelled")
         for path in _explain_artifacts(trained, validation_rows, paths.interim / "explain"):
             tracker.log_artifact(path, "explain")
-        version, versions = tracker.log_models(trained, labelled, (cfg.tracking.churn_model_name, cfg.tracking.value_model_name))
-        bundle = {"kind": "lightgbm", "trained": trained, "version": version, "versions": versions,
-                  "features": list(trained.features), "calibration": trained.calibration,
-                  "train_cutoffs": [f"{c:%Y-%m-%d}" for c in production.train],
-                  "validation_cutoff": f"{production.validation:%Y-%m-%d}", **common}
+        version, versions = tracker.log_models(
+            trained, labelled, (cfg.tracking.churn_model_name, cfg.tracking.value_model_name)
+        )
+        bundle = {
+            "kind": "lightgbm",
+            "trained": trained,
+            "version": version,
+            "versions": versions,
+            "features": list(trained.features),
+            "calibration": trained.calibration,
+            "train_cutoffs": [f"{c:%Y-%m-%d}" for c in production.train],
+            "validation_cutoff": f"{production.validation:%Y-%m-%d}",
+            **common,
+        }
     registry.save(bundle, paths.models / "candidate.joblib")
     return bundle["version"]
 
@@ -256,9 +301,11 @@ def _explain_artifacts(trained: train.TrainedModels, rows: pd.DataFrame, folder:
     importance = pd.DataFrame({"feature": trained.features, "churn_gain": churn_gain, "value_gain": value_gain})
     shap_mean = explain.contributions(trained.churn, rows).abs().mean().rename("mean_abs_shap")
     summary = shap_mean.sort_values(ascending=False).rename_axis("feature").reset_index()
-    return [io.write_csv(importance.sort_values("churn_gain", ascending=False), folder / "feature_importance.csv"),
-            io.write_csv(summary, folder / "shap_summary.csv"),
-            io.write_bytes(report.shap_summary_plot(shap_mean), folder / "shap_summary.png")]
+    return [
+        io.write_csv(importance.sort_values("churn_gain", ascending=False), folder / "feature_importance.csv"),
+        io.write_csv(summary, folder / "shap_summary.csv"),
+        io.write_bytes(report.shap_summary_plot(shap_mean), folder / "shap_summary.png"),
+    ]
 
 
 def run_evaluate(cfg: Config, paths: Paths, tracker) -> pd.DataFrame:
@@ -278,8 +325,13 @@ def run_evaluate(cfg: Config, paths: Paths, tracker) -> pd.DataFrame:
     for (fold, test_cutoff), rows in bt.metrics.groupby(["fold", "test_cutoff"], sort=True):
         with tracker.child(f"backtest fold {fold} (test cutoff {pd.Timestamp(test_cutoff):%Y-%m-%d})") as run:
             run.log_params({"fold": fold, "test_cutoff": f"{pd.Timestamp(test_cutoff):%Y-%m-%d}"})
-            run.log_metrics({f"{r['model']}.{m}": r[m] for r in rows.to_dict("records")
-                             for m in (*evaluate.CHURN_METRICS, *evaluate.VALUE_METRICS)})
+            run.log_metrics(
+                {
+                    f"{r['model']}.{m}": r[m]
+                    for r in rows.to_dict("records")
+                    for m in (*evaluate.CHURN_METRICS, *evaluate.VALUE_METRICS)
+                }
+            )
     tracker.log_metrics({f"{m}.{metric}.{stat}": v for (metric, stat), col in summary.items() for m, v in col.items()})
     tracker.log_artifact(paths.interim / "evaluation" / "metrics.csv", "evaluation")
     return summary
@@ -293,8 +345,12 @@ def run_tune(cfg: Config, paths: Paths, tracker) -> float:
     if production is None:
         raise ValueError("nothing to tune: the history holds no labelled training cutoff (see stage=features)")
     labelled = load_labelled(paths, [*production.train, production.validation])
-    loss = train.validation_log_loss(labelled[labelled["cutoff"].isin(production.train)],
-                                     labelled[labelled["cutoff"] == production.validation], cfg.model, cfg.seed)
+    loss = train.validation_log_loss(
+        labelled[labelled["cutoff"].isin(production.train)],
+        labelled[labelled["cutoff"] == production.validation],
+        cfg.model,
+        cfg.seed,
+    )
     tracker.log_metrics({"validation.log_loss": loss})
     return loss
 
@@ -309,8 +365,16 @@ def run_promotion(cfg: Config, paths: Paths, tracker, summary: pd.DataFrame) -> 
     champion = registry.load(paths.models / "champion.joblib")
     scoring_columns = io.parquet_columns(paths.features / "scoring.parquet")
     ll = float(summary.loc["lightgbm", ("log_loss", "mean")]) if "lightgbm" in summary.index else None
-    decision = registry.decide(candidate, champion, scoring_columns, lambda: load_labelled(paths, _fold_cutoffs(folds)), folds, ll, cfg.model.promotion_margin,
-                               cfg.horizon_days)
+    decision = registry.decide(
+        candidate,
+        champion,
+        scoring_columns,
+        lambda: load_labelled(paths, _fold_cutoffs(folds)),
+        folds,
+        ll,
+        cfg.model.promotion_margin,
+        cfg.horizon_days,
+    )
     if decision.promoted:
         registry.save(candidate, paths.models / "champion.joblib")
         tracker.set_champion(candidate.get("versions", {}))
@@ -324,18 +388,26 @@ def run_score(cfg: Config, paths: Paths) -> Path:
     as_of, _, _ = load_plan(paths)
     bundle = registry.load(paths.models / "champion.joblib")
     if bundle is None:
-        raise ValueError(f"no champion model in {paths.models}: run stage=train and stage=evaluate first (or stage=all)")
+        raise ValueError(
+            f"no champion model in {paths.models}: run stage=train and stage=evaluate first (or stage=all)"
+        )
     features = io.read_parquet(paths.features / "scoring.parquet")
     started = time.monotonic()
     if bundle.get("kind") == "bgnbd":
         scored, drivers = score.run_fallback(features, cfg.report.n_reasons)
     elif cfg.features.engine == "spark":  # predictions and exact reasons on the executors
         session = engine.spark_session(engine.connect("spark", threads.count(), cfg.features.spark_master))
-        scored, drivers = score.run_on_spark(session, bundle["trained"], features, bundle["version"], cfg.report.n_reasons)
+        scored, drivers = score.run_on_spark(
+            session, bundle["trained"], features, bundle["version"], cfg.report.n_reasons
+        )
     else:
         scored, drivers = score.run(bundle["trained"], features, bundle["version"], cfg.report.n_reasons)
-    log.info("score: %s customers scored and explained in %.1f s (%s)", f"{len(scored):,}", time.monotonic() - started,
-             cfg.features.engine)
+    log.info(
+        "score: %s customers scored and explained in %.1f s (%s)",
+        f"{len(scored):,}",
+        time.monotonic() - started,
+        cfg.features.engine,
+    )
     out = paths.scored_dir(as_of)
     io.write_parquet(drivers.assign(customer_id=scored["customer_id"]), out / "drivers.parquet")
     return io.write_parquet(scored, out / "customers.parquet")
@@ -351,30 +423,59 @@ def run_report(cfg: Config, paths: Paths, tracker) -> tuple[Path, Path]:
     summary = evaluate.summarise(metrics)
     latest_path = paths.interim / "evaluation" / "latest_fold.parquet"
     fallback = scored["model_version"].iloc[0] == score.FALLBACK_VERSION
-    figs = report.figures(io.read_parquet(latest_path) if latest_path.exists() else None, drivers,
-                          "warning-sign priority (rules; no labelled model)" if fallback else "mean |SHAP| (log-odds)",
-                          cfg.campaign)
+    figs = report.figures(
+        io.read_parquet(latest_path) if latest_path.exists() else None,
+        drivers,
+        "warning-sign priority (rules; no labelled model)" if fallback else "mean |SHAP| (log-odds)",
+        cfg.campaign,
+    )
     names = list(evaluate.CHURN_METRICS + evaluate.VALUE_METRICS)
     rows = {m: {k: (summary.loc[m, (k, "mean")], summary.loc[m, (k, "std")]) for k in names} for m in summary.index}
-    html = report.render(scored, summary, figs, {"as_of": f"{as_of:%Y-%m-%d}", "horizon_days": cfg.horizon_days,
-                         "model_version": scored["model_version"].iloc[0], "metric_names": names, "metric_rows": rows,
-                         "n_folds": len(folds), "fallback_reason": _plan_json(paths).get("fallback_reason")}, cfg.report.top_n)
+    html = report.render(
+        scored,
+        summary,
+        figs,
+        {
+            "as_of": f"{as_of:%Y-%m-%d}",
+            "horizon_days": cfg.horizon_days,
+            "model_version": scored["model_version"].iloc[0],
+            "metric_names": names,
+            "metric_rows": rows,
+            "n_folds": len(folds),
+            "fallback_reason": _plan_json(paths).get("fallback_reason"),
+        },
+        cfg.report.top_n,
+    )
     csv_path = io.write_csv(report.at_risk(scored, cfg.report.top_n), out / "at_risk.csv")
     html_path = io.write_text(html, out / "report.html")
-    for name, png in (("calibration.png", figs.calibration), ("gains.png", figs.gains), ("drivers.png", figs.drivers),
-                      ("profit_curve.png", figs.profit), ("value_deciles.png", figs.value_deciles)):
+    for name, png in (
+        ("calibration.png", figs.calibration),
+        ("gains.png", figs.gains),
+        ("drivers.png", figs.drivers),
+        ("profit_curve.png", figs.profit),
+        ("value_deciles.png", figs.value_deciles),
+    ):
         if png is None:
             continue
         tracker.log_artifact(io.write_bytes(png, paths.interim / "evaluation" / name), "plots")
     tracker.log_artifact(html_path, "report")
     champion = registry.load(paths.models / "champion.joblib") or {}
     tx = io.read_parquet(paths.interim / "transactions.parquet", columns=["timestamp"])["timestamp"]
-    card = report.model_card({
-        "model_version": scored["model_version"].iloc[0], "as_of": f"{as_of:%Y-%m-%d}", "horizon_days": cfg.horizon_days,
-        "first_transaction": f"{tx.min():%Y-%m-%d}", "last_transaction": f"{tx[tx < as_of].max():%Y-%m-%d}",
-        "n_customers": len(scored), "train_cutoffs": ", ".join(champion.get("train_cutoffs", [])),
-        "validation_cutoff": champion.get("validation_cutoff"), "features": champion.get("features", []),
-        "calibration": champion.get("calibration")}, summary)
+    card = report.model_card(
+        {
+            "model_version": scored["model_version"].iloc[0],
+            "as_of": f"{as_of:%Y-%m-%d}",
+            "horizon_days": cfg.horizon_days,
+            "first_transaction": f"{tx.min():%Y-%m-%d}",
+            "last_transaction": f"{tx[tx < as_of].max():%Y-%m-%d}",
+            "n_customers": len(scored),
+            "train_cutoffs": ", ".join(champion.get("train_cutoffs", [])),
+            "validation_cutoff": champion.get("validation_cutoff"),
+            "features": champion.get("features", []),
+            "calibration": champion.get("calibration"),
+        },
+        summary,
+    )
     card_path = io.write_text(card, out / "model_card.md")
     tracker.log_artifact(card_path, "report")
     return csv_path, html_path

@@ -4,6 +4,7 @@ Set once when the app starts (``configure(cfg.threads)``). Oversubscribed cores 
 count is never more than the machine's cores, and the BLAS/OpenMP pools of numpy, scipy and scikit-learn are capped
 to it as well.
 """
+
 from __future__ import annotations
 
 import os

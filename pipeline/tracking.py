@@ -1,4 +1,5 @@
 """Every MLflow call lives here. ``NullTracker`` does nothing, so stages and tests run without a tracking store."""
+
 from __future__ import annotations
 
 import functools
@@ -46,6 +47,7 @@ class NullTracker:
     def child(self, name: str) -> "NullTracker":
         """A nested run (e.g. one backtest fold) inside this one."""
         return NullTracker()
+
     def log_artifact(self, path: Path, folder: Optional[str] = None) -> None: ...
     def log_dataset(self, frame: pd.DataFrame, name: str, context: str, source: Optional[Path] = None) -> None: ...
 
@@ -108,11 +110,14 @@ class MlflowTracker(NullTracker):
 
         digest = f"{int(pd.util.hash_pandas_object(frame, index=False).to_numpy().sum(dtype='uint64')):016x}"
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "integer columns cannot hold missing values": a sample's schema is a guide
+            warnings.simplefilter(
+                "ignore"
+            )  # "integer columns cannot hold missing values": a sample's schema is a guide
             schema = infer_signature(frame.head(1000)).inputs
         origin = resolve_dataset_source(str(Path(source).resolve())) if source else resolve_dataset_source(self.uri)
-        self.mlflow.log_input(MetaDataset(origin, name=f"{name} ({len(frame):,} rows)", digest=digest, schema=schema),
-                              context=context)
+        self.mlflow.log_input(
+            MetaDataset(origin, name=f"{name} ({len(frame):,} rows)", digest=digest, schema=schema), context=context
+        )
 
     def log_models(self, trained, example: pd.DataFrame, names: tuple[str, str]) -> tuple[str, dict[str, str]]:
         """Log and register both models; label 'churn_name/vN' (or the run id when not registering)."""
@@ -120,18 +125,29 @@ class MlflowTracker(NullTracker):
 
         x = example[trained.features].head(20)
         churn_info = self.mlflow.sklearn.log_model(
-            trained.churn, name="churn_model", signature=infer_signature(x, trained.churn.predict_proba(x)[:, 1]),
-            input_example=x.head(3), pip_requirements=pip_requirements(), serialization_format="cloudpickle",
+            trained.churn,
+            name="churn_model",
+            signature=infer_signature(x, trained.churn.predict_proba(x)[:, 1]),
+            input_example=x.head(3),
+            pip_requirements=pip_requirements(),
+            serialization_format="cloudpickle",
             registered_model_name=names[0] if self.register else None,
         )
         value_info = self.mlflow.sklearn.log_model(
-            trained.value, name="value_model", signature=infer_signature(x, trained.value.predict(x)),
-            input_example=x.head(3), pip_requirements=pip_requirements(), serialization_format="cloudpickle",
+            trained.value,
+            name="value_model",
+            signature=infer_signature(x, trained.value.predict(x)),
+            input_example=x.head(3),
+            pip_requirements=pip_requirements(),
+            serialization_format="cloudpickle",
             registered_model_name=names[1] if self.register else None,
         )
         if not self.register:
             return f"run-{self.run.info.run_id[:12]}", {}
-        versions = {names[0]: str(churn_info.registered_model_version), names[1]: str(value_info.registered_model_version)}
+        versions = {
+            names[0]: str(churn_info.registered_model_version),
+            names[1]: str(value_info.registered_model_version),
+        }
         return f"{names[0]}/v{churn_info.registered_model_version}", versions
 
     def set_champion(self, versions: dict[str, str]) -> None:

@@ -4,6 +4,7 @@ Time order is strict: every training cutoff's horizon ends at or before the vali
 horizon ends at or before the test cutoff (or ``as_of`` for the production model), so nothing a model is checked on
 was visible when it was fitted.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,7 +21,6 @@ from pipeline import models
 from pipeline.config import ModelConfig
 from pipeline.features.build import feature_columns
 
-
 log = logging.getLogger(__name__)
 
 
@@ -29,9 +29,11 @@ class NotEnoughHistory(Exception):
 
 
 def too_short_message(as_of: pd.Timestamp, first_purchase: pd.Timestamp, horizon_days: int, cfg: ModelConfig) -> str:
-    return (f"no training cutoff has {cfg.min_history_days} days of history before it and a fully observed "
-            f"{horizon_days}-day horizon before the validation cutoff {as_of - pd.Timedelta(days=horizon_days):%Y-%m-%d} "
-            f"(history starts {first_purchase:%Y-%m-%d}, as_of is {as_of:%Y-%m-%d})")
+    return (
+        f"no training cutoff has {cfg.min_history_days} days of history before it and a fully observed "
+        f"{horizon_days}-day horizon before the validation cutoff {as_of - pd.Timedelta(days=horizon_days):%Y-%m-%d} "
+        f"(history starts {first_purchase:%Y-%m-%d}, as_of is {as_of:%Y-%m-%d})"
+    )
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,9 @@ class TrainedModels:
     value_iterations: int
 
 
-def plan(as_of: pd.Timestamp, first_purchase: pd.Timestamp, horizon_days: int, cfg: ModelConfig) -> tuple[Fold | None, list[Fold]]:
+def plan(
+    as_of: pd.Timestamp, first_purchase: pd.Timestamp, horizon_days: int, cfg: ModelConfig
+) -> tuple[Fold | None, list[Fold]]:
     """The production fold (validated on the last fully observed cutoff) and the out-of-time backtest folds.
 
     The production fold is None when no cutoff before as_of has a fully observed horizon: then nothing can be
@@ -90,10 +94,14 @@ def choose_calibration(raw: np.ndarray, y: np.ndarray, method: str, seed: int) -
     losses = {}
     for candidate in ("isotonic", "sigmoid"):
         folds = StratifiedKFold(2, shuffle=True, random_state=seed).split(raw.reshape(-1, 1), y)
-        losses[candidate] = np.mean([
-            log_loss(y[b], models.ProbabilityCalibrator(candidate).fit(raw[a], y[a]).transform(raw[b]), labels=[0, 1])
-            for a, b in folds
-        ])
+        losses[candidate] = np.mean(
+            [
+                log_loss(
+                    y[b], models.ProbabilityCalibrator(candidate).fit(raw[a], y[a]).transform(raw[b]), labels=[0, 1]
+                )
+                for a, b in folds
+            ]
+        )
     return min(losses, key=losses.get)
 
 
@@ -107,8 +115,13 @@ def validation_log_loss(train: pd.DataFrame, validation: pd.DataFrame, cfg: Mode
 def _fit_classifier(train: pd.DataFrame, validation: pd.DataFrame, cfg: ModelConfig, seed: int):
     features = feature_columns(train.drop(columns=["churned", "future_spend"]))
     clf = models.churn_classifier(cfg.churn, seed, monotone_signs(features, list(cfg.monotone_increasing)))
-    clf.fit(train[features], train["churned"], eval_X=(validation[features],), eval_y=(validation["churned"],),
-            callbacks=[lgb.early_stopping(cfg.churn.early_stopping_rounds, verbose=False)])
+    clf.fit(
+        train[features],
+        train["churned"],
+        eval_X=(validation[features],),
+        eval_y=(validation["churned"],),
+        callbacks=[lgb.early_stopping(cfg.churn.early_stopping_rounds, verbose=False)],
+    )
     return clf
 
 
@@ -117,23 +130,43 @@ def fit(train: pd.DataFrame, validation: pd.DataFrame, cfg: ModelConfig, seed: i
     features = feature_columns(train.drop(columns=["churned", "future_spend"]))
     started = time.monotonic()
     clf = _fit_classifier(train, validation, cfg, seed)
-    log.info("train: churn model fitted on %s rows, %d trees, %.0f s", f"{len(train):,}",
-             clf.best_iteration_ or clf.n_estimators, time.monotonic() - started)
+    log.info(
+        "train: churn model fitted on %s rows, %d trees, %.0f s",
+        f"{len(train):,}",
+        clf.best_iteration_ or clf.n_estimators,
+        time.monotonic() - started,
+    )
     raw_val = clf.predict_proba(validation[features])[:, 1]
     y_val = validation["churned"].to_numpy()
     method = choose_calibration(raw_val, y_val, cfg.calibration, seed)
     categories = models.categories_of(train[features])
-    churn = models.CalibratedChurnModel(clf, models.ProbabilityCalibrator(method).fit(raw_val, y_val), features, categories)
+    churn = models.CalibratedChurnModel(
+        clf, models.ProbabilityCalibrator(method).fit(raw_val, y_val), features, categories
+    )
     buyers, val_buyers = (f[(f["churned"] == 0) & (f["future_spend"] > 0)] for f in (train, validation))
     reg = models.value_regressor(cfg.value, seed)
-    reg.fit(buyers[features], buyers["future_spend"], eval_X=(val_buyers[features],), eval_y=(val_buyers["future_spend"],),
-            callbacks=[lgb.early_stopping(cfg.value.early_stopping_rounds, verbose=False)])
-    log.info("train: value model fitted on %s buyers, %.0f s since start", f"{len(buyers):,}", time.monotonic() - started)
+    reg.fit(
+        buyers[features],
+        buyers["future_spend"],
+        eval_X=(val_buyers[features],),
+        eval_y=(val_buyers["future_spend"],),
+        callbacks=[lgb.early_stopping(cfg.value.early_stopping_rounds, verbose=False)],
+    )
+    log.info(
+        "train: value model fitted on %s buyers, %.0f s since start", f"{len(buyers):,}", time.monotonic() - started
+    )
     baseline = models.RfmBaseline(horizon_days).fit(train, train["churned"].to_numpy())
     logistic = models.LogisticBaseline(features, seed).fit(train, train["churned"].to_numpy())
-    return TrainedModels(churn, models.ValueModel(reg, features, categories), baseline, logistic, features, method,
-                         int(clf.best_iteration_ or clf.n_estimators),
-                         int(reg.best_iteration_ or reg.n_estimators))
+    return TrainedModels(
+        churn,
+        models.ValueModel(reg, features, categories),
+        baseline,
+        logistic,
+        features,
+        method,
+        int(clf.best_iteration_ or clf.n_estimators),
+        int(reg.best_iteration_ or reg.n_estimators),
+    )
 
 
 def predict(trained: TrainedModels, frame: pd.DataFrame) -> pd.DataFrame:
@@ -141,7 +174,12 @@ def predict(trained: TrainedModels, frame: pd.DataFrame) -> pd.DataFrame:
     p = trained.churn.predict_proba(frame)[:, 1]
     if_retained = trained.value.predict(frame)
     return pd.DataFrame(
-        {"customer_id": frame["customer_id"].to_numpy(), "churn_probability": p, "value_if_retained": if_retained,
-         "expected_value": (1 - p) * if_retained, "value_at_risk": p * if_retained},
+        {
+            "customer_id": frame["customer_id"].to_numpy(),
+            "churn_probability": p,
+            "value_if_retained": if_retained,
+            "expected_value": (1 - p) * if_retained,
+            "value_at_risk": p * if_retained,
+        },
         index=frame.index,
     )

@@ -1,4 +1,5 @@
 """Shared fixtures: small seeded demo data, validated once per session."""
+
 from __future__ import annotations
 
 import pandas as pd

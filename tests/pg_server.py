@@ -3,6 +3,7 @@
 `.ci/run` installs Debian's `postgresql` package when no server binaries are found. The server listens on loopback
 only, on a free port, with password (SCRAM) authentication, and is removed when the tests end.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,7 +33,9 @@ def find_bin(name: str) -> str | None:
     found = shutil.which(name)
     if found:
         return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(Path(p).parts[4]), reverse=True)
+    candidates = sorted(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(Path(p).parts[4]), reverse=True
+    )
     return candidates[0] if candidates else None
 
 
@@ -62,15 +65,38 @@ def running(password: str = "s3cret-Passw0rd!") -> Iterator[Server]:
             for p in (root, root / "pwfile"):
                 os.chown(p, user.pw_uid, user.pw_gid)
         data, port = root / "data", _free_port()
-        subprocess.run([initdb, "-D", str(data), "-U", "tester", "--auth=scram-sha-256", f"--pwfile={root / 'pwfile'}",
-                        "-E", "UTF8", "--no-sync"], check=True, capture_output=True, cwd=root, **run_as)
+        subprocess.run(
+            [
+                initdb,
+                "-D",
+                str(data),
+                "-U",
+                "tester",
+                "--auth=scram-sha-256",
+                f"--pwfile={root / 'pwfile'}",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            cwd=root,
+            **run_as,
+        )
         options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-        subprocess.run([pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "-t", "60", "start"],
-                       check=True, capture_output=True, cwd=root, **run_as)
+        subprocess.run(
+            [pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "-t", "60", "start"],
+            check=True,
+            capture_output=True,
+            cwd=root,
+            **run_as,
+        )
         try:
             yield Server("127.0.0.1", port, "tester", password)
         finally:
-            subprocess.run([pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, cwd=root, **run_as)
+            subprocess.run(
+                [pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, cwd=root, **run_as
+            )
     except subprocess.CalledProcessError as err:
         log = (root / "log").read_text() if (root / "log").exists() else ""
         raise RuntimeError(f"could not start PostgreSQL: {err.stderr.decode(errors='replace')} {log}") from err

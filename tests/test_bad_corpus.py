@@ -1,4 +1,5 @@
 """Every case of the bad-input corpus (tests/data/bad/*/case.yaml) gives exactly its expected outcome."""
+
 from __future__ import annotations
 
 import re
@@ -23,8 +24,9 @@ def test_the_corpus_has_at_least_twenty_cases():
 def _config(folder: Path, case: dict) -> DataConfig:
     options = dict(case.get("config") or {})
     csv = CsvOptions(**options.pop("csv", {}))
-    columns = ColumnMaps(**{name: type(getattr(ColumnMaps(), name))(**mapping)
-                            for name, mapping in options.pop("columns", {}).items()})
+    columns = ColumnMaps(
+        **{name: type(getattr(ColumnMaps(), name))(**mapping) for name, mapping in options.pop("columns", {}).items()}
+    )
     tables = {name: str(folder / file) for name, file in case["tables"].items()}
     return DataConfig(source="files", csv=csv, columns=columns, **tables, **options)
 
@@ -52,7 +54,11 @@ def test_bad_input_case(folder: Path):
     for name, row in summary.iterrows():  # nothing is lost, in every case
         assert row.rows_read == row.rows_loaded + row.rows_quarantined, name
     for name, (read, loaded, quarantined) in (expect.get("counts") or {}).items():
-        assert tuple(summary.loc[name, ["rows_read", "rows_loaded", "rows_quarantined"]]) == (read, loaded, quarantined), name
+        assert tuple(summary.loc[name, ["rows_read", "rows_loaded", "rows_quarantined"]]) == (
+            read,
+            loaded,
+            quarantined,
+        ), name
     for name, rows in (expect.get("quarantined") or {}).items():
         q = tables.quarantine[name].set_index("_source_row")["_reason"]
         assert sorted(q.index) == sorted(rows), f"{name}: quarantined rows {sorted(q.index)}, expected {sorted(rows)}"

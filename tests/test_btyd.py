@@ -3,6 +3,7 @@
 The CDNOW data itself is not shipped: a fixture of our own is simulated from the published parameters, and the fit
 must recover them; the conditional expectation must reproduce the paper's worked example.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,7 +36,9 @@ def simulate(model: BgNbd, n: int, rng: np.random.Generator, horizon: float = 0.
 
 def test_the_papers_worked_example():
     # x = 2 repeat purchases, the last at week 30.43, observed for 38.86 weeks: 1.226 purchases expected in 39 weeks.
-    assert CDNOW.expected_purchases(39, np.array([2.0]), np.array([30.43]), np.array([38.86]))[0] == pytest.approx(1.226, abs=5e-4)
+    assert CDNOW.expected_purchases(39, np.array([2.0]), np.array([30.43]), np.array([38.86]))[0] == pytest.approx(
+        1.226, abs=5e-4
+    )
 
 
 def test_fit_recovers_the_published_cdnow_parameters():

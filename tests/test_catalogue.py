@@ -1,4 +1,5 @@
 """docs/features.md and the code agree: every feature built is catalogued, and every catalogued feature is built."""
+
 from __future__ import annotations
 
 import re
@@ -35,7 +36,17 @@ def test_the_catalogue_matches_the_features_built(demo_inputs):
 def test_features_of_missing_optional_tables_and_columns_are_absent(demo_inputs):
     tx = demo_inputs.transactions[["customer_id", "timestamp", "amount"]]
     built = set(build(FeatureInputs(tx), [pd.Timestamp("2026-06-01")], FeaturesConfig()).columns)
-    optional = {"discount_share", "category_breadth", "brand_loyalty", "complaint_rate", "open_complaints", "nps_last",
-                "loyalty_member", "region", "account_age_days", "mean_resolution_days"}
+    optional = {
+        "discount_share",
+        "category_breadth",
+        "brand_loyalty",
+        "complaint_rate",
+        "open_complaints",
+        "nps_last",
+        "loyalty_member",
+        "region",
+        "account_age_days",
+        "mean_resolution_days",
+    }
     assert not built & optional
     assert {"recency_days", "bgnbd_p_alive", "rfm_segment", "loyalty_stage", "loyalty_quadrant"} <= built

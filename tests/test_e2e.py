@@ -1,4 +1,5 @@
 """End to end: `python -m pipeline` as a user runs it, on small demo data and on a plain transactions file."""
+
 from __future__ import annotations
 
 import subprocess
@@ -10,12 +11,23 @@ import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.slow
-CONTRACT = ["customer_id", "churn_probability", "expected_value", "value_at_risk", "risk_rank", "reason_1", "reason_2",
-            "reason_3", "model_version"]
+CONTRACT = [
+    "customer_id",
+    "churn_probability",
+    "expected_value",
+    "value_at_risk",
+    "risk_rank",
+    "reason_1",
+    "reason_2",
+    "reason_3",
+    "model_version",
+]
 
 
 def _run(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *overrides], cwd=cwd, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *overrides], cwd=cwd, capture_output=True, text=True, timeout=900
+    )
 
 
 def test_demo_end_to_end_with_mlflow(tmp_path):
@@ -24,7 +36,9 @@ def test_demo_end_to_end_with_mlflow(tmp_path):
     out = tmp_path / "data" / "scored" / "2026-10-31"
     scored = pd.read_parquet(out / "customers.parquet")
     assert set(CONTRACT) <= set(scored.columns)
-    assert {"rfm_segment", "loyalty_stage", "loyalty_quadrant"} <= set(scored.columns)  # for retention teams to filter by
+    assert {"rfm_segment", "loyalty_stage", "loyalty_quadrant"} <= set(
+        scored.columns
+    )  # for retention teams to filter by
     assert scored["customer_id"].is_unique and list(scored["risk_rank"]) == list(range(1, len(scored) + 1))
     assert np.all(np.diff(scored["value_at_risk"].to_numpy()) <= 1e-9)
     assert scored["churn_probability"].between(0, 1).all()
@@ -48,8 +62,15 @@ def test_demo_end_to_end_with_mlflow(tmp_path):
     pd.testing.assert_frame_equal(rescored.drop(columns="model_version"), scored.drop(columns="model_version"))
 
     # A different recipe that does not beat the champion's by the margin is not promoted; the list keeps the champion.
-    worse = _run(tmp_path, "data.demo.n_customers=1500", "data.demo.years=2", "model.n_backtest_folds=2",
-                 "model.churn.num_leaves=2", "model.churn.n_estimators=5", "model.promotion_margin=0.01")
+    worse = _run(
+        tmp_path,
+        "data.demo.n_customers=1500",
+        "data.demo.years=2",
+        "model.n_backtest_folds=2",
+        "model.churn.num_leaves=2",
+        "model.churn.n_estimators=5",
+        "model.promotion_margin=0.01",
+    )
     assert worse.returncode == 0, worse.stderr[-3000:]
     assert "churn_classifier/v3 is not promoted; champion stays churn_classifier/v2" in worse.stdout
     assert (pd.read_parquet(out / "customers.parquet")["model_version"] == "churn_classifier/v2").all()
@@ -65,7 +86,9 @@ def test_demo_end_to_end_with_mlflow(tmp_path):
     weekly = _run(tmp_path, "stage=weekly", "data.demo.n_customers=1500", "data.demo.years=2")
     assert weekly.returncode == 0, weekly.stderr[-3000:]
     assert "trained model" not in weekly.stdout and "backtest" not in weekly.stdout
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "customers.parquet"), rescored.assign(model_version="churn_classifier/v2"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out / "customers.parquet"), rescored.assign(model_version="churn_classifier/v2")
+    )
     assert len((tmp_path / "models" / "promotions.jsonl").read_text().splitlines()) == 3
     assert len(client.search_model_versions("name='churn_classifier'")) == 3
 
@@ -74,8 +97,15 @@ def test_plain_transactions_file_with_mapped_columns(tmp_path, demo_tables):
     tx = demo_tables.transactions.rename(columns={"timestamp": "date"})[["customer_id", "date", "amount"]]
     tx.to_csv(tmp_path / "some.csv", index=False)
     proc = _run(
-        tmp_path, "data=files", "data.transactions=some.csv", "data.complaints=null", "data.columns.transactions.timestamp=date",
-        "as_of=2026-09-01", "horizon_days=60", "tracking.enabled=false", "model.n_backtest_folds=1",
+        tmp_path,
+        "data=files",
+        "data.transactions=some.csv",
+        "data.complaints=null",
+        "data.columns.transactions.timestamp=date",
+        "as_of=2026-09-01",
+        "horizon_days=60",
+        "tracking.enabled=false",
+        "model.n_backtest_folds=1",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     scored = pd.read_parquet(tmp_path / "data" / "scored" / "2026-09-01" / "customers.parquet")
@@ -138,8 +168,13 @@ def test_tuning_sweep_selects_on_the_validation_cutoff_and_tracks_every_trial(tm
     small = ("data.demo.n_customers=800", "data.demo.years=2")
     for stage in ("ingest", "features"):
         assert _run(tmp_path, f"stage={stage}", *small, "tracking.enabled=false").returncode == 0
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "--config-name", "tune", "--multirun", "hydra.sweeper.n_trials=2", *small],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--config-name", "tune", "--multirun", "hydra.sweeper.n_trials=2", *small],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = list((tmp_path / "data" / "logs" / "tune").glob("*/optimization_results.yaml"))
     assert len(results) == 1 and "model.churn.num_leaves" in results[0].read_text()

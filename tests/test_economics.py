@@ -1,4 +1,5 @@
 """EMPC and the profit curve against cases with a known answer."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,13 @@ def test_a_random_ranking_is_worth_the_better_of_everyone_or_no_one():
     y, rng = _data(n=200_000)
     result = empc(y, rng.random(len(y)), CLV, CFG)
     gamma = stats.beta(CFG.acceptance_alpha, CFG.acceptance_beta)
-    everyone = gamma.expect(lambda g: max(y.mean() * (g * (CLV - CFG.incentive_cost) - CFG.contact_cost)
-                                          - (1 - y.mean()) * (CFG.incentive_cost + CFG.contact_cost), 0.0))
+    everyone = gamma.expect(
+        lambda g: max(
+            y.mean() * (g * (CLV - CFG.incentive_cost) - CFG.contact_cost)
+            - (1 - y.mean()) * (CFG.incentive_cost + CFG.contact_cost),
+            0.0,
+        )
+    )
     assert result.value == pytest.approx(everyone, abs=0.05)
     assert empc(y, y + 0.0, CLV, CFG).value > result.value
 

@@ -1,4 +1,5 @@
 """Features: exact values on hand-made tables, and point-in-time correctness."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,24 +17,35 @@ CFG = FeaturesConfig(windows_days=[30, 90])
 
 def _tx(rows):
     frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount"])
-    return frame.assign(customer_id=frame["customer_id"].astype("string"), timestamp=pd.to_datetime(frame["timestamp"]).astype("datetime64[us]"),
-                        amount=frame["amount"].astype(float))
+    return frame.assign(
+        customer_id=frame["customer_id"].astype("string"),
+        timestamp=pd.to_datetime(frame["timestamp"]).astype("datetime64[us]"),
+        amount=frame["amount"].astype(float),
+    )
 
 
 def _complaints(rows):
     frame = pd.DataFrame(rows, columns=["customer_id", "opened_at", "resolved_at"])
-    return frame.assign(customer_id=frame["customer_id"].astype("string"), opened_at=pd.to_datetime(frame["opened_at"]).astype("datetime64[us]"),
-                        resolved_at=pd.to_datetime(frame["resolved_at"]).astype("datetime64[us]"))
+    return frame.assign(
+        customer_id=frame["customer_id"].astype("string"),
+        opened_at=pd.to_datetime(frame["opened_at"]).astype("datetime64[us]"),
+        resolved_at=pd.to_datetime(frame["resolved_at"]).astype("datetime64[us]"),
+    )
 
 
 def test_purchase_features_on_a_hand_made_table():
-    tx = _tx([
-        ("a", "2024-01-01 09:00", 10.0), ("a", "2024-01-01 17:00", 5.0),  # two purchases on one day count once
-        ("a", "2024-01-21 10:00", 20.0), ("a", "2024-02-10 10:00", -5.0),  # a return: spend, not a purchase day
-        ("a", "2024-02-20 08:00", 30.0),
-        ("b", "2023-11-01 12:00", 0.0), ("b", "2023-12-01 12:00", 40.0),  # a zero line is not a purchase
-        ("c", "2024-03-01 00:00", 99.0),  # exactly at the cutoff: the future
-    ])
+    tx = _tx(
+        [
+            ("a", "2024-01-01 09:00", 10.0),
+            ("a", "2024-01-01 17:00", 5.0),  # two purchases on one day count once
+            ("a", "2024-01-21 10:00", 20.0),
+            ("a", "2024-02-10 10:00", -5.0),  # a return: spend, not a purchase day
+            ("a", "2024-02-20 08:00", 30.0),
+            ("b", "2023-11-01 12:00", 0.0),
+            ("b", "2023-12-01 12:00", 40.0),  # a zero line is not a purchase
+            ("c", "2024-03-01 00:00", 99.0),  # exactly at the cutoff: the future
+        ]
+    )
     f = build(FeatureInputs(tx), [CUTOFF], CFG).set_index("customer_id")
     assert sorted(f.index) == ["a", "b"]
     a, b = f.loc["a"], f.loc["b"]
@@ -53,15 +65,19 @@ def test_purchase_features_on_a_hand_made_table():
 
 def test_complaint_resolved_after_the_cutoff_is_still_open_at_it():
     tx = _tx([("a", "2024-01-01", 10.0), ("b", "2024-01-01", 10.0)])
-    complaints = _complaints([
-        ("a", "2024-02-01 10:00", "2024-03-05 10:00"),  # resolved in the future -> open now
-        ("a", "2024-01-10 10:00", "2024-01-13 10:00"),  # resolved in 3 days
-        ("a", "2024-03-01 00:00", None),  # at the cutoff -> future, not counted
-    ])
+    complaints = _complaints(
+        [
+            ("a", "2024-02-01 10:00", "2024-03-05 10:00"),  # resolved in the future -> open now
+            ("a", "2024-01-10 10:00", "2024-01-13 10:00"),  # resolved in 3 days
+            ("a", "2024-03-01 00:00", None),  # at the cutoff -> future, not counted
+        ]
+    )
     f = build(FeatureInputs(tx, complaints=complaints), [CUTOFF], CFG).set_index("customer_id")
     assert f.loc["a", "n_complaints"] == 2
     assert f.loc["a", "open_complaints"] == 1
-    assert f.loc["a", "oldest_open_complaint_days"] == pytest.approx((CUTOFF - pd.Timestamp("2024-02-01 10:00")) / pd.Timedelta(days=1))
+    assert f.loc["a", "oldest_open_complaint_days"] == pytest.approx(
+        (CUTOFF - pd.Timestamp("2024-02-01 10:00")) / pd.Timedelta(days=1)
+    )
     assert f.loc["a", "mean_resolution_days"] == pytest.approx(3.0)
     assert f.loc["a", "days_since_complaint"] == 29
     assert f.loc["b", "n_complaints"] == 0 and f.loc["b", "open_complaints"] == 0  # observed zero: the table exists
@@ -71,11 +87,14 @@ def test_complaint_resolved_after_the_cutoff_is_still_open_at_it():
 def test_optional_tables_absent_means_features_absent():
     tx = _tx([("a", "2024-01-01", 10.0)])
     f = build(FeatureInputs(tx), [CUTOFF], CFG)
-    assert not any(c.startswith(("complaint", "n_complaints", "open_complaints", "nps", "loyalty_member")) for c in f.columns)
+    assert not any(
+        c.startswith(("complaint", "n_complaints", "open_complaints", "nps", "loyalty_member")) for c in f.columns
+    )
 
 
 def _future_events(inputs: FeatureInputs, cutoff: pd.Timestamp, rng: np.random.Generator) -> FeatureInputs:
     """Copies of random existing rows moved to at-or-after the cutoff (new customers too), appended to each table."""
+
     def shift(frame: pd.DataFrame, time_cols: list[str]) -> pd.DataFrame:
         extra = frame.sample(n=min(len(frame), 500), random_state=int(rng.integers(1 << 30)), replace=True)
         offsets = pd.to_timedelta(rng.integers(0, 200 * 86400, len(extra)), unit="s")
@@ -86,8 +105,10 @@ def _future_events(inputs: FeatureInputs, cutoff: pd.Timestamp, rng: np.random.G
         return pd.concat([frame, moved, new_customer], ignore_index=True)
 
     return FeatureInputs(
-        shift(inputs.transactions, ["timestamp"]), shift(inputs.complaints, ["opened_at", "resolved_at"]),
-        inputs.customers, shift(inputs.surveys, ["answered_at"]),
+        shift(inputs.transactions, ["timestamp"]),
+        shift(inputs.complaints, ["opened_at", "resolved_at"]),
+        inputs.customers,
+        shift(inputs.surveys, ["answered_at"]),
     )
 
 
@@ -96,7 +117,9 @@ def test_appending_events_after_the_cutoff_changes_no_feature(demo_inputs):
     before = build(demo_inputs, cutoffs, FeaturesConfig())
     later = _future_events(demo_inputs, cutoffs[0], np.random.default_rng(0))
     after = build(later, cutoffs[:1], FeaturesConfig())
-    pd.testing.assert_frame_equal(before[before["cutoff"] == cutoffs[0]].reset_index(drop=True), after, check_categorical=False)
+    pd.testing.assert_frame_equal(
+        before[before["cutoff"] == cutoffs[0]].reset_index(drop=True), after, check_categorical=False
+    )
 
 
 def test_resolving_an_open_complaint_after_the_cutoff_changes_nothing(demo_inputs):
@@ -106,14 +129,24 @@ def test_resolving_an_open_complaint_after_the_cutoff_changes_nothing(demo_input
     assert open_then.any()
     resolved_later = c.assign(resolved_at=c["resolved_at"].mask(open_then, cutoff + pd.Timedelta(days=3)))
     a = build(demo_inputs, [cutoff], FeaturesConfig())
-    b = build(FeatureInputs(demo_inputs.transactions, resolved_later, demo_inputs.customers, demo_inputs.surveys), [cutoff], FeaturesConfig())
+    b = build(
+        FeatureInputs(demo_inputs.transactions, resolved_later, demo_inputs.customers, demo_inputs.surveys),
+        [cutoff],
+        FeaturesConfig(),
+    )
     pd.testing.assert_frame_equal(a, b, check_categorical=False)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    past=st.lists(st.tuples(st.sampled_from("abc"), st.integers(-400, -1), st.floats(-50, 200, allow_nan=False)), min_size=1, max_size=25),
-    future=st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 400), st.floats(-50, 200, allow_nan=False)), max_size=25),
+    past=st.lists(
+        st.tuples(st.sampled_from("abc"), st.integers(-400, -1), st.floats(-50, 200, allow_nan=False)),
+        min_size=1,
+        max_size=25,
+    ),
+    future=st.lists(
+        st.tuples(st.sampled_from("abcd"), st.integers(0, 400), st.floats(-50, 200, allow_nan=False)), max_size=25
+    ),
 )
 def test_property_future_transactions_never_change_features(past, future):
     def frame(rows):
@@ -135,29 +168,39 @@ def _random_past(seed: int) -> FeatureInputs:
     rng = np.random.default_rng(seed)
     n_tx, n_c, n_s = 400, 40, 40
     ids = np.array([f"c{i:02d}" for i in range(40)])
-    tx = pd.DataFrame({
-        "customer_id": pd.array(rng.choice(ids, n_tx), dtype="string"),
-        "timestamp": (CUTOFF - pd.to_timedelta(rng.integers(1, 500 * 86400, n_tx), unit="s")).astype("datetime64[us]"),
-        "amount": rng.choice([-5.0, 0.0, 10.0, 25.0, 60.0], n_tx),
-        "category": pd.array(rng.choice(["food", "toys", "books"], n_tx), dtype="string"),
-        "brand": pd.array(rng.choice(["x", "y", "z"], n_tx), dtype="string"),
-        "discount": rng.choice([0.0, 0.2], n_tx),
-    })
+    tx = pd.DataFrame(
+        {
+            "customer_id": pd.array(rng.choice(ids, n_tx), dtype="string"),
+            "timestamp": (CUTOFF - pd.to_timedelta(rng.integers(1, 500 * 86400, n_tx), unit="s")).astype(
+                "datetime64[us]"
+            ),
+            "amount": rng.choice([-5.0, 0.0, 10.0, 25.0, 60.0], n_tx),
+            "category": pd.array(rng.choice(["food", "toys", "books"], n_tx), dtype="string"),
+            "brand": pd.array(rng.choice(["x", "y", "z"], n_tx), dtype="string"),
+            "discount": rng.choice([0.0, 0.2], n_tx),
+        }
+    )
     opened = CUTOFF - pd.to_timedelta(rng.integers(1, 400 * 86400, n_c), unit="s")
     resolved = opened + pd.to_timedelta(rng.integers(3600, 60 * 86400, n_c), unit="s")
-    complaints = pd.DataFrame({
-        "customer_id": pd.array(rng.choice(ids, n_c), dtype="string"),
-        "opened_at": opened.astype("datetime64[us]"),
-        "resolved_at": pd.Series(resolved).where(rng.random(n_c) < 0.7).astype("datetime64[us]").to_numpy(),
-        "category": pd.array(rng.choice(["delivery", "billing", "other"], n_c), dtype="string"),
-        "severity": pd.array(rng.integers(1, 4, n_c), dtype="Int64"),
-        "satisfaction": pd.array(rng.integers(1, 6, n_c), dtype="Int64"),
-    })
-    surveys = pd.DataFrame({
-        "customer_id": pd.array(rng.choice(ids, n_s), dtype="string"),
-        "answered_at": (CUTOFF - pd.to_timedelta(rng.integers(1, 400 * 86400, n_s), unit="s")).astype("datetime64[us]"),
-        "score": pd.array(rng.integers(0, 11, n_s), dtype="Int64"),
-    })
+    complaints = pd.DataFrame(
+        {
+            "customer_id": pd.array(rng.choice(ids, n_c), dtype="string"),
+            "opened_at": opened.astype("datetime64[us]"),
+            "resolved_at": pd.Series(resolved).where(rng.random(n_c) < 0.7).astype("datetime64[us]").to_numpy(),
+            "category": pd.array(rng.choice(["delivery", "billing", "other"], n_c), dtype="string"),
+            "severity": pd.array(rng.integers(1, 4, n_c), dtype="Int64"),
+            "satisfaction": pd.array(rng.integers(1, 6, n_c), dtype="Int64"),
+        }
+    )
+    surveys = pd.DataFrame(
+        {
+            "customer_id": pd.array(rng.choice(ids, n_s), dtype="string"),
+            "answered_at": (CUTOFF - pd.to_timedelta(rng.integers(1, 400 * 86400, n_s), unit="s")).astype(
+                "datetime64[us]"
+            ),
+            "score": pd.array(rng.integers(0, 11, n_s), dtype="Int64"),
+        }
+    )
     return FeatureInputs(tx, complaints, None, surveys)
 
 
@@ -168,27 +211,57 @@ def _append(frame: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
 def _with_future(past: FeatureInputs, family: str, offsets_h: list[int], rng: np.random.Generator) -> FeatureInputs:
     """``past`` plus events at CUTOFF + offset hours (0 = exactly at the cutoff) in one family; new customers too."""
     at = (CUTOFF + pd.to_timedelta(offsets_h, unit="h")).astype("datetime64[us]")
-    who = pd.array(rng.choice([*past.transactions["customer_id"].unique()[:10], "new1", "new2"], len(at)), dtype="string")
+    who = pd.array(
+        rng.choice([*past.transactions["customer_id"].unique()[:10], "new1", "new2"], len(at)), dtype="string"
+    )
     tx, complaints, surveys = past.transactions, past.complaints, past.surveys
     if family == "transactions":
-        tx = _append(tx, pd.DataFrame({"customer_id": who, "timestamp": at, "amount": rng.choice([-5.0, 10.0, 99.0], len(at)),
-                                       "category": "toys", "brand": "z", "discount": 0.2}))
+        tx = _append(
+            tx,
+            pd.DataFrame(
+                {
+                    "customer_id": who,
+                    "timestamp": at,
+                    "amount": rng.choice([-5.0, 10.0, 99.0], len(at)),
+                    "category": "toys",
+                    "brand": "z",
+                    "discount": 0.2,
+                }
+            ),
+        )
     elif family == "complaints":
-        complaints = _append(complaints, pd.DataFrame({"customer_id": who, "opened_at": at, "resolved_at": pd.NaT,
-                                                       "category": "billing", "severity": 3, "satisfaction": 1}))
+        complaints = _append(
+            complaints,
+            pd.DataFrame(
+                {
+                    "customer_id": who,
+                    "opened_at": at,
+                    "resolved_at": pd.NaT,
+                    "category": "billing",
+                    "severity": 3,
+                    "satisfaction": 1,
+                }
+            ),
+        )
     elif family == "surveys":
         surveys = _append(surveys, pd.DataFrame({"customer_id": who, "answered_at": at, "score": 0}))
     else:  # complaints still open at the cutoff get resolved at or after it
         still_open = complaints["resolved_at"].isna()
         resolved = complaints["resolved_at"].copy()
-        resolved[still_open] = (CUTOFF + pd.to_timedelta(rng.choice(offsets_h, still_open.sum()), unit="h")).astype("datetime64[us]")
+        resolved[still_open] = (CUTOFF + pd.to_timedelta(rng.choice(offsets_h, still_open.sum()), unit="h")).astype(
+            "datetime64[us]"
+        )
         complaints = complaints.assign(resolved_at=resolved)
     return FeatureInputs(tx, complaints, None, surveys)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@settings(max_examples=6, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],  # no shrinking: the
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])  # seed is already minimal
+@settings(
+    max_examples=6,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # no shrinking: the
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)  # seed is already minimal
 @given(seed=st.integers(0, 10_000), offsets_h=st.lists(st.integers(0, 24 * 400), min_size=1, max_size=30))
 def test_property_future_events_never_change_any_feature(family, seed, offsets_h):
     past = _random_past(seed)

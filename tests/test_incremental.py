@@ -1,4 +1,5 @@
 """Idempotent, incremental loads: re-runs and overlapping weekly files never double a row; crashes lose nothing."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -18,7 +19,9 @@ def _config(tmp_path, mode="merge", **tables) -> Config:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         files[name] = str(path)
-    paths = PathsConfig(**{k: str(tmp_path / k) for k in ("raw", "interim", "quarantine", "scored", "models", "mlruns")})
+    paths = PathsConfig(
+        **{k: str(tmp_path / k) for k in ("raw", "interim", "quarantine", "scored", "models", "mlruns")}
+    )
     return Config(data=DataConfig(source="files", mode=mode, **files), paths=paths)
 
 
@@ -34,18 +37,28 @@ def test_loading_the_same_files_twice_adds_nothing(tmp_path):
     first, tables = _load(cfg)
     assert first.loc["transactions", "rows_new"] == 3
     again, tables_again = _load(cfg)
-    assert tuple(again.loc["transactions", ["rows_new", "rows_updated", "rows_unchanged", "rows_in_table"]]) == (0, 0, 3, 3)
+    assert tuple(again.loc["transactions", ["rows_new", "rows_updated", "rows_unchanged", "rows_in_table"]]) == (
+        0,
+        0,
+        3,
+        3,
+    )
     assert tuple(again.loc["complaints", ["rows_new", "rows_unchanged", "rows_in_table"]]) == (0, 1, 1)
     for name in tables:
         pd.testing.assert_frame_equal(tables[name], tables_again[name])
 
 
 def test_an_overlapping_weekly_increment_with_late_rows_and_a_resolution(tmp_path):
-    week1 = _config(tmp_path / "w1", transactions=TX + "a,2024-01-01,10\nb,2024-01-02,5\nc,2024-01-06,7\n",
-                    complaints=COMPLAINTS + "k1,a,2024-01-03,,billing,1\nk2,b,2024-01-04,,delivery,2\n")
-    week2 = _config(tmp_path / "w2",
-                    transactions=TX + "c,2024-01-06,7\nb,2024-01-05,3\nd,2024-01-09,8\n",  # overlap, late row, new row
-                    complaints=COMPLAINTS + "k1,a,2024-01-03,2024-01-08,billing,1\nk3,d,2024-01-10,,quality,1\n")
+    week1 = _config(
+        tmp_path / "w1",
+        transactions=TX + "a,2024-01-01,10\nb,2024-01-02,5\nc,2024-01-06,7\n",
+        complaints=COMPLAINTS + "k1,a,2024-01-03,,billing,1\nk2,b,2024-01-04,,delivery,2\n",
+    )
+    week2 = _config(
+        tmp_path / "w2",
+        transactions=TX + "c,2024-01-06,7\nb,2024-01-05,3\nd,2024-01-09,8\n",  # overlap, late row, new row
+        complaints=COMPLAINTS + "k1,a,2024-01-03,2024-01-08,billing,1\nk3,d,2024-01-10,,quality,1\n",
+    )
     week2.paths = week1.paths
     _load(week1)
     summary, tables = _load(week2)
@@ -67,7 +80,9 @@ def test_replace_mode_makes_the_interim_tables_exactly_this_load(tmp_path):
 
 
 def test_a_crash_while_writing_leaves_the_previous_tables_and_a_rerun_completes(tmp_path, monkeypatch):
-    cfg = _config(tmp_path, transactions=TX + "a,2024-01-01,10\n", complaints=COMPLAINTS + "k1,a,2024-01-03,,billing,1\n")
+    cfg = _config(
+        tmp_path, transactions=TX + "a,2024-01-01,10\n", complaints=COMPLAINTS + "k1,a,2024-01-03,,billing,1\n"
+    )
     _, before = _load(cfg)
     interim = tmp_path / "interim"
     listing = sorted(p.name for p in interim.iterdir())
@@ -81,6 +96,7 @@ def test_a_crash_while_writing_leaves_the_previous_tables_and_a_rerun_completes(
             if len(calls) == 2:
                 raise KeyboardInterrupt("killed")
             return real(self, *args, **kwargs)
+
         return write
 
     # tables are written by pandas, or streamed onto the previous file when merged: kill whichever writes second

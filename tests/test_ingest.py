@@ -1,4 +1,5 @@
 """Ingest: bad input gets a clear error or a quarantine row with the reason; nothing is lost."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -21,8 +22,11 @@ def _run(tmp_path, tx_text, **kw):
 
 
 def test_counts_in_equal_counts_out_plus_quarantined(tmp_path):
-    text = "transaction_id,customer_id,timestamp,amount\n" \
-           "1,a,2024-01-01,10\n2,b,2024-01-02,abc\n3,,2024-01-03,5\n4,c,not a date,5\n1,a,2024-01-01,10\n5,d,2024-01-05,1\n"
+    text = (
+        "transaction_id,customer_id,timestamp,amount\n"
+        "1,a,2024-01-01,10\n2,b,2024-01-02,abc\n3,,2024-01-03,5\n4,c,not a date,5\n"
+        "1,a,2024-01-01,10\n5,d,2024-01-05,1\n"
+    )
     t = _run(tmp_path, text, max_bad_row_share=0.9)
     s = t.summary.iloc[0]
     assert (s.rows_read, s.rows_loaded, s.rows_quarantined) == (6, 2, 4)
@@ -52,7 +56,9 @@ def test_too_many_bad_rows_stops_the_run_with_an_example(tmp_path):
 
 def test_column_mapping_string_ids_and_time_zones(tmp_path):
     text = "cust,date,amount\n007,2024-01-01T23:30:00+02:00,10\n007,2024-01-02 08:00,5\n"
-    cols = TransactionColumns(customer_id="cust", timestamp="date", transaction_id=None, category=None, brand=None, discount=None)
+    cols = TransactionColumns(
+        customer_id="cust", timestamp="date", transaction_id=None, category=None, brand=None, discount=None
+    )
     cfg = DataConfig(source="files", transactions=_write(tmp_path, "tx.csv", text), timezone="UTC")
     cfg.columns.transactions = cols
     t = ingest.run(cfg)
@@ -62,8 +68,12 @@ def test_column_mapping_string_ids_and_time_zones(tmp_path):
 
 def test_complaint_rules(tmp_path):
     tx = "customer_id,timestamp,amount\na,2024-01-01,10\n"
-    complaints = _write(tmp_path, "c.csv", "complaint_id,customer_id,opened_at,resolved_at,category,severity\n"
-                        "k1,a,2024-01-05,2024-01-04,delivery,1\nk2,a,2024-01-05,,weird,2\nk3,zz,2024-01-05,,quality,1\nk4,a,2024-01-06,,service,7\n")
+    complaints = _write(
+        tmp_path,
+        "c.csv",
+        "complaint_id,customer_id,opened_at,resolved_at,category,severity\n"
+        "k1,a,2024-01-05,2024-01-04,delivery,1\nk2,a,2024-01-05,,weird,2\nk3,zz,2024-01-05,,quality,1\nk4,a,2024-01-06,,service,7\n",
+    )
     t = _run(tmp_path, tx, complaints=complaints, max_bad_row_share=0.9)
     q = t.quarantine["complaints"].set_index("complaint_id")["_reason"]
     assert "resolved_at is before opened_at" in q["k1"]

@@ -1,15 +1,21 @@
 """Labels on a small hand-made table: the horizon is [cutoff, cutoff + horizon_days)."""
+
 import pandas as pd
 
 from pipeline import labels
 
 
 def test_labels_on_a_hand_made_table():
-    tx = pd.DataFrame({
-        "customer_id": pd.array(["a", "a", "b", "c", "d", "d"], dtype="string"),
-        "timestamp": pd.to_datetime(["2024-03-01 00:00", "2024-03-10", "2024-05-30 23:59", "2024-05-31 00:00", "2024-03-05", "2024-03-06"], format="mixed").astype("datetime64[us]"),
-        "amount": [10.0, 5.0, 7.0, 50.0, 20.0, -30.0],
-    })
+    tx = pd.DataFrame(
+        {
+            "customer_id": pd.array(["a", "a", "b", "c", "d", "d"], dtype="string"),
+            "timestamp": pd.to_datetime(
+                ["2024-03-01 00:00", "2024-03-10", "2024-05-30 23:59", "2024-05-31 00:00", "2024-03-05", "2024-03-06"],
+                format="mixed",
+            ).astype("datetime64[us]"),
+            "amount": [10.0, 5.0, 7.0, 50.0, 20.0, -30.0],
+        }
+    )
     population = pd.DataFrame({"customer_id": ["a", "b", "c", "d", "e"], "cutoff": pd.Timestamp("2024-03-01")})
     out = labels.build(tx, population, horizon_days=91).set_index("customer_id")
     # a buys exactly at the cutoff (the future belongs to the label); b on the last day of the horizon;
@@ -22,11 +28,13 @@ def test_a_label_gap_moves_the_window_and_the_plan_keeps_it_observed():
     from pipeline import train
     from pipeline.config import ModelConfig
 
-    tx = pd.DataFrame({
-        "customer_id": pd.array(["a", "b", "b"], dtype="string"),
-        "timestamp": pd.to_datetime(["2024-03-20", "2024-03-31", "2024-06-29"]).astype("datetime64[us]"),
-        "amount": [10.0, 5.0, 8.0],
-    })
+    tx = pd.DataFrame(
+        {
+            "customer_id": pd.array(["a", "b", "b"], dtype="string"),
+            "timestamp": pd.to_datetime(["2024-03-20", "2024-03-31", "2024-06-29"]).astype("datetime64[us]"),
+            "amount": [10.0, 5.0, 8.0],
+        }
+    )
     population = pd.DataFrame({"customer_id": ["a", "b"], "cutoff": pd.Timestamp("2024-03-01")})
     out = labels.build(tx, population, horizon_days=90, gap_days=30).set_index("customer_id")
     # window [2024-03-31, 2024-06-29): a's purchase falls in the gap; b's first is the window's first day, its second

@@ -1,5 +1,6 @@
 """Model behaviour on demo data: beats every baseline out of time, ranks the planted drivers high, is monotone in
 open complaints, calibrated, and reproducible."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,9 @@ def backtest(demo_inputs):
     fold = folds[0]
     frame = build(demo_inputs, [*fold.train, fold.validation, fold.test], FeaturesConfig())
     labelled = frame.merge(labels.build(demo_inputs.transactions, frame, 90), on=["customer_id", "cutoff"])
-    trained = train.fit(labelled[labelled["cutoff"].isin(fold.train)], labelled[labelled["cutoff"] == fold.validation], cfg, 42, 90)
+    trained = train.fit(
+        labelled[labelled["cutoff"].isin(fold.train)], labelled[labelled["cutoff"] == fold.validation], cfg, 42, 90
+    )
     return trained, labelled[labelled["cutoff"] == fold.test]
 
 
@@ -51,8 +54,10 @@ def test_the_planted_drivers_are_among_the_top_shap_drivers(backtest):
     for planted, who in groups.items():
         assert who.sum() >= 20, planted
         importance = drivers[who.to_numpy()].abs().mean().sort_values(ascending=False)
-        assert planted in list(importance.index[:3]), \
-            f"{planted} not in the top 3 for its {who.sum()} customers: " + ", ".join(f"{k}={v:.3f}" for k, v in importance.items())
+        assert planted in list(importance.index[:3]), (
+            f"{planted} not in the top 3 for its {who.sum()} customers: "
+            + ", ".join(f"{k}={v:.3f}" for k, v in importance.items())
+        )
         assert drivers.loc[who.to_numpy(), planted].mean() > 0  # and it raises their risk
 
 
@@ -63,9 +68,13 @@ def test_the_same_data_and_config_give_the_same_model(backtest, demo_inputs):
     fold = train.plan(as_of, demo_inputs.transactions["timestamp"].min(), 90, cfg)[1][0]
     frame = build(demo_inputs, [*fold.train, fold.validation, fold.test], FeaturesConfig(), threads=1)
     labelled = frame.merge(labels.build(demo_inputs.transactions, frame, 90), on=["customer_id", "cutoff"])
-    again = train.fit(labelled[labelled["cutoff"].isin(fold.train)], labelled[labelled["cutoff"] == fold.validation], cfg, 42, 90)
+    again = train.fit(
+        labelled[labelled["cutoff"].isin(fold.train)], labelled[labelled["cutoff"] == fold.validation], cfg, 42, 90
+    )
     retest = labelled[labelled["cutoff"] == fold.test]
-    pd.testing.assert_frame_equal(train.predict(trained, test).reset_index(drop=True), train.predict(again, retest).reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        train.predict(trained, test).reset_index(drop=True), train.predict(again, retest).reset_index(drop=True)
+    )
 
 
 def test_more_open_complaints_never_lower_risk(backtest):

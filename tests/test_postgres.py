@@ -2,6 +2,7 @@
 
 Skips only when no server can be started on this machine; `.ci/run` sets CI_REQUIRE_POSTGRES=1 so CI fails instead.
 """
+
 from __future__ import annotations
 
 import logging
@@ -11,10 +12,10 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pg_server
 import psycopg
 import pytest
 
-import pg_server
 from pipeline import ingest
 from pipeline.config import DataConfig, PostgresConfig
 from pipeline.ingest import IngestError
@@ -47,8 +48,10 @@ def loaded(server, demo_tables):
                         satisfaction integer)""")
         conn.execute("CREATE TABLE nps (customer_id text, answered_at timestamptz, score numeric(4,1))")
         with conn.cursor() as cur:
-            cur.executemany("INSERT INTO support.complaints VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                            [_row(r) for r in complaints.itertuples(index=False)])
+            cur.executemany(
+                "INSERT INTO support.complaints VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [_row(r) for r in complaints.itertuples(index=False)],
+            )
             cur.executemany("INSERT INTO nps VALUES (%s, %s, %s)", [_row(r) for r in surveys.itertuples(index=False)])
     return tx[tx["customer_id"].isin(keep)].drop(columns="_key"), complaints, surveys
 
@@ -72,22 +75,34 @@ def _row(r) -> tuple:
 
 def _config(server, tmp_path, tx: pd.DataFrame, **tables) -> DataConfig:
     tx.to_csv(tmp_path / "tx.csv", index=False)
-    pg = PostgresConfig(host=server.host, port=server.port, user=server.user, dbname=server.dbname, password_env=PASSWORD_ENV)
+    pg = PostgresConfig(
+        host=server.host, port=server.port, user=server.user, dbname=server.dbname, password_env=PASSWORD_ENV
+    )
     return DataConfig(source="files", transactions=str(tmp_path / "tx.csv"), postgres=pg, **tables)
 
 
 def test_tables_and_queries_from_postgres_load_like_files(server, loaded, tmp_path, monkeypatch):
     tx, complaints, surveys = loaded
     monkeypatch.setenv(PASSWORD_ENV, server.password)
-    cfg = _config(server, tmp_path, tx, complaints="postgresql:support.complaints",
-                  surveys="postgresql:SELECT customer_id, answered_at, score FROM nps WHERE score IS NOT NULL")
+    cfg = _config(
+        server,
+        tmp_path,
+        tx,
+        complaints="postgresql:support.complaints",
+        surveys="postgresql:SELECT customer_id, answered_at, score FROM nps WHERE score IS NOT NULL",
+    )
     t = ingest.run(cfg)
     summary = t.summary.set_index("table")
     assert summary.loc["complaints", "rows_read"] == len(complaints) == summary.loc["complaints", "rows_loaded"]
     assert summary.loc["surveys", "rows_loaded"] == len(surveys)
     assert "postgresql:support.complaints on tester@127.0.0.1" in summary.loc["complaints", "source"]
-    from_files = ingest.run(DataConfig(transactions=cfg.transactions, complaints=_csv(complaints, tmp_path / "c.csv"),
-                                       surveys=_csv(surveys, tmp_path / "s.csv")))
+    from_files = ingest.run(
+        DataConfig(
+            transactions=cfg.transactions,
+            complaints=_csv(complaints, tmp_path / "c.csv"),
+            surveys=_csv(surveys, tmp_path / "s.csv"),
+        )
+    )
     for name in ("complaints", "surveys"):
         got = getattr(t, name).sort_values(list(getattr(t, name).columns[:2])).reset_index(drop=True)
         want = getattr(from_files, name).sort_values(list(got.columns[:2])).reset_index(drop=True)
@@ -99,16 +114,22 @@ def _csv(frame: pd.DataFrame, path: Path) -> str:
     return str(path)
 
 
-def test_bad_rows_in_postgres_are_quarantined_and_a_resolution_updates_the_open_complaint(server, loaded, tmp_path, monkeypatch):
+def test_bad_rows_in_postgres_are_quarantined_and_a_resolution_updates_the_open_complaint(
+    server, loaded, tmp_path, monkeypatch
+):
     tx, _, _ = loaded
     monkeypatch.setenv(PASSWORD_ENV, server.password)
     someone = tx["customer_id"].iloc[0]
     with _connect(server) as conn:
-        conn.execute("CREATE TABLE weekly (complaint_id text, customer_id text, opened_at timestamptz, resolved_at timestamptz,"
-                     " category text, severity integer)")
-        conn.execute("INSERT INTO weekly VALUES ('w1', %s, '2026-10-01 09:00+02', NULL, 'billing', 2),"
-                     " ('w2', %s, '2026-10-02', '2026-10-01', 'billing', 1), ('w3', %s, '2026-10-03', NULL, 'delivery', -1)",
-                     (someone, someone, someone))
+        conn.execute(
+            "CREATE TABLE weekly (complaint_id text, customer_id text, opened_at timestamptz, resolved_at timestamptz,"
+            " category text, severity integer)"
+        )
+        conn.execute(
+            "INSERT INTO weekly VALUES ('w1', %s, '2026-10-01 09:00+02', NULL, 'billing', 2),"
+            " ('w2', %s, '2026-10-02', '2026-10-01', 'billing', 1), ('w3', %s, '2026-10-03', NULL, 'delivery', -1)",
+            (someone, someone, someone),
+        )
     cfg = _config(server, tmp_path, tx, complaints="postgresql:weekly")
     cfg.max_bad_row_share = 0.9
     first = ingest.run(cfg)
@@ -139,10 +160,25 @@ def test_the_password_never_shows_in_errors_logs_or_mlflow(server, loaded, tmp_p
 
     env = {**os.environ, PASSWORD_ENV: server.password}
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline", "stage=ingest", "data=files", f"data.transactions={tmp_path / 'tx.csv'}",
-         "data.complaints=postgresql:support.complaints", f"data.postgres.host={server.host}",
-         f"data.postgres.port={server.port}", f"data.postgres.user={server.user}", f"data.postgres.password_env={PASSWORD_ENV}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "stage=ingest",
+            "data=files",
+            f"data.transactions={tmp_path / 'tx.csv'}",
+            "data.complaints=postgresql:support.complaints",
+            f"data.postgres.host={server.host}",
+            f"data.postgres.port={server.port}",
+            f"data.postgres.user={server.user}",
+            f"data.postgres.password_env={PASSWORD_ENV}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "complaints" in proc.stdout and server.password not in proc.stdout + proc.stderr
     for path in tmp_path.rglob("*"):  # Hydra's logs and saved config, MLflow's database and artifacts, interim tables
@@ -157,11 +193,19 @@ def test_features_computed_inside_postgres_equal_duckdbs(server, demo_inputs):
     from pipeline.config import FeaturesConfig
     from pipeline.features.build import FeatureInputs, build, build_on
 
-    inputs = FeatureInputs(*(getattr(demo_inputs, n).drop(columns="_key") for n in ("transactions", "complaints", "customers", "surveys")))
+    inputs = FeatureInputs(
+        *(getattr(demo_inputs, n).drop(columns="_key") for n in ("transactions", "complaints", "customers", "surveys"))
+    )
     cutoffs = [pd.Timestamp("2026-03-01"), pd.Timestamp("2026-06-01")]
-    con = ibis.postgres.connect(host=server.host, port=server.port, user=server.user, password=server.password, database=server.dbname)
+    con = ibis.postgres.connect(
+        host=server.host, port=server.port, user=server.user, password=server.password, database=server.dbname
+    )
     con.raw_sql("CREATE SCHEMA IF NOT EXISTS sales")
-    tables = {n: con.create_table(n, getattr(inputs, n), database="sales", overwrite=True)
-              for n in ("transactions", "complaints", "customers", "surveys")}
+    tables = {
+        n: con.create_table(n, getattr(inputs, n), database="sales", overwrite=True)
+        for n in ("transactions", "complaints", "customers", "surveys")
+    }
     in_postgres = build_on(con, tables, cutoffs, FeaturesConfig())
-    pd.testing.assert_frame_equal(build(inputs, cutoffs, FeaturesConfig()), in_postgres, check_exact=False, rtol=1e-9, atol=1e-9)
+    pd.testing.assert_frame_equal(
+        build(inputs, cutoffs, FeaturesConfig()), in_postgres, check_exact=False, rtol=1e-9, atol=1e-9
+    )

@@ -1,4 +1,5 @@
 """Promotion rules of the champion (the re-backtest path is exercised end to end in test_e2e)."""
+
 from __future__ import annotations
 
 from pipeline import registry

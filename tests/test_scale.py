@@ -1,5 +1,6 @@
 """The pieces that let the pipeline run at a million customers: samples by customer, one thread setting, a memory
 limit that speaks, the streaming weekly merge, and reasons rendered per driver."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,9 @@ def test_threads_never_exceed_the_cores_and_do_not_change_a_recipe():
 
     assert threads.resolve(0) == threads.cores() and threads.resolve(10_000) == threads.cores()
     assert threads.resolve(1) == 1
-    assert registry.recipe(Config(data=DataConfig(), threads=1)) == registry.recipe(Config(data=DataConfig(), threads=2))
+    assert registry.recipe(Config(data=DataConfig(), threads=1)) == registry.recipe(
+        Config(data=DataConfig(), threads=2)
+    )
 
 
 def test_running_out_of_the_memory_limit_says_what_to_set():
@@ -46,21 +49,30 @@ def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
 def test_the_streaming_merge_writes_what_the_in_memory_merge_gives(tmp_path):
     rng = np.random.default_rng(0)
     n = 5_000
-    previous = _keyed(pd.DataFrame({
-        "transaction_id": pd.array([f"T{i}" for i in range(n)], dtype="string"),
-        "customer_id": pd.array([f"C{i % 700}" for i in range(n)], dtype="string"),
-        "timestamp": pd.date_range("2024-01-01", periods=n, freq="h").astype("datetime64[us]"),
-        "amount": rng.gamma(2.0, 20.0, n).round(2),
-    }))
+    previous = _keyed(
+        pd.DataFrame(
+            {
+                "transaction_id": pd.array([f"T{i}" for i in range(n)], dtype="string"),
+                "customer_id": pd.array([f"C{i % 700}" for i in range(n)], dtype="string"),
+                "timestamp": pd.date_range("2024-01-01", periods=n, freq="h").astype("datetime64[us]"),
+                "amount": rng.gamma(2.0, 20.0, n).round(2),
+            }
+        )
+    )
     path = tmp_path / "transactions.parquet"
     previous.to_parquet(path, index=False)
-    new = _keyed(pd.DataFrame({  # 3 rows again (1 changed), 2 new
-        "transaction_id": pd.array(["T10", "T11", "T12", "X1", "X2"], dtype="string"),
-        "customer_id": pd.array(["C10", "C11", "C12", "C900", "C901"], dtype="string"),
-        "timestamp": pd.to_datetime(["2024-01-01 10:00", "2024-01-01 11:00", "2024-01-01 12:00", "2025-01-01 00:00",
-                                     "2025-01-02 00:00"]).astype("datetime64[us]"),
-        "amount": [previous.loc[10, "amount"], previous.loc[11, "amount"], 999.0, 5.0, 6.0],
-    }))
+    new = _keyed(
+        pd.DataFrame(
+            {  # 3 rows again (1 changed), 2 new
+                "transaction_id": pd.array(["T10", "T11", "T12", "X1", "X2"], dtype="string"),
+                "customer_id": pd.array(["C10", "C11", "C12", "C900", "C901"], dtype="string"),
+                "timestamp": pd.to_datetime(
+                    ["2024-01-01 10:00", "2024-01-01 11:00", "2024-01-01 12:00", "2025-01-01 00:00", "2025-01-02 00:00"]
+                ).astype("datetime64[us]"),
+                "amount": [previous.loc[10, "amount"], previous.loc[11, "amount"], 999.0, 5.0, 6.0],
+            }
+        )
+    )
     merged, counts = ingest.merge(ingest.PreviousTable(path), new)
     expected, expected_counts = ingest.merge(previous, new)
     assert isinstance(merged, ingest.MergedTable) and len(merged) == len(expected) == n + 2
@@ -71,14 +83,24 @@ def test_the_streaming_merge_writes_what_the_in_memory_merge_gives(tmp_path):
 
 
 def test_reasons_name_only_drivers_that_raise_risk_with_each_customers_numbers():
-    frame = pd.DataFrame({"recency_days": [40.0, 3.0, 10.0], "gap_mean_days": [8.0, 7.0, np.nan],
-                          "open_complaints": [0.0, 2.0, 0.0], "oldest_open_complaint_days": [0.0, 12.0, 0.0],
-                          "returns_rate": [0.5, 0.0, 0.0]})
-    drivers = pd.DataFrame({"lapsing": [1.2, -0.3, 0.4], "open_complaint": [0.0, 0.9, -0.1],
-                            "returns": [0.3, 0.1, -0.2]})
+    frame = pd.DataFrame(
+        {
+            "recency_days": [40.0, 3.0, 10.0],
+            "gap_mean_days": [8.0, 7.0, np.nan],
+            "open_complaints": [0.0, 2.0, 0.0],
+            "oldest_open_complaint_days": [0.0, 12.0, 0.0],
+            "returns_rate": [0.5, 0.0, 0.0],
+        }
+    )
+    drivers = pd.DataFrame(
+        {"lapsing": [1.2, -0.3, 0.4], "open_complaint": [0.0, 0.9, -0.1], "returns": [0.3, 0.1, -0.2]}
+    )
     out = explain.reasons(frame, drivers, n=2)
-    assert list(out["reason_1"]) == ["No purchase for 40 days; usually buys every 8 days",
-                                     "2 complaint(s) still open, the oldest for 12 days", "No purchase for 10 days"]
+    assert list(out["reason_1"]) == [
+        "No purchase for 40 days; usually buys every 8 days",
+        "2 complaint(s) still open, the oldest for 12 days",
+        "No purchase for 10 days",
+    ]
     assert list(out["reason_2"]) == ["Returned 50% of items bought", "Returned 0% of items bought", ""]
     assert list(out["top_driver"]) == ["lapsing", "open_complaint", "lapsing"]
     assert out.loc[1, "suggested_action"] == "resolve the open complaint and call the customer"

@@ -1,4 +1,5 @@
 """The same Ibis feature code on Spark (a local session) gives the same values as on DuckDB, to 1e-9."""
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,12 @@ def test_spark_and_duckdb_give_identical_labels_and_scores(spark_ready, demo_inp
     on_duckdb = labels.build(demo_inputs.transactions, frame, 90)
     pd.testing.assert_frame_equal(on_duckdb, on_spark)
     labelled = frame.assign(churned=on_duckdb["churned"], future_spend=on_duckdb["future_spend"])
-    cfg = ModelConfig(churn=ModelConfig().churn.__class__(n_estimators=60), value=ModelConfig().value.__class__(n_estimators=60))
-    trained = train.fit(labelled[labelled["cutoff"] == cutoffs[0]], labelled[labelled["cutoff"] == cutoffs[1]], cfg, 42, 90)
+    cfg = ModelConfig(
+        churn=ModelConfig().churn.__class__(n_estimators=60), value=ModelConfig().value.__class__(n_estimators=60)
+    )
+    trained = train.fit(
+        labelled[labelled["cutoff"] == cutoffs[0]], labelled[labelled["cutoff"] == cutoffs[1]], cfg, 42, 90
+    )
     features = frame[frame["cutoff"] == cutoffs[2]].reset_index(drop=True)
     local, local_drivers = score.run(trained, features, "v1")
     remote, remote_drivers = score.run_on_spark(engine.spark_session(spark), trained, features, "v1")

@@ -1,16 +1,17 @@
 """Assemble one feature row per (customer, cutoff) from every available table, and the labels after each cutoff."""
+
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Optional
 
 import ibis
 import pandas as pd
 
-from pipeline.config import FeaturesConfig
 from pipeline import btyd
+from pipeline.config import FeaturesConfig
 from pipeline.features import engine, segments
 from pipeline.features.complaints import complaint_features, survey_features
 from pipeline.features.transactions import _days_between, _flag, before_cutoff, rfm
@@ -49,24 +50,39 @@ def _customer_features(customers: ibis.Table, population: ibis.Table, has: set[s
     joined = population.select(*KEYS).left_join(attrs, "customer_id").select(*KEYS, *cols)
     if "signup_date" in has:
         days = _days_between(joined.cutoff, joined.signup_date.truncate("D"))
-        joined = joined.mutate(account_age_days=ibis.ifelse(joined.signup_date < joined.cutoff, days, ibis.null())).drop("signup_date")
+        joined = joined.mutate(
+            account_age_days=ibis.ifelse(joined.signup_date < joined.cutoff, days, ibis.null())
+        ).drop("signup_date")
     return joined
 
 
-def build(inputs: FeatureInputs, cutoffs: list[pd.Timestamp], cfg: FeaturesConfig, threads: Optional[int] = None,
-          horizon_days: int = 90) -> pd.DataFrame:
+def build(
+    inputs: FeatureInputs,
+    cutoffs: list[pd.Timestamp],
+    cfg: FeaturesConfig,
+    threads: Optional[int] = None,
+    horizon_days: int = 90,
+) -> pd.DataFrame:
     """Features for every customer with a purchase before each cutoff, from events strictly before it.
 
     Loads the validated tables into the configured engine and runs ``build_on`` there, one cutoff at a time.
     """
     con = engine.connect(cfg.engine, threads, cfg.spark_master)
-    tables = {name: engine.load(con, name, frame) for name in ("transactions", "complaints", "customers", "surveys")
-              if (frame := getattr(inputs, name)) is not None}
+    tables = {
+        name: engine.load(con, name, frame)
+        for name in ("transactions", "complaints", "customers", "surveys")
+        if (frame := getattr(inputs, name)) is not None
+    }
     return concat_cutoffs([frame for _, frame in build_each(con, tables, cutoffs, cfg, horizon_days)])
 
 
-def build_each(con: ibis.BaseBackend, tables: dict[str, ibis.Table], cutoffs: list[pd.Timestamp],
-               cfg: FeaturesConfig, horizon_days: int = 90) -> Iterator[tuple[pd.Timestamp, pd.DataFrame]]:
+def build_each(
+    con: ibis.BaseBackend,
+    tables: dict[str, ibis.Table],
+    cutoffs: list[pd.Timestamp],
+    cfg: FeaturesConfig,
+    horizon_days: int = 90,
+) -> Iterator[tuple[pd.Timestamp, pd.DataFrame]]:
     """(cutoff, features) for each cutoff in time order, computed one cutoff at a time.
 
     One cutoff at a time keeps memory to one pass over the events (joining every event to every cutoff at once grows
@@ -77,8 +93,13 @@ def build_each(con: ibis.BaseBackend, tables: dict[str, ibis.Table], cutoffs: li
         yield cutoff, build_on(con, tables, [cutoff], cfg, horizon_days)
 
 
-def build_on(con: ibis.BaseBackend, tables: dict[str, ibis.Table], cutoffs: list[pd.Timestamp], cfg: FeaturesConfig,
-             horizon_days: int = 90) -> pd.DataFrame:
+def build_on(
+    con: ibis.BaseBackend,
+    tables: dict[str, ibis.Table],
+    cutoffs: list[pd.Timestamp],
+    cfg: FeaturesConfig,
+    horizon_days: int = 90,
+) -> pd.DataFrame:
     """The features computed where ``tables`` live (any Ibis backend: DuckDB, Spark, PostgreSQL, ...).
 
     ``tables`` maps transactions (required), complaints, customers and surveys to backend tables with our column
@@ -116,7 +137,12 @@ def concat_cutoffs(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def _zero_when_none(columns: list[str]) -> list[str]:
     """Complaint counts: no complaint before the cutoff is an observed zero (the table exists)."""
-    return [c for c in columns if c.startswith("complaints_") or c in ("n_complaints", "open_complaints", "slow_resolutions_365d", "oldest_open_complaint_days")]
+    return [
+        c
+        for c in columns
+        if c.startswith("complaints_")
+        or c in ("n_complaints", "open_complaints", "slow_resolutions_365d", "oldest_open_complaint_days")
+    ]
 
 
 def _finish(frame: pd.DataFrame) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 A complaint counts as resolved at a cutoff only if its resolution happened strictly before it; a resolution recorded
 later is the future, so the complaint is open as of that cutoff.
 """
+
 from __future__ import annotations
 
 import ibis
@@ -20,8 +21,11 @@ def _days(later: ibis.Value, earlier: ibis.Value) -> ibis.Value:
 def complaint_features(c: ibis.Table, has: set[str], windows: list[int]) -> ibis.Table:
     """Aggregate complaints opened strictly before each cutoff."""
     resolved = c.resolved_at.notnull() & (c.resolved_at < c.cutoff) if "resolved_at" in has else ibis.literal(False)
-    resolution_days = ibis.ifelse(resolved, _days(c.resolved_at, c.opened_at), ibis.null("float64")) \
-        if "resolved_at" in has else ibis.null("float64")
+    resolution_days = (
+        ibis.ifelse(resolved, _days(c.resolved_at, c.opened_at), ibis.null("float64"))
+        if "resolved_at" in has
+        else ibis.null("float64")
+    )
     age_days = _days(c.cutoff, c.opened_at)
     metrics = dict(
         n_complaints=c.count(),
@@ -31,7 +35,9 @@ def complaint_features(c: ibis.Table, has: set[str], windows: list[int]) -> ibis
         oldest_open_complaint_days=ibis.ifelse(~resolved, age_days, ibis.literal(0.0, "float64")).max(),
         mean_resolution_days=resolution_days.mean(),
         max_resolution_days=resolution_days.max(),
-        slow_resolutions_365d=((resolution_days > SLOW_RESOLUTION_DAYS) & (c.opened_at >= c.cutoff - ibis.interval(days=365))).sum(),
+        slow_resolutions_365d=(
+            (resolution_days > SLOW_RESOLUTION_DAYS) & (c.opened_at >= c.cutoff - ibis.interval(days=365))
+        ).sum(),
     )
     if "severity" in has:
         metrics["max_severity"] = c.severity.max()
@@ -41,13 +47,17 @@ def complaint_features(c: ibis.Table, has: set[str], windows: list[int]) -> ibis
         for cat in ("delivery", "quality", "billing", "service", "other"):
             metrics[f"complaints_{cat}"] = (c.category == cat).sum()
     agg = c.group_by(["customer_id", "cutoff"]).aggregate(**metrics)
-    return agg.mutate(days_since_complaint=_days_between(agg.cutoff, agg.last_complaint.truncate("D"))).drop("last_complaint")
+    return agg.mutate(days_since_complaint=_days_between(agg.cutoff, agg.last_complaint.truncate("D"))).drop(
+        "last_complaint"
+    )
 
 
 def survey_features(s: ibis.Table) -> ibis.Table:
     """The last NPS answer strictly before each cutoff and how long ago it was given."""
     agg = s.group_by(["customer_id", "cutoff"]).aggregate(
-        nps_last=s.score.argmax(s.answered_at), last_answer=s.answered_at.max(), n_surveys=s.count(),
+        nps_last=s.score.argmax(s.answered_at),
+        last_answer=s.answered_at.max(),
+        n_surveys=s.count(),
     )
     return agg.mutate(
         days_since_nps=_days_between(agg.cutoff, agg.last_answer.truncate("D")),

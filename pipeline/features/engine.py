@@ -8,6 +8,7 @@ to read and return them unchanged.
 The stages read the validated interim tables straight from their Parquet files (``read_parquet``), so a table is
 never held in pandas memory to be queried; DuckDB works within ``memory_limit`` and spills to ``temp_directory``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,13 @@ class EngineMemoryError(RuntimeError):
     """A query needed more memory than the engine was allowed: the message says which setting to change."""
 
 
-def connect(engine: str = "duckdb", threads: Optional[int] = None, spark_master: Optional[str] = None,
-            memory_limit: Optional[str] = None, temp_directory: Optional[Path] = None) -> ibis.BaseBackend:
+def connect(
+    engine: str = "duckdb",
+    threads: Optional[int] = None,
+    spark_master: Optional[str] = None,
+    memory_limit: Optional[str] = None,
+    temp_directory: Optional[Path] = None,
+) -> ibis.BaseBackend:
     """Open a backend; ``threads`` caps DuckDB's worker threads and a local Spark session's cores.
 
     ``memory_limit`` (e.g. ``"8GB"``) caps DuckDB's memory; past it DuckDB spills to ``temp_directory``.
@@ -63,13 +69,19 @@ def _spark_session(threads: Optional[int], master: Optional[str]):
     if master and master.startswith("sc://"):
         builder = builder.remote(master)
     else:
-        builder = builder.master(master or f"local[{threads}]").config("spark.ui.enabled", "false") \
-            .config("spark.ui.showConsoleProgress", "false") \
+        builder = (
+            builder.master(master or f"local[{threads}]")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", str(max(2 * threads, 4)))
+        )
         if not master or master.startswith("local"):  # a cluster's executors bring their own Python (PYSPARK_PYTHON)
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # PySpark's workers read it from the environment
-    session = builder.config("spark.sql.session.timeZone", "UTC") \
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true").getOrCreate()
+    session = (
+        builder.config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
     if not (master and master.startswith("sc://")):
         session.sparkContext.setLogLevel("ERROR")
     return session
@@ -88,8 +100,10 @@ def execute(con: ibis.BaseBackend, expr: ibis.Expr) -> pd.DataFrame:
         return con.execute(expr)
     except duckdb.OutOfMemoryException as err:
         raise EngineMemoryError(
-            f"the feature engine ran out of its memory limit ({str(err).splitlines()[0]}). Set features.memory_limit higher "
-            f"(e.g. features.memory_limit=16GB), or lower threads (each thread needs its own buffers)") from None
+            f"the feature engine ran out of its memory limit ({str(err).splitlines()[0]}). "
+            f"Set features.memory_limit higher "
+            f"(e.g. features.memory_limit=16GB), or lower threads (each thread needs its own buffers)"
+        ) from None
 
 
 def load(con: ibis.BaseBackend, name: str, frame: pd.DataFrame) -> ibis.Table:

@@ -1,4 +1,5 @@
 """Samples of customers by a seeded hash of their ID: the same customers are chosen wherever the same IDs appear."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 They are computed from the features of the same (customer, cutoff), so they are as point-in-time correct as the
 features. RFM quintiles rank each customer among everyone with a purchase before the same cutoff.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,19 +41,30 @@ def rfm_segments(frame: pd.DataFrame) -> pd.DataFrame:
     f = _quintile(frame["n_purchase_days"], frame["cutoff"], ascending=True)
     m = _quintile(frame["spend_total"], frame["cutoff"], ascending=True)
     fm = np.floor((f.astype(float) + m) / 2 + 0.5)
-    segment = np.select([rule(r, f, fm) for _, rule in RFM_SEGMENTS], [name for name, _ in RFM_SEGMENTS], default="lost")
+    segment = np.select(
+        [rule(r, f, fm) for _, rule in RFM_SEGMENTS], [name for name, _ in RFM_SEGMENTS], default="lost"
+    )
     names = [name for name, _ in RFM_SEGMENTS]
-    return pd.DataFrame({"r_score": r, "f_score": f, "m_score": m,
-                         "rfm_segment": pd.Categorical(segment, categories=names)}, index=frame.index)
+    return pd.DataFrame(
+        {"r_score": r, "f_score": f, "m_score": m, "rfm_segment": pd.Categorical(segment, categories=names)},
+        index=frame.index,
+    )
 
 
 def loyalty_stage(frame: pd.DataFrame, rules: LoyaltyConfig) -> pd.Categorical:
     """The loyalty ladder: first-time buyer -> repeat buyer -> loyal -> advocate (loyal and a promoter)."""
     n = frame["n_purchase_days"]
-    loyal = (n >= rules.loyal_min_purchase_days) & (frame["tenure_days"] >= rules.loyal_min_tenure_days) \
+    loyal = (
+        (n >= rules.loyal_min_purchase_days)
+        & (frame["tenure_days"] >= rules.loyal_min_tenure_days)
         & (frame["overdue_ratio"].fillna(np.inf) <= rules.active_max_overdue_ratio)
-    promoter = frame["nps_last"].ge(rules.advocate_min_nps) if "nps_last" in frame else pd.Series(False, index=frame.index)
-    stage = np.select([loyal & promoter, loyal, n >= rules.repeat_min_purchase_days], STAGES[::-1][:3], default=STAGES[0])
+    )
+    promoter = (
+        frame["nps_last"].ge(rules.advocate_min_nps) if "nps_last" in frame else pd.Series(False, index=frame.index)
+    )
+    stage = np.select(
+        [loyal & promoter, loyal, n >= rules.repeat_min_purchase_days], STAGES[::-1][:3], default=STAGES[0]
+    )
     return pd.Categorical(stage, categories=STAGES)
 
 
@@ -62,13 +74,16 @@ def loyalty_quadrant(frame: pd.DataFrame, rules: LoyaltyConfig) -> pd.Categorica
     true = both, latent = says yes but does not buy again, spurious = buys out of inertia without saying yes,
     none = neither, unknown = no NPS answer before the cutoff (or no survey table).
     """
-    behaves = (frame["n_purchase_days"] >= rules.repeat_min_purchase_days) \
-        & (frame["overdue_ratio"].fillna(np.inf) <= rules.active_max_overdue_ratio)
+    behaves = (frame["n_purchase_days"] >= rules.repeat_min_purchase_days) & (
+        frame["overdue_ratio"].fillna(np.inf) <= rules.active_max_overdue_ratio
+    )
     if "nps_last" not in frame:
         return pd.Categorical(["unknown"] * len(frame), categories=QUADRANTS)
     answered = frame["nps_last"].notna()
     says = frame["nps_last"].ge(rules.attitudinal_min_nps)
-    quadrant = np.select([~answered, says & behaves, says, behaves], ["unknown", "true", "latent", "spurious"], default="none")
+    quadrant = np.select(
+        [~answered, says & behaves, says, behaves], ["unknown", "true", "latent", "spurious"], default="none"
+    )
     return pd.Categorical(quadrant, categories=QUADRANTS)
 
 

@@ -3,6 +3,7 @@
 A purchase day is a calendar day with at least one line of positive amount: several purchases on one day count once
 for frequency and gaps, while spend sums every line (returns are negative lines and reduce spend).
 """
+
 from __future__ import annotations
 
 import ibis
@@ -51,7 +52,9 @@ def rfm(tx: ibis.Table, windows: list[int], has: set[str]) -> ibis.Table:
         **{f"purchase_days_{w}d": (_.day >= (_.cutoff - ibis.interval(days=w))).sum() for w in windows},
     )
     in_window = {w: tx.timestamp >= (tx.cutoff - ibis.interval(days=w)) for w in windows}
-    prev_90 = (tx.timestamp >= tx.cutoff - ibis.interval(days=180)) & (tx.timestamp < tx.cutoff - ibis.interval(days=90))
+    prev_90 = (tx.timestamp >= tx.cutoff - ibis.interval(days=180)) & (
+        tx.timestamp < tx.cutoff - ibis.interval(days=90)
+    )
     # Money is summed as DECIMAL: exact, so every engine and every thread count gives the same bits (float sums
     # depend on the order rows are added in, and the Gamma-Gamma fit downstream magnifies such differences).
     money = tx.amount.cast(MONEY)
@@ -112,4 +115,10 @@ def _derive(t: ibis.Table, windows: list[int], has: set[str]) -> ibis.Table:
     )
     if "discount" in has:
         derived["discount_share"] = t.discounted_spend / t.gross_spend.nullif(0)
-    return t.mutate(**derived).drop("first_purchase", "last_purchase", "spend_prev_90d", "gross_spend", *(["discounted_spend"] if "discount" in has else []))
+    return t.mutate(**derived).drop(
+        "first_purchase",
+        "last_purchase",
+        "spend_prev_90d",
+        "gross_spend",
+        *(["discounted_spend"] if "discount" in has else []),
+    )

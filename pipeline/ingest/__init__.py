@@ -3,14 +3,15 @@
 Every row read ends up either in the loaded table or in ``data/quarantine/<table>/`` with the reason, so
 rows read = rows loaded + rows quarantined, per table.
 """
+
 from __future__ import annotations
 
 import functools
 import logging
 import re
 import warnings
-from dataclasses import asdict, dataclass
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -24,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.config import CsvOptions, DataConfig
+from pipeline.config import DataConfig
 from pipeline.ingest.schemas import COMPLAINT_CATEGORIES, SPECS, TableSpec, row_schema
 from pipeline.ingest.sources import IngestError, describe, read_source
 
@@ -112,19 +113,28 @@ def _coerce_column(raw: pd.Series, kind: str, data: DataConfig) -> pd.Series:
 
 
 def _describe_failure(kind: str) -> str:
-    return {"id": "is not an ID", "timestamp": "is not a date/time", "number": "is not a number",
-            "int": "is not a whole number", "bool": "is not true/false"}.get(kind, "is not valid")
+    return {
+        "id": "is not an ID",
+        "timestamp": "is not a date/time",
+        "number": "is not a number",
+        "int": "is not a whole number",
+        "bool": "is not true/false",
+    }.get(kind, "is not valid")
 
 
-def map_columns(raw: pd.DataFrame, spec: TableSpec, mapping: dict[str, Optional[str]], defaults: dict, path: str) -> pd.DataFrame:
+def map_columns(
+    raw: pd.DataFrame, spec: TableSpec, mapping: dict[str, Optional[str]], defaults: dict, path: str
+) -> pd.DataFrame:
     """Rename the user's columns to ours; fail on a missing required (or explicitly mapped) column."""
     renamed = {}
     priced = {mapping.get("quantity"), mapping.get("unit_price")} <= set(raw.columns) - {None}
     for ours, theirs in mapping.items():
         if theirs is None:
             if ours == "amount" and not priced:
-                raise IngestError(f"{spec.name}: data.columns.{spec.name}.amount is null, so map both quantity and "
-                                  f"unit_price (amount = quantity x unit_price); {path} has: {', '.join(map(str, raw.columns))}")
+                raise IngestError(
+                    f"{spec.name}: data.columns.{spec.name}.amount is null, so map both quantity and "
+                    f"unit_price (amount = quantity x unit_price); {path} has: {', '.join(map(str, raw.columns))}"
+                )
             continue
         if theirs in raw.columns:
             renamed[theirs] = ours
@@ -162,12 +172,18 @@ def _coerce(mapped: pd.DataFrame, spec: TableSpec, data: DataConfig) -> tuple[pd
             failed &= mapped[col].astype("string").str.strip().ne("")
         bad_values = mapped.loc[failed, col].astype(str)
         hint = ""
-        if kind == "number" and not data.csv.thousands and bad_values.str.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?").any():
+        if (
+            kind == "number"
+            and not data.csv.thousands
+            and bad_values.str.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?").any()
+        ):
             hint = " (thousands separators? set data.csv.thousands=',')"
         reasons = _add_reason(reasons, failed, f"{col}: '" + bad_values + f"' {_describe_failure(kind)}{hint}")
     frame = pd.DataFrame(typed, index=mapped.index)
     if spec.name == "complaints" and "category" in frame:
-        frame["category"] = frame["category"].where(frame["category"].isin(COMPLAINT_CATEGORIES) | frame["category"].isna(), "other")
+        frame["category"] = frame["category"].where(
+            frame["category"].isin(COMPLAINT_CATEGORIES) | frame["category"].isna(), "other"
+        )
     return frame, reasons
 
 
@@ -212,8 +228,13 @@ def _duplicates(frame: pd.DataFrame, spec: TableSpec) -> pd.Series:
 
 
 def ingest_table(
-    raw: pd.DataFrame, spec: TableSpec, mapping: dict[str, Optional[str]], defaults: dict, data: DataConfig,
-    path: str, as_of: Optional[pd.Timestamp],
+    raw: pd.DataFrame,
+    spec: TableSpec,
+    mapping: dict[str, Optional[str]],
+    defaults: dict,
+    data: DataConfig,
+    path: str,
+    as_of: Optional[pd.Timestamp],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (loaded rows, quarantined rows with their reasons) for one raw table."""
     mapped = map_columns(raw.reset_index(drop=True), spec, mapping, defaults, path)
@@ -246,13 +267,16 @@ def quarantine_rows(raw: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     return original.assign(_source_row=reasons.index + 1, _reason=reasons.to_numpy()).reset_index(drop=True)
 
 
-def _stop_if_too_many(spec: TableSpec, path: str, mapped: pd.DataFrame, bad: pd.Series, reasons: pd.Series, limit: float) -> None:
+def _stop_if_too_many(
+    spec: TableSpec, path: str, mapped: pd.DataFrame, bad: pd.Series, reasons: pd.Series, limit: float
+) -> None:
     """A table with more than ``limit`` bad rows is a table-level problem: stop with an example."""
     share = bad.mean() if len(bad) else 0.0
     if share > limit:
         first = int(np.flatnonzero(bad.to_numpy())[0])
         raise IngestError(
-            f"{spec.name}: {path}: {bad.sum():,} of {len(bad):,} rows ({share:.0%}) failed checks, more than the allowed "
+            f"{spec.name}: {path}: {bad.sum():,} of {len(bad):,} rows ({share:.0%}) failed checks, "
+            f"more than the allowed "
             f"{limit:.0%} (data.max_bad_row_share). Example, row {first + 1}: {reasons.iloc[first]} "
             f"-- values {mapped.iloc[first].to_dict()}{_hint(spec, reasons[bad])}"
         )
@@ -261,19 +285,25 @@ def _stop_if_too_many(spec: TableSpec, path: str, mapped: pd.DataFrame, bad: pd.
 def _hint(spec: TableSpec, reasons: pd.Series) -> str:
     """A likely fix for the commonest cause of a table full of bad rows."""
     if spec.record_id and reasons.str.contains(f"{spec.record_id} repeated", regex=False).mean() > 0.5:
-        return (f". Most bad rows repeat {spec.record_id}: if it is an order number shared by several lines, "
-                f"map it away with data.columns.{spec.name}.{spec.record_id}=null")
+        return (
+            f". Most bad rows repeat {spec.record_id}: if it is an order number shared by several lines, "
+            f"map it away with data.columns.{spec.name}.{spec.record_id}=null"
+        )
     return ""
 
 
 def _unknown_customers(frame: pd.DataFrame, known: pd.Index) -> pd.Series:
     """Reasons for rows whose customer has no transactions and is not in the customers table."""
     unknown = ~frame["customer_id"].isin(known)
-    return pd.Series(np.where(unknown, "customer_id: unknown customer (no transactions, not in customers table)", ""), index=frame.index)
+    return pd.Series(
+        np.where(unknown, "customer_id: unknown customer (no transactions, not in customers table)", ""),
+        index=frame.index,
+    )
 
 
 def _known_customers(loaded: dict) -> pd.Index:
     """Customers with a transaction or a row in the customers table."""
+
     def ids(table) -> pd.Index:
         if isinstance(table, (PreviousTable, MergedTable)):
             return table.customer_ids()
@@ -371,7 +401,9 @@ def _streamable(previous: PreviousTable, new: pd.DataFrame) -> bool:
     return True
 
 
-def merge(previous: Optional[pd.DataFrame | PreviousTable], new: pd.DataFrame) -> tuple[pd.DataFrame | MergedTable, dict[str, int]]:
+def merge(
+    previous: Optional[pd.DataFrame | PreviousTable], new: pd.DataFrame
+) -> tuple[pd.DataFrame | MergedTable, dict[str, int]]:
     """Add this load to the previous table by ``_key``: a key seen before is replaced by its newer version."""
     if isinstance(previous, PreviousTable):
         if previous.n_rows == 0 or "_key" not in previous.schema.names:
@@ -402,20 +434,29 @@ def _merge_counts(touched: pd.DataFrame, new: pd.DataFrame) -> dict[str, int]:
         if old_hash is not None:
             new_hash = pd.util.hash_pandas_object(new.loc[seen, columns], index=False)
             unchanged.loc[seen] = old_hash.to_numpy() == new_hash.to_numpy()
-    return {"rows_new": int((~seen).sum()), "rows_updated": int((seen & ~unchanged).sum()),
-            "rows_unchanged": int(unchanged.sum())}
+    return {
+        "rows_new": int((~seen).sum()),
+        "rows_updated": int((seen & ~unchanged).sum()),
+        "rows_unchanged": int(unchanged.sum()),
+    }
 
 
-def run(data: DataConfig, as_of: Optional[pd.Timestamp] = None,
-        previous: Optional[dict[str, Optional[pd.DataFrame]]] = None, read=read_source) -> Tables:
+def run(
+    data: DataConfig,
+    as_of: Optional[pd.Timestamp] = None,
+    previous: Optional[dict[str, Optional[pd.DataFrame]]] = None,
+    read=read_source,
+) -> Tables:
     """Read, check and load every configured table; optional tables that are not configured stay None.
 
     With ``previous`` (the interim tables of earlier loads, for ``data.mode=merge``), each table is merged with its
     previous version by record key, and a table not configured in this load keeps its previous version.
     """
     if data.transactions is None and not (previous and previous.get("transactions") is not None):
-        raise IngestError("data.transactions must be set: the path to your transactions file (CSV or Parquet), "
-                          "e.g. data.transactions=sales.csv")
+        raise IngestError(
+            "data.transactions must be set: the path to your transactions file (CSV or Parquet), "
+            "e.g. data.transactions=sales.csv"
+        )
     previous = previous or {}
     loaded: dict[str, Optional[pd.DataFrame]] = {}
     quarantine: dict[str, pd.DataFrame] = {}
@@ -438,10 +479,29 @@ def run(data: DataConfig, as_of: Optional[pd.Timestamp] = None,
         good = good.assign(_key=record_keys(good, SPECS[name])).reset_index(drop=True)
         merged, counts = merge(previous.get(name), good)
         loaded[name], quarantine[name] = merged, bad
-        rows.append({"table": name, "source": where, "rows_read": len(raw), "rows_loaded": len(good),
-                     "rows_quarantined": len(bad), **counts, "rows_in_table": len(merged)})
-        log.info("%s: read %d, loaded %d (new %d, updated %d, unchanged %d), quarantined %d; table now %d rows",
-                 name, len(raw), len(good), counts["rows_new"], counts["rows_updated"], counts["rows_unchanged"],
-                 len(bad), len(merged))
+        rows.append(
+            {
+                "table": name,
+                "source": where,
+                "rows_read": len(raw),
+                "rows_loaded": len(good),
+                "rows_quarantined": len(bad),
+                **counts,
+                "rows_in_table": len(merged),
+            }
+        )
+        log.info(
+            "%s: read %d, loaded %d (new %d, updated %d, unchanged %d), quarantined %d; table now %d rows",
+            name,
+            len(raw),
+            len(good),
+            counts["rows_new"],
+            counts["rows_updated"],
+            counts["rows_unchanged"],
+            len(bad),
+            len(merged),
+        )
     summary = pd.DataFrame(rows)
-    return Tables(loaded["transactions"], loaded["complaints"], loaded["customers"], loaded["surveys"], summary, quarantine)
+    return Tables(
+        loaded["transactions"], loaded["complaints"], loaded["customers"], loaded["surveys"], summary, quarantine
+    )

@@ -1,10 +1,10 @@
 """Table specifications: our column names, their kinds, and the pandera row checks for each table."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
-import pandas as pd
 import pandera.pandas as pa
 
 COMPLAINT_CATEGORIES = ("delivery", "quality", "billing", "service", "other")
@@ -24,25 +24,55 @@ class TableSpec:
 SPECS = {
     "transactions": TableSpec(
         "transactions",
-        {"transaction_id": "id", "customer_id": "id", "timestamp": "timestamp", "amount": "number",
-         "category": "category", "brand": "category", "discount": "number", "quantity": "number", "unit_price": "number"},
-        ("customer_id", "timestamp", "amount"), "transaction_id", "timestamp",
+        {
+            "transaction_id": "id",
+            "customer_id": "id",
+            "timestamp": "timestamp",
+            "amount": "number",
+            "category": "category",
+            "brand": "category",
+            "discount": "number",
+            "quantity": "number",
+            "unit_price": "number",
+        },
+        ("customer_id", "timestamp", "amount"),
+        "transaction_id",
+        "timestamp",
     ),
     "complaints": TableSpec(
         "complaints",
-        {"complaint_id": "id", "customer_id": "id", "opened_at": "timestamp", "resolved_at": "timestamp",
-         "category": "category", "severity": "int", "satisfaction": "int"},
-        ("customer_id", "opened_at"), "complaint_id", "opened_at",
+        {
+            "complaint_id": "id",
+            "customer_id": "id",
+            "opened_at": "timestamp",
+            "resolved_at": "timestamp",
+            "category": "category",
+            "severity": "int",
+            "satisfaction": "int",
+        },
+        ("customer_id", "opened_at"),
+        "complaint_id",
+        "opened_at",
     ),
     "customers": TableSpec(
         "customers",
-        {"customer_id": "id", "signup_date": "timestamp", "region": "category", "acquisition_channel": "category",
-         "loyalty_member": "bool"},
-        ("customer_id",), "customer_id", None,
+        {
+            "customer_id": "id",
+            "signup_date": "timestamp",
+            "region": "category",
+            "acquisition_channel": "category",
+            "loyalty_member": "bool",
+        },
+        ("customer_id",),
+        "customer_id",
+        None,
     ),
     "surveys": TableSpec(
-        "surveys", {"customer_id": "id", "answered_at": "timestamp", "score": "int"},
-        ("customer_id", "answered_at", "score"), None, "answered_at",
+        "surveys",
+        {"customer_id": "id", "answered_at": "timestamp", "score": "int"},
+        ("customer_id", "answered_at", "score"),
+        None,
+        "answered_at",
     ),
 }
 

@@ -3,6 +3,7 @@
 A table's source is a file path, or ``postgresql:SCHEMA.TABLE`` / ``postgresql:SELECT ...``. PostgreSQL passwords
 come only from an environment variable and are scrubbed from every message that could carry them.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,7 +38,7 @@ def describe(source: str, data: DataConfig) -> str:
 def read_source(source: str, table: str, data: DataConfig) -> pd.DataFrame:
     """Read one table from wherever its source says."""
     if is_postgres(source):
-        return read_postgres(source[len(POSTGRES_PREFIX):], table, data.postgres, describe(source, data))
+        return read_postgres(source[len(POSTGRES_PREFIX) :], table, data.postgres, describe(source, data))
     return read_raw(source, table, data.csv)
 
 
@@ -55,8 +56,13 @@ def read_raw(path: str | Path, table: str, csv: CsvOptions) -> pd.DataFrame:
             frame = pd.read_parquet(path)
         else:
             frame = pd.read_csv(
-                path, sep=csv.delimiter, encoding=encoding, dtype=str, keep_default_na=False,
-                na_values=[""], skipinitialspace=True,
+                path,
+                sep=csv.delimiter,
+                encoding=encoding,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                skipinitialspace=True,
             )
     except UnicodeDecodeError as err:
         raise IngestError(
@@ -81,12 +87,15 @@ def _check_fits(path: Path, table: str, parquet: bool) -> None:
     available = _available_memory()
     if available is None:
         return
-    needed = pq.ParquetFile(path).metadata.num_rows * BYTES_PER_ROW if parquet else path.stat().st_size * CSV_BYTES_FACTOR
+    needed = (
+        pq.ParquetFile(path).metadata.num_rows * BYTES_PER_ROW if parquet else path.stat().st_size * CSV_BYTES_FACTOR
+    )
     if needed > available:
         raise IngestError(
             f"{table}: {path} is too large to check at once: about {needed / 2**30:.1f} GB of memory needed, "
             f"{available / 2**30:.1f} GB free. Split it by date into parts and load them one after another with "
-            f"data.mode=merge (each load adds to the previous ones), or run on a machine with more memory")
+            f"data.mode=merge (each load adds to the previous ones), or run on a machine with more memory"
+        )
 
 
 def _available_memory() -> int | None:
@@ -130,9 +139,16 @@ def read_postgres(target: str, table: str, pg: PostgresConfig, where: str) -> pd
         raise IngestError(f"{table}: {where}: give a table as SCHEMA.TABLE or a query starting with SELECT or WITH")
     secret = _password(pg)
     try:
-        with psycopg.connect(host=pg.host, port=pg.port, dbname=pg.dbname, user=pg.user, password=secret,
-                             sslmode=pg.sslmode, connect_timeout=pg.connect_timeout,
-                             application_name="churn-clv-ingest") as conn:
+        with psycopg.connect(
+            host=pg.host,
+            port=pg.port,
+            dbname=pg.dbname,
+            user=pg.user,
+            password=secret,
+            sslmode=pg.sslmode,
+            connect_timeout=pg.connect_timeout,
+            application_name="churn-clv-ingest",
+        ) as conn:
             conn.read_only = True
             conn.execute("SET TIME ZONE 'UTC'")
             with conn.cursor(name="churn_clv_ingest") as cur:

@@ -1,4 +1,5 @@
 """The retention team's outputs: at_risk.csv (top customers by value at risk) and a single-file HTML report."""
+
 from __future__ import annotations
 
 import base64
@@ -16,8 +17,19 @@ from pipeline import economics
 from pipeline.config import CampaignConfig
 from pipeline.score import FILTER_COLUMNS
 
-AT_RISK_COLUMNS = ["risk_rank", "customer_id", "churn_probability", "value_at_risk", "expected_value", "value_if_retained",
-                   "reason_1", "reason_2", "reason_3", "suggested_action", "model_version"]
+AT_RISK_COLUMNS = [
+    "risk_rank",
+    "customer_id",
+    "churn_probability",
+    "value_at_risk",
+    "expected_value",
+    "value_if_retained",
+    "reason_1",
+    "reason_2",
+    "reason_3",
+    "suggested_action",
+    "model_version",
+]
 
 
 @dataclass(frozen=True)
@@ -31,8 +43,12 @@ class Figures:
     value_deciles: Optional[bytes] = None
 
 
-LABELS = {"lightgbm": "LightGBM", "rfm_baseline": "RFM baseline", "logistic_baseline": "Logistic regression",
-          "bgnbd_gg_baseline": "BG/NBD x Gamma-Gamma"}
+LABELS = {
+    "lightgbm": "LightGBM",
+    "rfm_baseline": "RFM baseline",
+    "logistic_baseline": "Logistic regression",
+    "bgnbd_gg_baseline": "BG/NBD x Gamma-Gamma",
+}
 
 
 def _png(fig: plt.Figure) -> bytes:
@@ -43,7 +59,9 @@ def _png(fig: plt.Figure) -> bytes:
 
 
 def _models(latest: pd.DataFrame, suffix: str) -> dict[str, np.ndarray]:
-    return {label: latest[f"{name}_{suffix}"].to_numpy() for name, label in LABELS.items() if f"{name}_{suffix}" in latest}
+    return {
+        label: latest[f"{name}_{suffix}"].to_numpy() for name, label in LABELS.items() if f"{name}_{suffix}" in latest
+    }
 
 
 def calibration_plot(y: np.ndarray, scores: dict[str, np.ndarray]) -> bytes:
@@ -79,11 +97,14 @@ def profit_plot(y: np.ndarray, at_risk: dict[str, np.ndarray], clv: np.ndarray, 
     for name, order_by in at_risk.items():
         curve = economics.profit_curve(y, order_by, clv, campaign)
         best = int(curve.argmax())
-        line, = ax.plot(share, curve, label=f"{name} (best: top {best:,}, {curve[best]:,.0f})")
+        (line,) = ax.plot(share, curve, label=f"{name} (best: top {best:,}, {curve[best]:,.0f})")
         ax.plot(share[best], curve[best], "o", color=line.get_color())
     ax.axhline(0, c="grey", lw=1, ls="--")
-    ax.set(xlabel="share of customers contacted (by value at risk)", ylabel="campaign profit",
-           title=f"Profit curve (contact {campaign.contact_cost:g}, incentive {campaign.incentive_cost:g})")
+    ax.set(
+        xlabel="share of customers contacted (by value at risk)",
+        ylabel="campaign profit",
+        title=f"Profit curve (contact {campaign.contact_cost:g}, incentive {campaign.incentive_cost:g})",
+    )
     ax.legend(fontsize=7)
     return _png(fig)
 
@@ -95,10 +116,14 @@ def value_decile_plot(actual: np.ndarray, predictions: dict[str, np.ndarray]) ->
     for name, pred in predictions.items():
         bins = pd.qcut(pd.Series(pred).rank(method="first"), 10, labels=False)
         grid = pd.DataFrame({"p": pred, "a": actual}).groupby(bins).mean()
-        ax.plot(grid["p"], grid["a"], marker="o", label=f"{name} (total {pred.sum() / max(actual.sum(), 1e-9):.2f}x actual)")
+        ax.plot(
+            grid["p"], grid["a"], marker="o", label=f"{name} (total {pred.sum() / max(actual.sum(), 1e-9):.2f}x actual)"
+        )
         top = max(top, grid.to_numpy().max())
     ax.plot([0, top], [0, top], ls="--", c="grey", lw=1)
-    ax.set(xlabel="mean predicted spend in the horizon", ylabel="mean actual spend", title="Value calibration by decile")
+    ax.set(
+        xlabel="mean predicted spend in the horizon", ylabel="mean actual spend", title="Value calibration by decile"
+    )
     ax.legend(fontsize=7)
     return _png(fig)
 
@@ -120,8 +145,12 @@ def shap_summary_plot(mean_abs_shap: pd.Series, top: int = 25) -> bytes:
     return _png(fig)
 
 
-def figures(latest: Optional[pd.DataFrame], driver_values: pd.DataFrame, drivers_label: str = "mean |SHAP| (log-odds)",
-            campaign: CampaignConfig = CampaignConfig()) -> Figures:
+def figures(
+    latest: Optional[pd.DataFrame],
+    driver_values: pd.DataFrame,
+    drivers_label: str = "mean |SHAP| (log-odds)",
+    campaign: CampaignConfig = CampaignConfig(),
+) -> Figures:
     """The report's plots; the evaluation plots need the latest backtest fold's predictions."""
     drivers = drivers_plot(driver_values.abs().mean(), drivers_label)
     if latest is None:
@@ -129,7 +158,9 @@ def figures(latest: Optional[pd.DataFrame], driver_values: pd.DataFrame, drivers
     y = latest["churned"].to_numpy()
     probabilities = _models(latest, "probability")
     return Figures(
-        calibration_plot(y, probabilities), gains_plot(y, probabilities), drivers,
+        calibration_plot(y, probabilities),
+        gains_plot(y, probabilities),
+        drivers,
         profit_plot(y, _models(latest, "value_at_risk"), latest["value_if_retained"].to_numpy(), campaign),
         value_decile_plot(latest["future_spend"].to_numpy(), _models(latest, "value")),
     )
@@ -144,14 +175,25 @@ def at_risk(scored: pd.DataFrame, top_n: int) -> pd.DataFrame:
 def render(scored: pd.DataFrame, summary: pd.DataFrame, figs: Figures, context: dict, top_n: int) -> str:
     """The single-file HTML report (plots embedded)."""
     env = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=select_autoescape(["html"]))
-    b64 = {k: base64.b64encode(getattr(figs, k)).decode() for k in ("calibration", "gains", "drivers", "profit", "value_deciles")
-           if getattr(figs, k)}
+    b64 = {
+        k: base64.b64encode(getattr(figs, k)).decode()
+        for k in ("calibration", "gains", "drivers", "profit", "value_deciles")
+        if getattr(figs, k)
+    }
     top = at_risk(scored, top_n)
     driver_mix = scored.loc[scored["top_driver"].ne(""), "top_driver"].head(top_n).value_counts()
     return env.get_template("report.html.j2").render(
-        top=top.head(50).to_dict("records"), n_listed=len(top), summary=summary, figs=b64, driver_mix=driver_mix.to_dict(),
-        totals={"customers": len(scored), "value_at_risk": scored["value_at_risk"].sum(),
-                "listed_value_at_risk": top["value_at_risk"].sum(), "mean_probability": scored["churn_probability"].mean()},
+        top=top.head(50).to_dict("records"),
+        n_listed=len(top),
+        summary=summary,
+        figs=b64,
+        driver_mix=driver_mix.to_dict(),
+        totals={
+            "customers": len(scored),
+            "value_at_risk": scored["value_at_risk"].sum(),
+            "listed_value_at_risk": top["value_at_risk"].sum(),
+            "mean_probability": scored["churn_probability"].mean(),
+        },
         **context,
     )
 
@@ -164,33 +206,59 @@ def _mean_spread(mean: float, std: float) -> str:
 
 def model_card(context: dict, summary: pd.DataFrame) -> str:
     """A Markdown model card: what the model is, the data window it saw, how well it works, and its known limits."""
-    lines = [f"# Model card: {context['model_version']}", "",
-             f"*Made for the list as of {context['as_of']}; predicts the next {context['horizon_days']} days.*", "",
-             "## What it predicts",
-             "- `churn_probability`: calibrated probability of no purchase (no line with a positive amount) in the horizon.",
-             "- `value_if_retained`: spend over the horizon if the customer keeps buying; value at risk = probability x that.",
-             "", "## Data window",
-             f"- Transactions from {context['first_transaction']} to {context['last_transaction']}; "
-             f"{context['n_customers']:,} customers scored.",
-             f"- Training cutoffs: {context['train_cutoffs'] or 'none (label-free BG/NBD x Gamma-Gamma)'}; "
-             f"validation cutoff: {context['validation_cutoff'] or '-'}.",
-             f"- Features ({len(context['features'])}): {', '.join(context['features']) or 'BG/NBD and Gamma-Gamma only'}.",
-             f"- Calibration: {context.get('calibration') or '-'}.",
-             "", "## Out-of-time backtest (mean ± spread over folds)"]
+    lines = [
+        f"# Model card: {context['model_version']}",
+        "",
+        f"*Made for the list as of {context['as_of']}; predicts the next {context['horizon_days']} days.*",
+        "",
+        "## What it predicts",
+        "- `churn_probability`: calibrated probability of no purchase (no line with a positive amount) in the horizon.",
+        "- `value_if_retained`: spend over the horizon if the customer keeps buying; "
+        "value at risk = probability x that.",
+        "",
+        "## Data window",
+        f"- Transactions from {context['first_transaction']} to {context['last_transaction']}; "
+        f"{context['n_customers']:,} customers scored.",
+        f"- Training cutoffs: {context['train_cutoffs'] or 'none (label-free BG/NBD x Gamma-Gamma)'}; "
+        f"validation cutoff: {context['validation_cutoff'] or '-'}.",
+        f"- Features ({len(context['features'])}): {', '.join(context['features']) or 'BG/NBD and Gamma-Gamma only'}.",
+        f"- Calibration: {context.get('calibration') or '-'}.",
+        "",
+        "## Out-of-time backtest (mean ± spread over folds)",
+    ]
     if summary.empty:
         lines.append("No backtest: the history is too short for a fold. Treat the probabilities with caution.")
     else:
-        metrics = [m for m in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift", "empc",
-                               "best_campaign_profit", "rmse", "spearman", "normalised_gini", "total_ratio")
-                   if (m, "mean") in summary.columns]
+        metrics = [
+            m
+            for m in (
+                "roc_auc",
+                "pr_auc",
+                "log_loss",
+                "brier",
+                "ece",
+                "top_decile_lift",
+                "empc",
+                "best_campaign_profit",
+                "rmse",
+                "spearman",
+                "normalised_gini",
+                "total_ratio",
+            )
+            if (m, "mean") in summary.columns
+        ]
         lines += ["| model | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
         for model in summary.index:
             cells = [_mean_spread(summary.loc[model, (m, "mean")], summary.loc[model, (m, "std")]) for m in metrics]
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    lines += ["", "## Known limits",
-              "- Churn is defined by purchases alone: a customer who pauses longer than the horizon counts as churned.",
-              "- Every customer who ever bought is scored, including long-gone ones; they inflate ROC AUC and lift.",
-              "- Customer attributes (region, channel, loyalty membership) are a current snapshot, not as of each cutoff.",
-              "- Reasons are TreeSHAP contributions of the uncalibrated model, grouped into drivers: associations, not causes.",
-              "- The value model is fitted on customers who buy in the horizon; it is not a lifetime value."]
+    lines += [
+        "",
+        "## Known limits",
+        "- Churn is defined by purchases alone: a customer who pauses longer than the horizon counts as churned.",
+        "- Every customer who ever bought is scored, including long-gone ones; they inflate ROC AUC and lift.",
+        "- Customer attributes (region, channel, loyalty membership) are a current snapshot, not as of each cutoff.",
+        "- Reasons are TreeSHAP contributions of the uncalibrated model, grouped into drivers: "
+        "associations, not causes.",
+        "- The value model is fitted on customers who buy in the horizon; it is not a lifetime value.",
+    ]
     return "\n".join(lines) + "\n"
