@@ -16,7 +16,7 @@ from typing import Optional
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import score, stages, threads, tracking
+from pipeline import evaluate, score, stages, threads, tracking
 from pipeline.config import STAGES, WEEKLY, Config, register, validate
 from pipeline.features.engine import EngineMemoryError
 from pipeline.ingest import IngestError
@@ -116,20 +116,7 @@ def print_metrics(summary) -> None:
         return
     print("out-of-time backtest (mean ± std over folds; '-' = the model makes no such forecast):")
     print(f"  {'':<21}" + "".join(f"{m:>22}" for m in summary.index))
-    for metric in (
-        "roc_auc",
-        "pr_auc",
-        "log_loss",
-        "brier",
-        "ece",
-        "top_decile_lift",
-        "empc",
-        "best_campaign_profit",
-        "rmse",
-        "spearman",
-        "normalised_gini",
-        "total_ratio",
-    ):
+    for metric in evaluate.SHOWN_METRICS:
         cells = "".join(
             f"{_cell(summary.loc[m, (metric, 'mean')], summary.loc[m, (metric, 'std')]):>22}" for m in summary.index
         )

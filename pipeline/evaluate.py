@@ -18,6 +18,21 @@ from pipeline.config import CampaignConfig, ModelConfig
 CHURN_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift", "empc", "best_campaign_profit")
 VALUE_METRICS = ("rmse", "mae", "spearman", "normalised_gini", "total_ratio")
 log = logging.getLogger(__name__)
+# The metrics printed after a backtest and shown in the model card, in this order.
+SHOWN_METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "brier",
+    "ece",
+    "top_decile_lift",
+    "empc",
+    "best_campaign_profit",
+    "rmse",
+    "spearman",
+    "normalised_gini",
+    "total_ratio",
+)
 MODELS = ("lightgbm", "rfm_baseline", "logistic_baseline", "bgnbd_gg_baseline")
 
 

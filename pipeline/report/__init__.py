@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from pipeline import economics
 from pipeline.config import CampaignConfig
+from pipeline.evaluate import SHOWN_METRICS
 from pipeline.score import FILTER_COLUMNS
 
 AT_RISK_COLUMNS = [
@@ -229,24 +230,7 @@ def model_card(context: dict, summary: pd.DataFrame) -> str:
     if summary.empty:
         lines.append("No backtest: the history is too short for a fold. Treat the probabilities with caution.")
     else:
-        metrics = [
-            m
-            for m in (
-                "roc_auc",
-                "pr_auc",
-                "log_loss",
-                "brier",
-                "ece",
-                "top_decile_lift",
-                "empc",
-                "best_campaign_profit",
-                "rmse",
-                "spearman",
-                "normalised_gini",
-                "total_ratio",
-            )
-            if (m, "mean") in summary.columns
-        ]
+        metrics = [m for m in SHOWN_METRICS if (m, "mean") in summary.columns]
         lines += ["| model | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
         for model in summary.index:
             cells = [_mean_spread(summary.loc[model, (m, "mean")], summary.loc[model, (m, "std")]) for m in metrics]
