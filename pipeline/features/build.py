@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Optional
 
@@ -73,24 +72,9 @@ def build(
         for name in ("transactions", "complaints", "customers", "surveys")
         if (frame := getattr(inputs, name)) is not None
     }
-    return concat_cutoffs([frame for _, frame in build_each(con, tables, cutoffs, cfg, horizon_days)])
-
-
-def build_each(
-    con: ibis.BaseBackend,
-    tables: dict[str, ibis.Table],
-    cutoffs: list[pd.Timestamp],
-    cfg: FeaturesConfig,
-    horizon_days: int = 90,
-) -> Iterator[tuple[pd.Timestamp, pd.DataFrame]]:
-    """(cutoff, features) for each cutoff in time order, computed one cutoff at a time.
-
-    One cutoff at a time keeps memory to one pass over the events (joining every event to every cutoff at once grows
-    with events x cutoffs), and every result is the same as computing the cutoffs together: each cutoff's features,
-    BG/NBD fit and quintiles depend only on that cutoff's customers.
-    """
-    for cutoff in sorted(set(cutoffs)):
-        yield cutoff, build_on(con, tables, [cutoff], cfg, horizon_days)
+    # One cutoff at a time: memory stays at one pass over the events (joining every event to every cutoff at once grows
+    # with events x cutoffs), and each cutoff's features, BG/NBD fit and quintiles depend on its customers only.
+    return concat_cutoffs([build_on(con, tables, [c], cfg, horizon_days) for c in sorted(set(cutoffs))])
 
 
 def build_on(

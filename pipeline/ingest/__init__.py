@@ -408,10 +408,9 @@ def merge(
     if isinstance(previous, PreviousTable):
         if previous.n_rows == 0 or "_key" not in previous.schema.names:
             return new, {"rows_new": len(new), "rows_updated": 0, "rows_unchanged": 0}
-        touched = previous.rows_with_keys(new["_key"])
         if not _streamable(previous, new):  # the columns changed between loads: merge in memory
-            merged, counts = merge(previous.to_pandas(), new)
-            return merged, counts
+            return merge(previous.to_pandas(), new)
+        touched = previous.rows_with_keys(new["_key"])
         return MergedTable(previous, new, len(touched)), _merge_counts(touched, new)
     if previous is None or previous.empty or "_key" not in previous:
         return new, {"rows_new": len(new), "rows_updated": 0, "rows_unchanged": 0}
