@@ -184,7 +184,7 @@ class FeaturesConfig:
         None  # DuckDB's memory cap, e.g. "8GB"; past it, it spills to disk (null = 80% of RAM)
     )
     probabilistic: bool = True  # BG/NBD and Gamma-Gamma features, fitted per cutoff
-    btyd_fit_max_customers: int = 100_000  # BG/NBD and Gamma-Gamma are fitted on at most this many (0 = all)
+    btyd_fit_max_customers: int = 50_000  # BG/NBD and Gamma-Gamma are fitted on at most this many (0 = all)
     exclude: list[str] = field(default_factory=list)  # model inputs to leave out (glob patterns, e.g. "bgnbd_*")
     loyalty: LoyaltyConfig = field(default_factory=LoyaltyConfig)
 

@@ -92,6 +92,40 @@ def test_optional_tables_absent_means_features_absent():
     )
 
 
+def test_purchase_regularity_is_exact_and_does_not_depend_on_row_order_or_threads(demo_inputs):
+    tx = _tx(
+        [
+            ("a", "2024-01-01 09:00", 10.0),
+            ("a", "2024-01-04 09:00", 10.0),
+            ("a", "2024-01-04 18:00", -3.0),  # a return on a purchase day
+            ("a", "2024-01-20 09:00", -2.0),  # a day of only returns is not a purchase day: no gap ends there
+            ("a", "2024-01-29 09:00", 10.0),
+            ("a", "2024-02-01 09:00", 10.0),
+        ]
+    )
+    a = build(FeatureInputs(tx), [CUTOFF], CFG).iloc[0]
+    gaps = np.array([3.0, 25.0, 3.0])
+    assert a["n_purchase_days"] == 4
+    assert a["gap_mean_days"] == gaps.mean()
+    assert a["gap_std_days"] == pytest.approx(gaps.std(ddof=1), rel=1e-15)
+    # the demo's rows shuffled, with one thread instead of two: bit-identical features
+    shuffled = demo_inputs.transactions.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    cutoff = [pd.Timestamp("2026-06-01")]
+    first = build(demo_inputs, cutoff, FeaturesConfig(), threads=2)
+    again = build(
+        FeatureInputs(shuffled, *[getattr(demo_inputs, t) for t in ("complaints", "customers", "surveys")]),
+        cutoff,
+        FeaturesConfig(),
+        threads=1,
+    )
+    pd.testing.assert_frame_equal(first, again, check_exact=True)
+
+
+def test_a_cutoff_is_a_calendar_day():
+    with pytest.raises(ValueError, match="calendar day"):
+        build(FeatureInputs(_tx([("a", "2024-01-01", 10.0)])), [pd.Timestamp("2024-03-01 12:00")], CFG)
+
+
 def _future_events(inputs: FeatureInputs, cutoff: pd.Timestamp, rng: np.random.Generator) -> FeatureInputs:
     """Copies of random existing rows moved to at-or-after the cutoff (new customers too), appended to each table."""
 

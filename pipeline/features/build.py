@@ -13,7 +13,7 @@ from pipeline import btyd
 from pipeline.config import FeaturesConfig
 from pipeline.features import engine, segments
 from pipeline.features.complaints import complaint_features, survey_features
-from pipeline.features.transactions import _days_between, _flag, before_cutoff, rfm
+from pipeline.features.transactions import _days_between, _flag, rfm
 
 KEYS = ["customer_id", "cutoff"]
 CATEGORICAL = ["region", "acquisition_channel"]
@@ -31,12 +31,8 @@ class FeatureInputs:
     surveys: Optional[pd.DataFrame] = None
 
 
-def _cutoff_table(cutoffs: list[pd.Timestamp]) -> pd.DataFrame:
-    return pd.DataFrame({"cutoff": pd.to_datetime(sorted(set(cutoffs))).astype("datetime64[us]")})
-
-
-def _customer_features(customers: ibis.Table, population: ibis.Table, has: set[str]) -> ibis.Table:
-    """Attributes from the customers table, joined onto the population."""
+def _customer_features(customers: ibis.Table, cutoff: ibis.Scalar, has: set[str]) -> ibis.Table:
+    """Attributes from the customers table, as of ``cutoff`` (a signup on or after it gives no account age)."""
     cols = {}
     if "loyalty_member" in has:
         cols["loyalty_member"] = _flag(customers.loyalty_member)
@@ -44,15 +40,22 @@ def _customer_features(customers: ibis.Table, population: ibis.Table, has: set[s
         if name in has:
             cols[name] = customers[name]
     if "signup_date" in has:
-        cols["signup_date"] = customers.signup_date
-    attrs = customers.select("customer_id", **cols)
-    joined = population.select(*KEYS).left_join(attrs, "customer_id").select(*KEYS, *cols)
-    if "signup_date" in has:
-        days = _days_between(joined.cutoff, joined.signup_date.truncate("D"))
-        joined = joined.mutate(
-            account_age_days=ibis.ifelse(joined.signup_date < joined.cutoff, days, ibis.null())
-        ).drop("signup_date")
-    return joined
+        days = _days_between(cutoff, customers.signup_date.truncate("D"))
+        cols["account_age_days"] = ibis.ifelse(customers.signup_date < cutoff, days, ibis.null())
+    return customers.select("customer_id", **cols)
+
+
+def _as_of(events: ibis.Table, cutoff: ibis.Scalar, time_col: str) -> ibis.Table:
+    """The events strictly before ``cutoff``, each with the cutoff as a column."""
+    return events.filter(events[time_col] < cutoff).mutate(cutoff=cutoff)
+
+
+def _literal(cutoff: pd.Timestamp) -> ibis.Scalar:
+    """A cutoff as a timestamp literal; cutoffs are midnights, so a day-level comparison equals a timestamp one."""
+    cutoff = pd.Timestamp(cutoff)
+    if cutoff != cutoff.normalize():
+        raise ValueError(f"a cutoff is a calendar day (midnight), not {cutoff}")
+    return ibis.literal(cutoff.to_pydatetime(), "timestamp")
 
 
 def build(
@@ -74,7 +77,7 @@ def build(
     }
     # One cutoff at a time: memory stays at one pass over the events (joining every event to every cutoff at once grows
     # with events x cutoffs), and each cutoff's features, BG/NBD fit and quintiles depend on its customers only.
-    return concat_cutoffs([build_on(con, tables, [c], cfg, horizon_days) for c in sorted(set(cutoffs))])
+    return build_on(con, tables, cutoffs, cfg, horizon_days)
 
 
 def build_on(
@@ -87,24 +90,31 @@ def build_on(
     """The features computed where ``tables`` live (any Ibis backend: DuckDB, Spark, PostgreSQL, ...).
 
     ``tables`` maps transactions (required), complaints, customers and surveys to backend tables with our column
-    names and types. Only the per-customer result comes back; the BG/NBD and Gamma-Gamma fits (per cutoff) and the
-    segment labels are computed from it.
+    names and types. One query per cutoff; only the per-customer result comes back. The BG/NBD and Gamma-Gamma fits
+    and the segment labels are computed from it, per cutoff.
     """
-    cut = engine.load(con, "cutoffs", _cutoff_table(cutoffs))
+    return concat_cutoffs([_build_one(con, tables, c, cfg, horizon_days) for c in sorted(set(cutoffs))])
+
+
+def _build_one(
+    con: ibis.BaseBackend, tables: dict[str, ibis.Table], at: pd.Timestamp, cfg: FeaturesConfig, horizon_days: int
+) -> pd.DataFrame:
+    """The features of one cutoff."""
+    cutoff = _literal(at)
     tx = tables["transactions"]
-    table = rfm(before_cutoff(tx, cut, "timestamp"), list(cfg.windows_days), set(tx.columns))
+    table = rfm(tx, cutoff, list(cfg.windows_days), set(tx.columns))
     if (c := tables.get("complaints")) is not None:
-        comp = complaint_features(before_cutoff(c, cut, "opened_at"), set(c.columns), list(cfg.windows_days))
+        comp = complaint_features(_as_of(c, cutoff, "opened_at"), set(c.columns), list(cfg.windows_days))
         table = table.left_join(comp, KEYS).select(table, *[x for x in comp.columns if x not in KEYS])
         table = table.mutate(complaint_rate=table.n_complaints.fill_null(0) / table.n_purchase_days)
         table = table.mutate(**{col: table[col].fill_null(0) for col in _zero_when_none(comp.columns)})
     if (s := tables.get("surveys")) is not None:
-        surv = survey_features(before_cutoff(s, cut, "answered_at"))
+        surv = survey_features(_as_of(s, cutoff, "answered_at"))
         table = table.left_join(surv, KEYS).select(table, *[x for x in surv.columns if x not in KEYS])
     if (cust := tables.get("customers")) is not None:
-        attrs = _customer_features(cust, table, set(cust.columns))
-        table = table.left_join(attrs, KEYS).select(table, *[x for x in attrs.columns if x not in KEYS])
-    out = _finish(engine.execute(con, table.order_by(["cutoff", "customer_id"])))
+        attrs = _customer_features(cust, cutoff, set(cust.columns))
+        table = table.left_join(attrs, "customer_id").select(table, *attrs.columns[1:])
+    out = _finish(engine.fetch(con, table.order_by("customer_id")))
     if cfg.probabilistic:
         out = pd.concat([out, btyd.features(out, horizon_days, cfg.btyd_fit_max_customers)], axis=1)
     return segments.add(out, cfg.loyalty)

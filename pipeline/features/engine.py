@@ -94,10 +94,27 @@ def spark_session(con: ibis.BaseBackend):
 
 def execute(con: ibis.BaseBackend, expr: ibis.Expr) -> pd.DataFrame:
     """Run an expression on the backend and return a pandas frame; running out of memory says what to set."""
+    return _memory_checked(lambda: con.execute(expr))
+
+
+def fetch(con: ibis.BaseBackend, expr: ibis.Table) -> pd.DataFrame:
+    """Run a table expression and return it as pandas through Arrow, column by column in bulk.
+
+    Unlike ``execute`` it never turns a column with nulls into Python objects (Ibis does, and at a million rows that
+    costs seconds and gigabytes): nulls of numbers become NaN, timestamps stay timestamps. Other backends go through
+    ``execute`` (PostgreSQL's Arrow export in Ibis cannot convert NUMERIC results).
+    """
+    if con.name != "duckdb":
+        return execute(con, expr)
+    table = _memory_checked(lambda: con.to_pyarrow(expr))
+    return table.to_pandas(self_destruct=True, split_blocks=True)
+
+
+def _memory_checked(run):
     import duckdb
 
     try:
-        return con.execute(expr)
+        return run()
     except duckdb.OutOfMemoryException as err:
         raise EngineMemoryError(
             f"the feature engine ran out of its memory limit ({str(err).splitlines()[0]}). "

@@ -1,7 +1,12 @@
-"""RFM and behavioural-loyalty features from transactions, per (customer, cutoff), from events strictly before it.
+"""RFM and behavioural-loyalty features from transactions, per customer as of a cutoff, from events strictly before it.
 
 A purchase day is a calendar day with at least one line of positive amount: several purchases on one day count once
 for frequency and gaps, while spend sums every line (returns are negative lines and reduce spend).
+
+The events before the cutoff are read three times, each with only the columns it needs: into purchase days (and the
+gaps between them), into spend per customer, and into one row per (customer, category, brand) for breadth and brand
+loyalty. No intermediate result is used twice, so an engine never has to hold one in memory; a one-row-per-day table
+carrying the spend was measured slower (its hash table and the window over it are wide).
 """
 
 from __future__ import annotations
@@ -22,16 +27,17 @@ def _flag(condition: ibis.Value) -> ibis.Value:
     return condition.cases((True, 1), (False, 0)).cast("int8")
 
 
-def before_cutoff(events: ibis.Table, cutoffs: ibis.Table, time_col: str) -> ibis.Table:
-    """Every (event, cutoff) pair where the event happened strictly before the cutoff."""
-    joined = events.cross_join(cutoffs)
-    return joined.filter(joined[time_col] < joined.cutoff)
+def before(events: ibis.Table, cutoff: ibis.Scalar, time_col: str, columns: list[str]) -> ibis.Table:
+    """The events that happened strictly before ``cutoff``, with only ``columns`` (and the time column)."""
+    keep = list(dict.fromkeys(["customer_id", time_col, *columns]))
+    return events.select(keep).filter(events[time_col] < cutoff)
 
 
-def purchase_days(tx: ibis.Table) -> ibis.Table:
-    """One row per (customer, cutoff, purchase day) with the gap in days since the previous purchase day."""
-    days = tx.filter(tx.amount > 0).select("customer_id", "cutoff", day=tx.timestamp.truncate("D")).distinct()
-    w = ibis.window(group_by=["customer_id", "cutoff"], order_by="day")
+def purchase_days(transactions: ibis.Table, cutoff: ibis.Scalar) -> ibis.Table:
+    """One row per (customer, purchase day before ``cutoff``) with the gap in whole days since the previous one."""
+    bought = transactions.filter((transactions.timestamp < cutoff) & (transactions.amount > 0))
+    days = bought.select("customer_id", day=bought.timestamp.truncate("D")).distinct()
+    w = ibis.window(group_by="customer_id", order_by="day")
     return days.mutate(gap_days=_days_between(days.day, days.day.lag().over(w)))
 
 
@@ -40,69 +46,88 @@ def _trend(recent: ibis.Value, previous: ibis.Value) -> ibis.Value:
     return (recent - previous) / (recent.abs() + previous.abs()).nullif(0)
 
 
-def rfm(tx: ibis.Table, windows: list[int], has: set[str]) -> ibis.Table:
-    """Recency, frequency, spend over windows, tenure, regularity, trend, returns, discount share, breadth."""
-    days = purchase_days(tx)
-    regular = days.group_by(["customer_id", "cutoff"]).aggregate(
-        n_purchase_days=_.day.count(),
-        first_purchase=_.day.min(),
-        last_purchase=_.day.max(),
-        gap_mean_days=_.gap_days.mean(),
-        gap_std_days=_.gap_days.std(),
-        **{f"purchase_days_{w}d": (_.day >= (_.cutoff - ibis.interval(days=w))).sum() for w in windows},
+def rfm(transactions: ibis.Table, cutoff: ibis.Scalar, windows: list[int], has: set[str]) -> ibis.Table:
+    """Recency, frequency, spend over windows, tenure, regularity, trend, returns, discount share, breadth, brand.
+
+    Only transactions strictly before ``cutoff`` are used; customers without a purchase day before it are left out.
+    """
+    days = purchase_days(transactions, cutoff)
+    regular = days.group_by("customer_id").aggregate(
+        n_purchase_days=days.count(),
+        first_purchase=days.day.min(),
+        last_purchase=days.day.max(),
+        **_gap_sums(days.gap_days),
+        **{f"purchase_days_{w}d": (days.day >= cutoff - ibis.interval(days=w)).sum() for w in windows},
     )
-    in_window = {w: tx.timestamp >= (tx.cutoff - ibis.interval(days=w)) for w in windows}
-    prev_90 = (tx.timestamp >= tx.cutoff - ibis.interval(days=180)) & (
-        tx.timestamp < tx.cutoff - ibis.interval(days=90)
-    )
-    # Money is summed as DECIMAL: exact, so every engine and every thread count gives the same bits (float sums
-    # depend on the order rows are added in, and the Gamma-Gamma fit downstream magnifies such differences).
+    out = regular.join(spending(transactions, cutoff, windows, has), "customer_id")
+    out = _derive(out.mutate(cutoff=cutoff), windows, has)
+    if "category" in has or "brand" in has:
+        columns = ["amount", *[c for c in ("category", "brand") if c in has]]
+        assortment = assortment_features(before(transactions, cutoff, "timestamp", columns), has)
+        out = out.left_join(assortment, "customer_id").select(out, *assortment.columns[1:])
+    return out.select(*_column_order(windows, has))
+
+
+def spending(transactions: ibis.Table, cutoff: ibis.Scalar, windows: list[int], has: set[str]) -> ibis.Table:
+    """Lines, returns and net spend (overall, per window, the 90 days before the last 90, discounted) per customer.
+
+    Money is summed as DECIMAL: exact, so every engine and every thread count gives the same bits (float sums depend
+    on the order rows are added in, and the Gamma-Gamma fit downstream magnifies such differences).
+    """
+    tx = before(transactions, cutoff, "timestamp", ["amount", *(["discount"] if "discount" in has else [])])
     money = tx.amount.cast(MONEY)
-    zero = ibis.literal(0, MONEY)
 
     def total(condition: ibis.Value) -> ibis.Value:
-        return ibis.ifelse(condition, money, zero).sum().cast("float64")
+        return ibis.ifelse(condition, money, ibis.literal(0, MONEY)).sum().cast("float64")
+
+    def since(days: int) -> ibis.Value:
+        return tx.timestamp >= cutoff - ibis.interval(days=days)
 
     metrics = dict(
         n_lines=tx.count(),
         spend_total=money.sum().cast("float64"),
         gross_spend=total(tx.amount > 0),
         n_return_lines=(tx.amount < 0).sum(),
-        spend_prev_90d=total(prev_90),
-        **{f"spend_{w}d": total(in_window[w]) for w in windows},
+        spend_prev_90d=total(since(180) & ~since(90)),
+        **{f"spend_{w}d": total(since(w)) for w in windows},
     )
     if "discount" in has:
         metrics["discounted_spend"] = total((tx.discount > 0) & (tx.amount > 0))
-    if "category" in has:
-        metrics["category_breadth"] = tx.category.nunique()
-    spend = tx.group_by(["customer_id", "cutoff"]).aggregate(**metrics)
-    out = _derive(regular.join(spend, ["customer_id", "cutoff"]), windows, has)
-    if "brand" in has:
-        brands = brand_loyalty(tx, has)
-        out = out.left_join(brands, ["customer_id", "cutoff"]).select(out, "brand_loyalty")
-    return out
+    return tx.group_by("customer_id").aggregate(**metrics)
 
 
-def brand_loyalty(tx: ibis.Table, has: set[str]) -> ibis.Table:
-    """Share of a customer's purchase lines in each category that went to their main brand there, over categories.
+def _gap_sums(gap: ibis.Value) -> dict[str, ibis.Value]:
+    """Count, sum and sum of squares of the gaps: whole numbers, so the mean and deviation are exact and repeatable."""
+    return dict(_gaps=gap.count(), _gap_sum=gap.sum(), _gap_squares=(gap * gap).sum())
+
+
+def assortment_features(tx: ibis.Table, has: set[str]) -> ibis.Table:
+    """Category breadth and brand loyalty, from one row per (customer, category, brand).
 
     Brand loyalty in a category = purchases of the customer's most-bought brand ÷ purchases in that category; the
-    feature pools categories (sum of main-brand purchases ÷ sum of purchases). Without a category column the whole
-    assortment is one category.
+    feature pools categories (sum of main-brand purchase lines ÷ sum of purchase lines with a brand). Without a category
+    column the whole assortment is one category. Category breadth counts the distinct categories of all lines.
     """
-    bought = tx.filter((tx.amount > 0) & tx.brand.notnull())
-    category = bought.category.fill_null("(none)") if "category" in has else ibis.literal("(all)")
-    bought = bought.mutate(_category=category)
-    per_brand = bought.group_by(["customer_id", "cutoff", "_category", "brand"]).aggregate(n=_.count())
-    per_category = per_brand.group_by(["customer_id", "cutoff", "_category"]).aggregate(top=_.n.max(), total=_.n.sum())
-    return per_category.group_by(["customer_id", "cutoff"]).aggregate(
-        brand_loyalty=_.top.sum().cast("float64") / _.total.sum(),
-    )
+    keys = ["customer_id", *(["category"] if "category" in has else [])]
+    if "brand" not in has:
+        per_category = tx.select(keys).distinct()
+        return per_category.group_by("customer_id").aggregate(category_breadth=per_category.category.count())
+    per_brand = tx.group_by([*keys, "brand"]).aggregate(n=((tx.amount > 0) & tx.brand.notnull()).sum())
+    per_category = per_brand.group_by(keys).aggregate(top=_.n.max(), total=_.n.sum())
+    metrics = {"brand_loyalty": per_category.top.sum().cast("float64") / per_category.total.sum().nullif(0)}
+    if "category" in has:
+        metrics["category_breadth"] = per_category.category.count()
+    return per_category.group_by("customer_id").aggregate(**metrics)
 
 
 def _derive(t: ibis.Table, windows: list[int], has: set[str]) -> ibis.Table:
     """Ratios and day counts from the aggregates."""
     recency = _days_between(t.cutoff, t.last_purchase)
+    n, total, squares = t._gaps, t._gap_sum, t._gap_squares
+    gap_mean = total.cast("float64") / n.nullif(0).cast("float64")
+    # sample variance from integer sums: exact up to one division (a streaming float variance depends on row order)
+    gap_var = (n * squares - total * total).cast("float64") / (n * (n - 1)).nullif(0).cast("float64")
+    t = t.mutate(gap_mean_days=gap_mean, gap_std_days=gap_var.sqrt())
     derived = dict(
         recency_days=recency,
         tenure_days=_days_between(t.cutoff, t.first_purchase),
@@ -116,9 +141,39 @@ def _derive(t: ibis.Table, windows: list[int], has: set[str]) -> ibis.Table:
     if "discount" in has:
         derived["discount_share"] = t.discounted_spend / t.gross_spend.nullif(0)
     return t.mutate(**derived).drop(
+        "_gaps",
+        "_gap_sum",
+        "_gap_squares",
         "first_purchase",
         "last_purchase",
         "spend_prev_90d",
         "gross_spend",
         *(["discounted_spend"] if "discount" in has else []),
     )
+
+
+def _column_order(windows: list[int], has: set[str]) -> list[str]:
+    """The features in a fixed order (a model's column sampling depends on the order of its inputs)."""
+    return [
+        "customer_id",
+        "cutoff",
+        "n_purchase_days",
+        "gap_mean_days",
+        "gap_std_days",
+        *[f"purchase_days_{w}d" for w in windows],
+        "n_lines",
+        "spend_total",
+        "n_return_lines",
+        *[f"spend_{w}d" for w in windows],
+        *(["category_breadth"] if "category" in has else []),
+        "recency_days",
+        "tenure_days",
+        "repeat_buyer",
+        "avg_basket",
+        "gap_cv",
+        "overdue_ratio",
+        "spend_trend",
+        "returns_rate",
+        *(["discount_share"] if "discount" in has else []),
+        *(["brand_loyalty"] if "brand" in has else []),
+    ]
