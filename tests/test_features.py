@@ -303,3 +303,19 @@ def test_property_future_events_never_change_any_feature(family, seed, offsets_h
     assert before["bgnbd_p_alive"].notna().all() and before["brand_loyalty"].notna().all()
     after = build(_with_future(past, family, [0, *offsets_h], np.random.default_rng(seed)), [CUTOFF], FeaturesConfig())
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_features_of_a_customer_sample_equal_those_of_the_sampled_tables(demo_inputs):
+    """Training cutoffs are built on tables restricted to a customer sample (a semi-join in the engine)."""
+    from pipeline.features import engine
+    from pipeline.features.build import build_on
+
+    keep = sorted(demo_inputs.transactions["customer_id"].unique())[::3]
+    con = engine.connect("duckdb", 2)
+    sample = engine.load(con, "sample", pd.DataFrame({"customer_id": pd.array(keep, dtype="string")}))
+    names = ("transactions", "complaints", "customers", "surveys")
+    tables = {n: engine.load(con, n, getattr(demo_inputs, n)).semi_join(sample, "customer_id") for n in names}
+    cutoff = [pd.Timestamp("2026-06-01")]
+    in_engine = build_on(con, tables, cutoff, FeaturesConfig())
+    subset = FeatureInputs(*[getattr(demo_inputs, n).pipe(lambda f: f[f["customer_id"].isin(keep)]) for n in names])
+    pd.testing.assert_frame_equal(in_engine, build(subset, cutoff, FeaturesConfig()), check_categorical=False)

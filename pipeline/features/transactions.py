@@ -29,8 +29,8 @@ def _flag(condition: ibis.Value) -> ibis.Value:
 
 def before(events: ibis.Table, cutoff: ibis.Scalar, time_col: str, columns: list[str]) -> ibis.Table:
     """The events that happened strictly before ``cutoff``, with only ``columns`` (and the time column)."""
-    keep = list(dict.fromkeys(["customer_id", time_col, *columns]))
-    return events.select(keep).filter(events[time_col] < cutoff)
+    selected = events.select(list(dict.fromkeys(["customer_id", time_col, *columns])))
+    return selected.filter(selected[time_col] < cutoff)
 
 
 def purchase_days(transactions: ibis.Table, cutoff: ibis.Scalar) -> ibis.Table:
