@@ -226,6 +226,13 @@ def tables_overrides(folder: Path) -> list[str]:
     return ["data=files", "data.mode=merge", *[f"data.{t}={folder / f'{t}.parquet'}" for t in TABLES]]
 
 
+def catalog_of(work: Path):
+    """The pipeline's catalog of a benchmark work folder (the same folders ``pipeline_cmd`` points the runs at)."""
+    from pipeline.catalog import Catalog
+
+    return Catalog(*(work / k for k in ("raw", "interim", "quarantine", "scored", "models", "mlruns")))
+
+
 def count_rows(path: Path) -> int:
     import pyarrow.parquet as pq
 
@@ -238,17 +245,25 @@ def run_size(n: int, repeats: int, weekly_only: bool) -> dict:
     work = data / "work"
     shutil.rmtree(work, ignore_errors=True)
     result: dict = {"customers": n, "rows": {}, "initial_load": load_history(data, work)}
-    lines = count_rows(work / "interim" / "transactions.parquet")
+    catalog = catalog_of(work)
+    lines = count_rows(catalog.table("transactions"))
     result["rows"]["history_lines"] = lines
     as_of = f"as_of={END - WEEK:%Y-%m-%d}"
     print(f"  history loaded: {lines:,} lines in {result['initial_load'][0]:.0f} s", flush=True)
     training = {}
-    # the stress run only needs a champion to score with: no backtest (promotion then needs none)
-    extra = ["tracking.enabled=false", "model.n_backtest_folds=0"] if weekly_only else []
-    for stage in ("features", "train", "evaluate"):
-        m = measure(pipeline_cmd(work, "stage=" + stage, as_of, *extra), work / "logs" / f"{stage}.log")
-        training[stage] = (m.seconds, m.peak_bytes)
-        print(f"  training run, {stage}: {m.seconds:.0f} s, peak {m.peak_bytes / GB:.1f} GB", flush=True)
+    # the stress run only needs a champion to score with: the 1,000,000 run's champion (same features) when it is
+    # there, else one trained here without a backtest (promotion then needs none)
+    donor = CACHE / "n1000000" / "work"
+    if weekly_only and catalog_of(donor).champion.exists():
+        shutil.copytree(catalog_of(donor).models, catalog.models)
+        shutil.copytree(catalog_of(donor).evaluation, catalog.evaluation)
+        print("  scoring with the champion of the 1,000,000-customer training run", flush=True)
+    else:
+        extra = ["tracking.enabled=false", "model.n_backtest_folds=0"] if weekly_only else []
+        for stage in ("features", "train", "evaluate"):
+            m = measure(pipeline_cmd(work, "stage=" + stage, as_of, *extra), work / "logs" / f"{stage}.log")
+            training[stage] = (m.seconds, m.peak_bytes)
+            print(f"  training run, {stage}: {m.seconds:.0f} s, peak {m.peak_bytes / GB:.1f} GB", flush=True)
     result["training"] = training
     weekly = []
     for k in range(repeats):
@@ -260,8 +275,8 @@ def run_size(n: int, repeats: int, weekly_only: bool) -> dict:
         print(f"  weekly run {k + 1} of {repeats}: {m.seconds:.0f} s, peak {m.peak_bytes / GB:.1f} GB", flush=True)
     result["weekly"] = [(m.seconds, m.peak_bytes, m.stage_seconds) for m in weekly]
     result["rows"]["week_lines"] = count_rows(data / "week" / "transactions.parquet")
-    result["rows"]["lines"] = count_rows(work / "interim" / "transactions.parquet")
-    result["rows"]["scored"] = count_rows(work / "scored" / f"{END:%Y-%m-%d}" / "customers.parquet")
+    result["rows"]["lines"] = count_rows(catalog.table("transactions"))
+    result["rows"]["scored"] = count_rows(catalog.customers(END))
     refs = {}
     for ref in ("pandas", "duckdb"):
         m = measure(
@@ -269,7 +284,7 @@ def run_size(n: int, repeats: int, weekly_only: bool) -> dict:
                 sys.executable,
                 str(Path(__file__).resolve().parent / "references.py"),
                 ref,
-                str(work / "interim" / "transactions.parquet"),
+                str(catalog.table("transactions")),
                 f"{END:%Y-%m-%d}",
             ],
             work / "logs" / f"{ref}.log",

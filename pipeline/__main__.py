@@ -16,7 +16,8 @@ from typing import Optional
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import evaluate, score, stages, threads, tracking
+from pipeline import evaluate, lock, score, stages, threads, tracking
+from pipeline.catalog import Catalog
 from pipeline.config import STAGES, WEEKLY, Config, register, validate
 from pipeline.features.engine import EngineMemoryError
 from pipeline.ingest import IngestError
@@ -26,16 +27,16 @@ log = logging.getLogger("pipeline")
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 
-def make_tracker(cfg: Config, paths: stages.Paths):
+def make_tracker(cfg: Config, catalog: Catalog):
     """An MLflow tracker for the configured store, or a no-op one when tracking is off."""
     if not cfg.tracking.enabled:
         return tracking.NullTracker()
-    paths.mlruns.mkdir(parents=True, exist_ok=True)
-    uri = cfg.tracking.uri or f"sqlite:///{(paths.mlruns / 'mlflow.db').resolve()}"
+    catalog.mlruns.mkdir(parents=True, exist_ok=True)
+    uri = cfg.tracking.uri or f"sqlite:///{catalog.mlflow_db.resolve()}"
     return tracking.MlflowTracker(
         uri,
         cfg.tracking.experiment,
-        paths.mlruns / "artifacts",
+        catalog.mlflow_artifacts,
         cfg.tracking.register,
         cfg.tracking.run_name or cfg.stage,
     )
@@ -43,49 +44,56 @@ def make_tracker(cfg: Config, paths: stages.Paths):
 
 def run(cfg: Config, resolved: dict) -> Optional[float]:
     """Run the selected stage(s) in order and print where the results are."""
-    paths = stages.Paths.from_config(cfg)
+    catalog = Catalog.from_config(cfg)
     threads.configure(cfg.threads)
+    with lock.exclusive(catalog.run_lock, f"stage={cfg.stage}" + (f" as_of={cfg.as_of}" if cfg.as_of else "")):
+        return _run_locked(cfg, catalog, resolved)
+
+
+def _run_locked(cfg: Config, catalog: Catalog, resolved: dict) -> Optional[float]:
+    """The stages of this run, with the project to itself."""
     if cfg.stage == "tune":
-        with make_tracker(cfg, paths) as tracker:
+        with make_tracker(cfg, catalog) as tracker:
             tracker.log_params(tracking.flatten(resolved))
-            loss = stages.run_tune(cfg, paths, tracker)
+            loss = stages.run_tune(cfg, catalog, tracker)
         print(f"validation log loss {loss:.5f}")
         return loss
     todo = WEEKLY if cfg.stage == "weekly" else STAGES[: STAGES.index("all")] if cfg.stage == "all" else (cfg.stage,)
-    with make_tracker(cfg, paths) as tracker:
+    with make_tracker(cfg, catalog) as tracker:
         tracker.log_params({**tracking.flatten(resolved), "threads.resolved": threads.count()})
+        produced: dict = {}  # what a stage hands the next one in this run (the report takes scoring's frames)
         for stage in todo:
             started = time.monotonic()
             log.info("stage %s", stage)
-            run_stage(stage, cfg, paths, tracker)
+            run_stage(stage, cfg, catalog, tracker, produced)
             seconds = time.monotonic() - started
             log.info("stage %s done in %.1f s", stage, seconds)
             tracker.log_metrics({f"stage_seconds.{stage}": seconds})
         print(f"MLflow:       {tracker.ui_hint}")
 
 
-def run_stage(stage: str, cfg: Config, paths: stages.Paths, tracker) -> None:
-    """Run one stage and print what it produced."""
+def run_stage(stage: str, cfg: Config, catalog: Catalog, tracker, produced: dict) -> None:
+    """Run one stage and print what it produced; ``produced`` carries results to later stages of the same run."""
     if stage == "ingest":
-        print_summary(stages.run_ingest(cfg, paths, tracker))
+        print_summary(stages.run_ingest(cfg, catalog, tracker))
     elif stage in ("features", "weekly_features"):
-        plan = stages.run_features(cfg, paths, training=stage == "features")
-        if plan["production"] is None:
+        plan = stages.run_features(cfg, catalog, training=stage == "features")
+        if plan.production is None:
             print(
-                f"as_of {plan['as_of'][:10]}: {plan['fallback_reason']}.\n  No model can be trained on labels; "
+                f"as_of {plan.as_of:%Y-%m-%d}: {plan.fallback_reason}.\n  No model can be trained on labels; "
                 f"the list is scored with BG/NBD x Gamma-Gamma (model_version '{score.FALLBACK_VERSION}')."
             )
         elif stage == "features":
             print(
-                f"as_of {plan['as_of'][:10]}: {len(plan['folds'])} backtest folds, "
-                f"{len(plan['production']['train'])} training cutoffs for the production model"
+                f"as_of {plan.as_of:%Y-%m-%d}: {len(plan.folds)} backtest folds, "
+                f"{len(plan.production.train)} training cutoffs for the production model"
             )
     elif stage == "train":
-        print(f"trained model {stages.run_train(cfg, paths, tracker)}")
+        print(f"trained model {stages.run_train(cfg, catalog, tracker)}")
     elif stage == "evaluate":
-        summary = stages.run_evaluate(cfg, paths, tracker)
-        print_metrics(summary)
-        decision = stages.run_promotion(cfg, paths, tracker, summary)
+        evaluation = stages.run_evaluate(cfg, catalog, tracker)
+        print_metrics(evaluation.summary)
+        decision = stages.run_promotion(cfg, catalog, tracker, evaluation)
         if decision is not None:
             verdict = (
                 "is now the champion"
@@ -94,9 +102,10 @@ def run_stage(stage: str, cfg: Config, paths: stages.Paths, tracker) -> None:
             )
             print(f"model {decision.candidate} {verdict}: {decision.reason}")
     elif stage == "score":
-        print(f"scored list: {stages.run_score(cfg, paths)}")
+        produced["scored"] = stages.run_score(cfg, catalog)
+        print(f"scored list: {catalog.customers(catalog.read_plan().as_of)}")
     elif stage == "report":
-        csv_path, html_path = stages.run_report(cfg, paths, tracker)
+        csv_path, html_path = stages.run_report(cfg, catalog, tracker, produced.get("scored"))
         print(f"at-risk list: {csv_path}\nreport:       {html_path}")
 
 
@@ -135,7 +144,7 @@ def main(cfg: DictConfig) -> Optional[float]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     try:
         return run(validate(OmegaConf.to_object(cfg)), resolved)
-    except (IngestError, NotEnoughHistory, EngineMemoryError, ValueError) as err:
+    except (IngestError, NotEnoughHistory, EngineMemoryError, lock.ProjectBusy, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Optional
 
 import pandas as pd
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 class Stage(StrEnum):
@@ -258,12 +259,16 @@ class ReportConfig:
 
 @dataclass
 class PathsConfig:
-    raw: str = "data/raw"
-    interim: str = "data/interim"
-    quarantine: str = "data/quarantine"
-    scored: str = "data/scored"
-    models: str = "models"
-    mlruns: str = "mlruns"
+    """Where the run's data, models and tracking store live: under ``root`` (the project) unless set absolutely, so
+    ``python -m pipeline`` writes to the same place from any working directory (a scheduler's, say)."""
+
+    root: str = "${project_root:}"  # the project folder (the one holding configs/); paths.root=... moves them all
+    raw: str = "${paths.root}/data/raw"
+    interim: str = "${paths.root}/data/interim"
+    quarantine: str = "${paths.root}/data/quarantine"
+    scored: str = "${paths.root}/data/scored"
+    models: str = "${paths.root}/models"
+    mlruns: str = "${paths.root}/mlruns"
 
 
 @dataclass
@@ -337,8 +342,17 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the folder with configs/, data/ and models/
+
+
 def register() -> None:
-    """Register the schemas so the YAML files under configs/ are validated against them."""
+    """Register the schemas so the YAML files under configs/ are validated against them, and ``${project_root:}``."""
+    OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
     cs.store(group="data", name="base_data", node=DataConfig)
+
+
+def as_of_date(cfg: Config) -> Optional[pd.Timestamp]:
+    """The configured as_of as a calendar day (None = the day after the last transaction, found by the features)."""
+    return pd.Timestamp(cfg.as_of).normalize() if cfg.as_of else None

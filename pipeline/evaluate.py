@@ -14,6 +14,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from pipeline import economics, models
 from pipeline import train as training
 from pipeline.config import CampaignConfig, ModelConfig
+from pipeline.plan import Fold
 
 CHURN_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift", "empc", "best_campaign_profit")
 VALUE_METRICS = ("rmse", "mae", "spearman", "normalised_gini", "total_ratio")
@@ -138,7 +139,7 @@ def _with_value(p: np.ndarray, expected_value: np.ndarray) -> tuple[np.ndarray, 
 
 def backtest(
     labelled: pd.DataFrame,
-    folds: list[training.Fold],
+    folds: list[Fold],
     cfg: ModelConfig,
     seed: int,
     horizon_days: int,

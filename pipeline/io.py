@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -11,15 +12,28 @@ from pathlib import Path
 import pandas as pd
 
 
+@functools.cache
+def _file_mode() -> int:
+    """The mode a plain ``open`` would give a new file under the process umask (e.g. 0644 for umask 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename, on error it vanishes."""
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename, on error it vanishes.
+
+    The file gets the umask's permissions (a temporary file is private while it is written), so another account
+    (a BI tool, a cron user) can read the outputs as it could any file this process creates.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -15,14 +15,16 @@ from pipeline.features import engine
 from pipeline.features.transactions import MONEY
 
 
-def build(transactions: pd.DataFrame, population: pd.DataFrame, horizon_days: int, gap_days: int = 0) -> pd.DataFrame:
+def outcomes(
+    transactions: pd.DataFrame, population: pd.DataFrame, horizon_days: int, gap_days: int = 0
+) -> pd.DataFrame:
     """Labels for every (customer_id, cutoff) row of ``population``, from a pandas transactions table."""
     con = engine.connect()
     tx = engine.load(con, "transactions", transactions[["customer_id", "timestamp", "amount"]])
-    return build_on(con, tx, population, horizon_days, gap_days)
+    return outcomes_on(con, tx, population, horizon_days, gap_days)
 
 
-def build_on(
+def outcomes_on(
     con: ibis.BaseBackend, transactions: ibis.Table, population: pd.DataFrame, horizon_days: int, gap_days: int = 0
 ) -> pd.DataFrame:
     """Labels for every (customer_id, cutoff) row of ``population``, computed where ``transactions`` lives."""

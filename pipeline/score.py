@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 
 from pipeline import explain, models
+from pipeline.bundle import FALLBACK_VERSION
 from pipeline.train import NotEnoughHistory, TrainedModels, predict
 
-FALLBACK_VERSION = "bgnbd-gamma-gamma (no labelled history)"
+__all__ = ["FALLBACK_VERSION", "run_fallback", "run_on_spark", "score_customers", "score_rows"]
 FILTER_COLUMNS = ("rfm_segment", "loyalty_stage", "loyalty_quadrant", "region", "acquisition_channel", "loyalty_member")
 # Warning signs for the label-free fallback, in order of priority: (driver, test on the feature row).
 WARNING_SIGNS = (
@@ -21,7 +22,7 @@ WARNING_SIGNS = (
 )
 
 
-def run(
+def score_customers(
     trained: TrainedModels, features: pd.DataFrame, model_version: str, n_reasons: int = 3
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The scored list (ranked by value at risk) and the per-customer driver contributions."""
@@ -38,7 +39,7 @@ def score_rows(trained: TrainedModels, features: pd.DataFrame, n_reasons: int = 
 def run_on_spark(
     session, trained: TrainedModels, features: pd.DataFrame, model_version: str, n_reasons: int = 3
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The same list as ``run``, with predictions and exact reasons computed on Spark's executors.
+    """The same list as ``score_customers``, with predictions and exact reasons computed on Spark's executors.
 
     Each partition of the feature rows is scored by ``score_rows`` in a pandas UDF (``mapInPandas``; the fitted
     models travel with it); only the global ranking runs on the driver.

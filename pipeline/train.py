@@ -1,8 +1,6 @@
 """Training: stack customers as of many past cutoffs (each with a fully observed horizon) and fit the models.
 
-Time order is strict: every training cutoff's horizon ends at or before the validation cutoff, and the validation
-horizon ends at or before the test cutoff (or ``as_of`` for the production model), so nothing a model is checked on
-was visible when it was fitted.
+Which cutoffs train, validate and test is the plan's (``pipeline.plan``); this module fits on the rows it is given.
 """
 
 from __future__ import annotations
@@ -28,23 +26,6 @@ class NotEnoughHistory(Exception):
     """The data before as_of is too short even for the label-free BG/NBD fallback."""
 
 
-def too_short_message(as_of: pd.Timestamp, first_purchase: pd.Timestamp, horizon_days: int, cfg: ModelConfig) -> str:
-    return (
-        f"no training cutoff has {cfg.min_history_days} days of history before it and a fully observed "
-        f"{horizon_days}-day horizon before the validation cutoff {as_of - pd.Timedelta(days=horizon_days):%Y-%m-%d} "
-        f"(history starts {first_purchase:%Y-%m-%d}, as_of is {as_of:%Y-%m-%d})"
-    )
-
-
-@dataclass(frozen=True)
-class Fold:
-    """Cutoffs of one fit: training cutoffs, the validation cutoff, and the cutoff it is tested on (None = as_of)."""
-
-    train: tuple[pd.Timestamp, ...]
-    validation: pd.Timestamp
-    test: pd.Timestamp | None
-
-
 @dataclass(frozen=True)
 class TrainedModels:
     churn: models.CalibratedChurnModel
@@ -55,31 +36,6 @@ class TrainedModels:
     calibration: str
     churn_iterations: int
     value_iterations: int
-
-
-def plan(
-    as_of: pd.Timestamp, first_purchase: pd.Timestamp, horizon_days: int, cfg: ModelConfig
-) -> tuple[Fold | None, list[Fold]]:
-    """The production fold (validated on the last fully observed cutoff) and the out-of-time backtest folds.
-
-    The production fold is None when no cutoff before as_of has a fully observed horizon: then nothing can be
-    trained on labels, and scoring falls back to BG/NBD x Gamma-Gamma, which needs none.
-    """
-    h = pd.Timedelta(days=horizon_days)
-    step = pd.Timedelta(days=cfg.cutoff_step_days)
-    earliest = first_purchase.normalize() + pd.Timedelta(days=cfg.min_history_days)
-
-    def fold(end: pd.Timestamp, test: pd.Timestamp | None) -> Fold | None:
-        validation = end - h
-        train = tuple(c for c in (validation - h - j * step for j in range(cfg.n_train_cutoffs)) if c >= earliest)
-        return Fold(train[::-1], validation, test) if train else None
-
-    production = fold(as_of, None)
-    if production is None:
-        return None, []
-    tests = [as_of - h - k * step for k in range(cfg.n_backtest_folds)]
-    backtest = [f for f in (fold(t, t) for t in tests) if f is not None]
-    return production, backtest
 
 
 def monotone_signs(features: list[str], increasing: list[str]) -> list[int]:

@@ -21,7 +21,7 @@ def demo_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def demo_tables(demo_dir) -> ingest.Tables:
     cfg = DataConfig(**{t: str(demo_dir / f"{t}.csv") for t in ("transactions", "complaints", "customers", "surveys")})
-    return ingest.run(cfg)
+    return ingest.load_tables(cfg)
 
 
 @pytest.fixture(scope="session")

@@ -2,23 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from typing import Optional
 
-import pandera.pandas as pa
+with warnings.catch_warnings():  # pandera imports pyspark.pandas when pyspark is installed, which warns about pandas 3
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    import pandera.pandas as pa
 
 COMPLAINT_CATEGORIES = ("delivery", "quality", "billing", "service", "other")
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """What one table holds: column kinds (id, timestamp, number, int, bool, category, text), which are required."""
+    """What one table holds and the rules its rows follow.
+
+    ``kinds``: each column's kind (id, timestamp, number, int, bool, category, text); ``required``: columns a row
+    cannot do without; ``record_id``: the column identifying a record across loads; ``time_column``: when it happened
+    (rows on or after as_of are held back). ``checks``: pandera checks per column; ``row_checks``: (columns needed,
+    check) over whole rows. ``categories``: the allowed values of ``category`` (others become ``other``).
+    ``keep_on_duplicate``: which version of a repeated record ID is kept. ``needs_rows``: a load whose rows are all
+    unusable stops. ``known_customers_only``: rows of customers with no transactions and no customer record are set
+    aside.
+    """
 
     name: str
     kinds: dict[str, str]
     required: tuple[str, ...]
     record_id: Optional[str]
     time_column: Optional[str]
+    checks: dict[str, tuple[pa.Check, ...]] = field(default_factory=dict)
+    row_checks: tuple[tuple[tuple[str, ...], pa.Check], ...] = ()
+    categories: Optional[tuple[str, ...]] = None
+    keep_on_duplicate: str = "first"
+    needs_rows: bool = False
+    known_customers_only: bool = False
 
 
 SPECS = {
@@ -38,6 +56,7 @@ SPECS = {
         ("customer_id", "timestamp", "amount"),
         "transaction_id",
         "timestamp",
+        needs_rows=True,
     ),
     "complaints": TableSpec(
         "complaints",
@@ -53,6 +72,19 @@ SPECS = {
         ("customer_id", "opened_at"),
         "complaint_id",
         "opened_at",
+        checks={
+            "severity": (pa.Check.isin([1, 2, 3], error="severity must be 1, 2 or 3"),),
+            "satisfaction": (pa.Check.in_range(1, 5, error="satisfaction must be 1-5"),),
+        },
+        row_checks=(
+            (
+                ("opened_at", "resolved_at"),
+                pa.Check(lambda df: ~(df["resolved_at"] < df["opened_at"]), error="resolved_at is before opened_at"),
+            ),
+        ),
+        categories=COMPLAINT_CATEGORIES,
+        keep_on_duplicate="last",  # a later version of a complaint carries its resolution
+        known_customers_only=True,
     ),
     "customers": TableSpec(
         "customers",
@@ -73,22 +105,17 @@ SPECS = {
         ("customer_id", "answered_at", "score"),
         None,
         "answered_at",
+        checks={"score": (pa.Check.in_range(0, 10, error="NPS score must be 0-10"),)},
+        known_customers_only=True,
     ),
 }
 
 
 def row_schema(spec: TableSpec, present: list[str]) -> pa.DataFrameSchema:
     """The pandera schema of row-level checks for the columns present in this table."""
-    checks: dict[str, list[pa.Check]] = {c: [] for c in present}
-    if spec.name == "complaints":
-        checks.get("severity", []).append(pa.Check.isin([1, 2, 3], error="severity must be 1, 2 or 3"))
-        checks.get("satisfaction", []).append(pa.Check.in_range(1, 5, error="satisfaction must be 1-5"))
-    if spec.name == "surveys":
-        checks["score"].append(pa.Check.in_range(0, 10, error="NPS score must be 0-10"))
-    columns = {c: pa.Column(checks=checks[c], nullable=c not in spec.required, coerce=False) for c in present}
-    frame_checks = []
-    if spec.name == "complaints" and "resolved_at" in present:
-        frame_checks.append(
-            pa.Check(lambda df: ~(df["resolved_at"] < df["opened_at"]), error="resolved_at is before opened_at")
-        )
+    columns = {
+        c: pa.Column(checks=list(spec.checks.get(c, ())), nullable=c not in spec.required, coerce=False)
+        for c in present
+    }
+    frame_checks = [check for needed, check in spec.row_checks if set(needed) <= set(present)]
     return pa.DataFrameSchema(columns, checks=frame_checks, strict=False)

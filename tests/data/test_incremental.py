@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from pipeline import ingest, stages
+from pipeline.catalog import Catalog
 from pipeline.config import Config, DataConfig, PathsConfig
 
 TX = "customer_id,timestamp,amount\n"
@@ -26,9 +27,9 @@ def _config(tmp_path, mode="merge", **tables) -> Config:
 
 
 def _load(cfg: Config) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    paths = stages.Paths.from_config(cfg)
-    summary = stages.run_ingest(cfg, paths).set_index("table")
-    return summary, {n: pd.read_parquet(p) for n in stages.TABLES if (p := paths.interim / f"{n}.parquet").exists()}
+    catalog = Catalog.from_config(cfg)
+    summary = stages.run_ingest(cfg, catalog).set_index("table")
+    return summary, {n: pd.read_parquet(p) for n, p in catalog.existing_tables().items()}
 
 
 def test_loading_the_same_files_twice_adds_nothing(tmp_path):

@@ -17,7 +17,7 @@ def test_labels_on_a_hand_made_table():
         }
     )
     population = pd.DataFrame({"customer_id": ["a", "b", "c", "d", "e"], "cutoff": pd.Timestamp("2024-03-01")})
-    out = labels.build(tx, population, horizon_days=91).set_index("customer_id")
+    out = labels.outcomes(tx, population, horizon_days=91).set_index("customer_id")
     # a buys exactly at the cutoff (the future belongs to the label); b on the last day of the horizon;
     # c the first moment after it; d buys and returns more than it bought; e never buys.
     assert out["churned"].to_dict() == {"a": 0, "b": 0, "c": 1, "d": 0, "e": 1}
@@ -25,7 +25,7 @@ def test_labels_on_a_hand_made_table():
 
 
 def test_a_label_gap_moves_the_window_and_the_plan_keeps_it_observed():
-    from pipeline import train
+    from pipeline import plan
     from pipeline.config import ModelConfig
 
     tx = pd.DataFrame(
@@ -36,13 +36,13 @@ def test_a_label_gap_moves_the_window_and_the_plan_keeps_it_observed():
         }
     )
     population = pd.DataFrame({"customer_id": ["a", "b"], "cutoff": pd.Timestamp("2024-03-01")})
-    out = labels.build(tx, population, horizon_days=90, gap_days=30).set_index("customer_id")
+    out = labels.outcomes(tx, population, horizon_days=90, gap_days=30).set_index("customer_id")
     # window [2024-03-31, 2024-06-29): a's purchase falls in the gap; b's first is the window's first day, its second
     # the first moment after the window.
     assert out["churned"].to_dict() == {"a": 1, "b": 0}
     assert out["future_spend"].to_dict() == {"a": 0.0, "b": 5.0}
     as_of = pd.Timestamp("2026-01-01")
-    production, folds = train.plan(as_of, pd.Timestamp("2023-01-01"), 90 + 30, ModelConfig())
+    production, folds = plan.folds_for(as_of, pd.Timestamp("2023-01-01"), 90 + 30, ModelConfig())
     observed = pd.Timedelta(days=120)
     assert production.validation + observed <= as_of
     for f in folds:

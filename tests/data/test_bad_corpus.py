@@ -13,7 +13,7 @@ from pipeline import ingest
 from pipeline.config import ColumnMaps, CsvOptions, DataConfig
 from pipeline.ingest import IngestError
 
-CORPUS = Path(__file__).parent / "data" / "bad"
+CORPUS = Path(__file__).parent / "bad"
 CASES = sorted(p.parent for p in CORPUS.glob("*/case.yaml"))
 
 
@@ -45,11 +45,11 @@ def test_bad_input_case(folder: Path):
     as_of = pd.Timestamp(case["as_of"]) if case.get("as_of") else None
     if "error" in expect:
         with pytest.raises(IngestError) as err:
-            ingest.run(cfg, as_of)
+            ingest.load_tables(cfg, as_of)
         assert re.search(expect["error"], str(err.value)), str(err.value)
         assert "\n" not in str(err.value)
         return
-    tables = ingest.run(cfg, as_of)
+    tables = ingest.load_tables(cfg, as_of)
     summary = tables.summary.set_index("table")
     for name, row in summary.iterrows():  # nothing is lost, in every case
         assert row.rows_read == row.rows_loaded + row.rows_quarantined, name

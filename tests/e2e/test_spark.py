@@ -47,8 +47,8 @@ def test_spark_and_duckdb_give_identical_labels_and_scores(spark_ready, demo_inp
     frame = build(demo_inputs, cutoffs, FeaturesConfig(), threads=2)
     spark = engine.connect("spark", 2)
     tx_on_spark = engine.load(spark, "transactions", demo_inputs.transactions[["customer_id", "timestamp", "amount"]])
-    on_spark = labels.build_on(spark, tx_on_spark, frame, 90)
-    on_duckdb = labels.build(demo_inputs.transactions, frame, 90)
+    on_spark = labels.outcomes_on(spark, tx_on_spark, frame, 90)
+    on_duckdb = labels.outcomes(demo_inputs.transactions, frame, 90)
     pd.testing.assert_frame_equal(on_duckdb, on_spark)
     labelled = frame.assign(churned=on_duckdb["churned"], future_spend=on_duckdb["future_spend"])
     cfg = ModelConfig(
@@ -58,7 +58,7 @@ def test_spark_and_duckdb_give_identical_labels_and_scores(spark_ready, demo_inp
         labelled[labelled["cutoff"] == cutoffs[0]], labelled[labelled["cutoff"] == cutoffs[1]], cfg, 42, 90
     )
     features = frame[frame["cutoff"] == cutoffs[2]].reset_index(drop=True)
-    local, local_drivers = score.run(trained, features, "v1")
+    local, local_drivers = score.score_customers(trained, features, "v1")
     remote, remote_drivers = score.run_on_spark(engine.spark_session(spark), trained, features, "v1")
     assert len(local) > 1000 and (local["reason_1"] != "").mean() > 0.5
     pd.testing.assert_frame_equal(local, remote, check_exact=False, rtol=1e-9, atol=1e-12)

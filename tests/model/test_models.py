@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import evaluate, explain, labels, train
+from pipeline import evaluate, explain, labels, plan, train
 from pipeline.config import FeaturesConfig, ModelConfig
 from pipeline.features.build import build
 
@@ -18,10 +18,10 @@ pytestmark = pytest.mark.slow
 def backtest(demo_inputs):
     cfg = ModelConfig(n_backtest_folds=1, n_train_cutoffs=6)
     as_of = demo_inputs.transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
-    _, folds = train.plan(as_of, demo_inputs.transactions["timestamp"].min(), 90, cfg)
+    _, folds = plan.folds_for(as_of, demo_inputs.transactions["timestamp"].min(), 90, cfg)
     fold = folds[0]
     frame = build(demo_inputs, [*fold.train, fold.validation, fold.test], FeaturesConfig())
-    labelled = frame.merge(labels.build(demo_inputs.transactions, frame, 90), on=["customer_id", "cutoff"])
+    labelled = frame.merge(labels.outcomes(demo_inputs.transactions, frame, 90), on=["customer_id", "cutoff"])
     trained = train.fit(
         labelled[labelled["cutoff"].isin(fold.train)], labelled[labelled["cutoff"] == fold.validation], cfg, 42, 90
     )
@@ -65,9 +65,9 @@ def test_the_same_data_and_config_give_the_same_model(backtest, demo_inputs):
     trained, test = backtest
     cfg = ModelConfig(n_backtest_folds=1, n_train_cutoffs=6)
     as_of = demo_inputs.transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
-    fold = train.plan(as_of, demo_inputs.transactions["timestamp"].min(), 90, cfg)[1][0]
+    fold = plan.folds_for(as_of, demo_inputs.transactions["timestamp"].min(), 90, cfg)[1][0]
     frame = build(demo_inputs, [*fold.train, fold.validation, fold.test], FeaturesConfig(), threads=1)
-    labelled = frame.merge(labels.build(demo_inputs.transactions, frame, 90), on=["customer_id", "cutoff"])
+    labelled = frame.merge(labels.outcomes(demo_inputs.transactions, frame, 90), on=["customer_id", "cutoff"])
     again = train.fit(
         labelled[labelled["cutoff"].isin(fold.train)], labelled[labelled["cutoff"] == fold.validation], cfg, 42, 90
     )

@@ -25,8 +25,13 @@ CONTRACT = [
 
 
 def _run(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """The app run from ``cwd`` with its project folder there too (data, models and MLflow under ``cwd``)."""
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", *overrides], cwd=cwd, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "pipeline", f"paths.root={cwd}", *overrides],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -169,7 +174,8 @@ def test_tuning_sweep_selects_on_the_validation_cutoff_and_tracks_every_trial(tm
     for stage in ("ingest", "features"):
         assert _run(tmp_path, f"stage={stage}", *small, "tracking.enabled=false").returncode == 0
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline", "--config-name", "tune", "--multirun", "hydra.sweeper.n_trials=2", *small],
+        [sys.executable, "-m", "pipeline", "--config-name", "tune", "--multirun", "hydra.sweeper.n_trials=2"]
+        + [f"paths.root={tmp_path}", *small],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -107,7 +107,7 @@ def test_reasons_name_only_drivers_that_raise_risk_with_each_customers_numbers()
 
 
 def test_a_file_too_large_to_check_at_once_stops_before_reading_with_advice(tmp_path, monkeypatch):
-    from pipeline.ingest import sources
+    from pipeline.ingest import read as sources
 
     path = tmp_path / "transactions.csv"
     path.write_text("customer_id,timestamp,amount\n" + "a,2024-01-01,10\n" * 1000)

@@ -1,0 +1,120 @@
+"""The plan every later stage shares: as_of, the production fold and the out-of-time backtest folds.
+
+Time order is strict: every training cutoff's horizon ends at or before the validation cutoff, and the validation
+horizon ends at or before the test cutoff (or ``as_of`` for the production model), so nothing a model is checked on
+was visible when it was fitted. The feature stage makes the plan and the catalog saves it; train and evaluate read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pandas as pd
+
+from pipeline.config import ModelConfig
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Cutoffs of one fit: training cutoffs, the validation cutoff, and the cutoff it is tested on (None = as_of)."""
+
+    train: tuple[pd.Timestamp, ...]
+    validation: pd.Timestamp
+    test: Optional[pd.Timestamp]
+
+    @property
+    def cutoffs(self) -> tuple[pd.Timestamp, ...]:
+        """Every cutoff this fold reads labelled rows of."""
+        return (*self.train, self.validation, *([self.test] if self.test is not None else []))
+
+    def to_dict(self) -> dict:
+        return {
+            "train": [c.isoformat() for c in self.train],
+            "validation": self.validation.isoformat(),
+            "test": self.test.isoformat() if self.test is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Fold":
+        test = pd.Timestamp(d["test"]) if d["test"] else None
+        return cls(tuple(pd.Timestamp(c) for c in d["train"]), pd.Timestamp(d["validation"]), test)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the feature stage built and the later stages use. No production fold = no labelled history."""
+
+    as_of: pd.Timestamp
+    production: Optional[Fold]
+    folds: tuple[Fold, ...]
+    fallback_reason: Optional[str] = None
+    first_transaction: Optional[pd.Timestamp] = None  # the span of the transactions the plan was made from
+    last_transaction: Optional[pd.Timestamp] = None
+
+    @property
+    def labelled_cutoffs(self) -> list[pd.Timestamp]:
+        """Every cutoff with labelled rows, in time order."""
+        return sorted({c for f in (self.production, *self.folds) if f for c in f.cutoffs})
+
+    @property
+    def backtest_cutoffs(self) -> list[pd.Timestamp]:
+        return sorted({c for f in self.folds for c in f.cutoffs})
+
+    def to_dict(self) -> dict:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "production": self.production.to_dict() if self.production else None,
+            "folds": [f.to_dict() for f in self.folds],
+            "fallback_reason": self.fallback_reason,
+            "first_transaction": self.first_transaction.isoformat() if self.first_transaction is not None else None,
+            "last_transaction": self.last_transaction.isoformat() if self.last_transaction is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Plan":
+        production = Fold.from_dict(d["production"]) if d["production"] else None
+        folds = tuple(Fold.from_dict(f) for f in d["folds"])
+        span = [pd.Timestamp(d[k]) if d.get(k) else None for k in ("first_transaction", "last_transaction")]
+        return cls(pd.Timestamp(d["as_of"]), production, folds, d.get("fallback_reason"), *span)
+
+
+def folds_for(
+    as_of: pd.Timestamp, first_purchase: pd.Timestamp, horizon_days: int, cfg: ModelConfig
+) -> tuple[Optional[Fold], list[Fold]]:
+    """The production fold (validated on the last fully observed cutoff) and the out-of-time backtest folds.
+
+    The production fold is None when no cutoff before as_of has a fully observed horizon: then nothing can be
+    trained on labels, and scoring falls back to BG/NBD x Gamma-Gamma, which needs none.
+    """
+    h = pd.Timedelta(days=horizon_days)
+    step = pd.Timedelta(days=cfg.cutoff_step_days)
+    earliest = first_purchase.normalize() + pd.Timedelta(days=cfg.min_history_days)
+
+    def fold(end: pd.Timestamp, test: Optional[pd.Timestamp]) -> Optional[Fold]:
+        validation = end - h
+        train = tuple(c for c in (validation - h - j * step for j in range(cfg.n_train_cutoffs)) if c >= earliest)
+        return Fold(train[::-1], validation, test) if train else None
+
+    production = fold(as_of, None)
+    if production is None:
+        return None, []
+    tests = [as_of - h - k * step for k in range(cfg.n_backtest_folds)]
+    backtest = [f for f in (fold(t, t) for t in tests) if f is not None]
+    return production, backtest
+
+
+def make(as_of: pd.Timestamp, first: pd.Timestamp, last: pd.Timestamp, observed_days: int, cfg: ModelConfig) -> Plan:
+    """The plan for as_of over transactions from ``first`` to ``last``; ``observed_days`` is how long after a cutoff
+    its label is known (horizon + gap)."""
+    production, folds = folds_for(as_of, first, observed_days, cfg)
+    reason = None if production else too_short_message(as_of, first, observed_days, cfg)
+    return Plan(as_of, production, tuple(folds), reason, first, last)
+
+
+def too_short_message(as_of: pd.Timestamp, first_purchase: pd.Timestamp, horizon_days: int, cfg: ModelConfig) -> str:
+    return (
+        f"no training cutoff has {cfg.min_history_days} days of history before it and a fully observed "
+        f"{horizon_days}-day horizon before the validation cutoff {as_of - pd.Timedelta(days=horizon_days):%Y-%m-%d} "
+        f"(history starts {first_purchase:%Y-%m-%d}, as_of is {as_of:%Y-%m-%d})"
+    )

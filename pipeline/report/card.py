@@ -1,0 +1,56 @@
+"""The model card (Markdown): what the model is, the data it saw, how well it works, its known limits."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline.evaluate import SHOWN_METRICS
+
+
+def _mean_spread(mean: float, std: float) -> str:
+    if mean != mean:
+        return "–"
+    return f"{mean:,.0f} ± {std:,.0f}" if abs(mean) >= 1000 else f"{mean:.3f} ± {std:.3f}"
+
+
+def model_card(context: dict, summary: pd.DataFrame) -> str:
+    """A Markdown model card: what the model is, the data window it saw, how well it works, and its known limits."""
+    lines = [
+        f"# Model card: {context['model_version']}",
+        "",
+        f"*Made for the list as of {context['as_of']}; predicts the next {context['horizon_days']} days.*",
+        "",
+        "## What it predicts",
+        "- `churn_probability`: calibrated probability of no purchase (no line with a positive amount) in the horizon.",
+        "- `value_if_retained`: spend over the horizon if the customer keeps buying; "
+        "value at risk = probability x that.",
+        "",
+        "## Data window",
+        f"- Transactions from {context['first_transaction']} to {context['last_transaction']}; "
+        f"{context['n_customers']:,} customers scored.",
+        f"- Training cutoffs: {context['train_cutoffs'] or 'none (label-free BG/NBD x Gamma-Gamma)'}; "
+        f"validation cutoff: {context['validation_cutoff'] or '-'}.",
+        f"- Features ({len(context['features'])}): {', '.join(context['features']) or 'BG/NBD and Gamma-Gamma only'}.",
+        f"- Calibration: {context.get('calibration') or '-'}.",
+        "",
+        "## Out-of-time backtest (mean ± spread over folds)",
+    ]
+    if summary.empty:
+        lines.append("No backtest: the history is too short for a fold. Treat the probabilities with caution.")
+    else:
+        metrics = [m for m in SHOWN_METRICS if (m, "mean") in summary.columns]
+        lines += ["| model | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+        for model in summary.index:
+            cells = [_mean_spread(summary.loc[model, (m, "mean")], summary.loc[model, (m, "std")]) for m in metrics]
+            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Known limits",
+        "- Churn is defined by purchases alone: a customer who pauses longer than the horizon counts as churned.",
+        "- Every customer who ever bought is scored, including long-gone ones; they inflate ROC AUC and lift.",
+        "- Customer attributes (region, channel, loyalty membership) are a current snapshot, not as of each cutoff.",
+        "- Reasons are TreeSHAP contributions of the uncalibrated model, grouped into drivers: "
+        "associations, not causes.",
+        "- The value model is fitted on customers who buy in the horizon; it is not a lifetime value.",
+    ]
+    return "\n".join(lines) + "\n"

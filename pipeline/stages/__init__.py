@@ -1,0 +1,30 @@
+"""The stages, one module each, in the order data flows: ingest -> features (and labels) -> train -> evaluate ->
+promote -> score (with its reasons) -> report. Each reads what earlier stages wrote through the catalog and writes its
+own; none imports a later one. ``pipeline/__main__.py`` turns the config into calls of these.
+"""
+
+from pipeline.catalog import TABLES
+from pipeline.stages.evaluate import Evaluation, run_evaluate
+from pipeline.stages.features import check_as_of, load_labelled, run_features
+from pipeline.stages.ingest import run_ingest
+from pipeline.stages.promote import run_promotion
+from pipeline.stages.report import run_report
+from pipeline.stages.score import Scored, read_scored, run_score
+from pipeline.stages.train import run_train, run_tune
+
+__all__ = [
+    "TABLES",
+    "Evaluation",
+    "Scored",
+    "check_as_of",
+    "load_labelled",
+    "read_scored",
+    "run_evaluate",
+    "run_features",
+    "run_ingest",
+    "run_promotion",
+    "run_report",
+    "run_score",
+    "run_train",
+    "run_tune",
+]

@@ -1,0 +1,75 @@
+"""Stage evaluate: the out-of-time backtest against the baselines (and the champion's recipe, to compare)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional
+
+import pandas as pd
+
+from pipeline import evaluate, io, registry
+from pipeline.catalog import Catalog
+from pipeline.config import Config
+from pipeline.features.build import excluded
+from pipeline.stages.features import load_labelled
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The backtest summary (mean/std per model), the candidate's mean log loss, and the champion recipe's on the
+    same folds when promotion has to compare the two (None otherwise)."""
+
+    summary: pd.DataFrame
+    candidate_log_loss: Optional[float] = None
+    champion_log_loss: Optional[float] = None
+
+
+def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
+    """Out-of-time backtest of model and baselines over the planned folds, and of the champion's recipe if needed."""
+    folds = list(catalog.read_plan().folds)
+    catalog.latest_fold.unlink(missing_ok=True)
+    if not folds:
+        log.warning("no backtest fold fits in the history before as_of: the model is not evaluated out of time")
+        empty = pd.DataFrame(columns=["fold", "test_cutoff", "model", *evaluate.CHURN_METRICS, *evaluate.VALUE_METRICS])
+        io.write_csv(empty, catalog.metrics)
+        return Evaluation(evaluate.summarise(empty))
+    labelled = load_labelled(catalog, [c for f in folds for c in f.cutoffs])
+    bt = evaluate.backtest(labelled, folds, cfg.model, cfg.seed, cfg.horizon_days, cfg.campaign)
+    io.write_csv(bt.metrics, catalog.metrics)
+    io.write_parquet(bt.latest, catalog.latest_fold)
+    summary = evaluate.summarise(bt.metrics)
+    for (fold, test_cutoff), rows in bt.metrics.groupby(["fold", "test_cutoff"], sort=True):
+        with tracker.child(f"backtest fold {fold} (test cutoff {pd.Timestamp(test_cutoff):%Y-%m-%d})") as run:
+            run.log_params({"fold": fold, "test_cutoff": f"{pd.Timestamp(test_cutoff):%Y-%m-%d}"})
+            run.log_metrics(
+                {
+                    f"{r['model']}.{m}": r[m]
+                    for r in rows.to_dict("records")
+                    for m in (*evaluate.CHURN_METRICS, *evaluate.VALUE_METRICS)
+                }
+            )
+    tracker.log_metrics({f"{m}.{metric}.{stat}": v for (metric, stat), col in summary.items() for m, v in col.items()})
+    tracker.log_artifact(catalog.metrics, "evaluation")
+    ll = float(summary.loc["lightgbm", ("log_loss", "mean")]) if "lightgbm" in summary.index else None
+    return Evaluation(summary, ll, _champion_recipe_log_loss(cfg, catalog, labelled, folds))
+
+
+def _champion_recipe_log_loss(cfg: Config, catalog: Catalog, labelled: pd.DataFrame, folds) -> Optional[float]:
+    """The champion's recipe backtested on the same folds and rows, when promotion has to compare it (else None)."""
+    candidate, champion = catalog.read_bundle(catalog.candidate), catalog.read_bundle(catalog.champion)
+    if candidate is None or champion is None or not catalog.scoring_features.exists():
+        return None
+    if candidate.as_of != catalog.read_plan().as_of.isoformat():  # promotion will not consider a stale candidate
+        return None
+    columns = io.parquet_columns(catalog.scoring_features)
+    if not registry.needs_comparison(candidate, champion, columns):
+        return None
+    saved = champion.recipe
+    kept = [c for c in labelled.columns if c not in excluded(labelled.columns, saved["features"].get("exclude", []))]
+    log.info("evaluate: backtesting the champion's recipe (%s) on the same folds to compare", champion.version)
+    model = registry.model_config(saved["model"])
+    bt = evaluate.backtest(labelled[kept], folds, model, saved["seed"], cfg.horizon_days)
+    return float(bt.metrics.query("model == 'lightgbm'")["log_loss"].mean())

@@ -1,0 +1,121 @@
+"""Stage features: the plan, then one feature file per cutoff (labelled for training) and the scoring features."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pandas as pd
+
+from pipeline import ingest, io, labels, plan, threads
+from pipeline.catalog import Catalog
+from pipeline.config import Config, ConfigError, as_of_date
+from pipeline.features import engine, sampling
+from pipeline.features.build import build_on, concat_cutoffs, excluded
+
+log = logging.getLogger(__name__)
+
+
+def interim_tables(con, catalog: Catalog) -> dict:
+    """The validated tables as tables of the feature engine, read from their Parquet files where they lie."""
+    found = catalog.existing_tables()
+    if "transactions" not in found:
+        raise ingest.IngestError(f"no validated transactions at {catalog.interim}; run stage=ingest first")
+    return {name: engine.read_parquet(con, name, p) for name, p in found.items()}
+
+
+def resolve_as_of(cfg: Config, last_transaction: pd.Timestamp) -> pd.Timestamp:
+    """The configured as_of, or the day after the last transaction."""
+    return as_of_date(cfg) or last_transaction.normalize() + pd.Timedelta(days=1)
+
+
+def sample_customers(con, tables: dict, max_customers: int, seed: int) -> dict:
+    """The tables restricted to at most ``max_customers`` customers, sampled by customer (0 = all).
+
+    Training uses at most this many customers per cutoff, so the labelled cutoffs are built from the sample alone:
+    their cost stays bounded however large the base grows. Scoring always uses every customer.
+    """
+    tx = tables["transactions"]
+    ids = engine.execute(con, tx.select("customer_id").distinct().order_by("customer_id"))["customer_id"]
+    if max_customers <= 0 or len(ids) <= max_customers:
+        return tables
+    keep = ids.iloc[sampling.by_customer(ids, max_customers, seed)].astype("string").to_frame()
+    sample = engine.load(con, "customer_sample", keep)
+    log.info(
+        "features: training cutoffs use %s of %s customers (model.max_rows_per_cutoff)",
+        f"{len(keep):,}",
+        f"{len(ids):,}",
+    )
+    return {name: t.semi_join(sample, "customer_id") for name, t in tables.items()}
+
+
+def check_as_of(as_of: pd.Timestamp, first: pd.Timestamp, last: pd.Timestamp, horizon_days: int) -> None:
+    """Stop when as_of lies outside the data: before its first transaction, or more than a horizon after its last."""
+    if as_of <= first.normalize():
+        raise ConfigError(
+            f"as_of={as_of:%Y-%m-%d} is {(first.normalize() - as_of).days:,} days before the first "
+            f"transaction ({first:%Y-%m-%d}): there is no history before it to score. "
+            f"Choose an as_of after {first:%Y-%m-%d}"
+        )
+    gap = (as_of - last.normalize()).days
+    if gap > horizon_days:
+        raise ConfigError(
+            f"as_of={as_of:%Y-%m-%d} is {gap:,} days after the last transaction ({last:%Y-%m-%d}), more than "
+            f"horizon_days={horizon_days}: every customer would look gone. Load newer transactions, or "
+            f"choose an as_of up to {last.normalize() + pd.Timedelta(days=horizon_days):%Y-%m-%d}"
+        )
+
+
+def load_labelled(catalog: Catalog, cutoffs) -> pd.DataFrame:
+    """The labelled feature rows of ``cutoffs`` as one frame."""
+    return concat_cutoffs(catalog.read_labelled(cutoffs))
+
+
+def run_features(cfg: Config, catalog: Catalog, training: bool = True) -> plan.Plan:
+    """Features for every planned cutoff (labelled, one file per cutoff) and for as_of (to score); returns the plan.
+
+    Cutoffs are built one at a time from the interim Parquet files, so memory stays at one pass over the events.
+    ``training=False`` (the weekly run) builds only as_of.
+    """
+    con = engine.connect(
+        cfg.features.engine, threads.count(), cfg.features.spark_master, cfg.features.memory_limit, catalog.engine_tmp
+    )
+    tables = interim_tables(con, catalog)
+    tx = tables["transactions"]
+    span = engine.execute(con, tx.aggregate(first=tx.timestamp.min(), last=tx.timestamp.max()))
+    first, last = pd.Timestamp(span["first"].iloc[0]), pd.Timestamp(span["last"].iloc[0])
+    as_of = resolve_as_of(cfg, last)
+    check_as_of(as_of, first, last, cfg.horizon_days)
+    observed = cfg.horizon_days + cfg.model.label_gap_days  # a label is known this long after its cutoff
+    if last >= as_of:  # a backfill: the data goes on past as_of; the plan records the last transaction before it
+        last = pd.Timestamp(engine.execute(con, tx.filter(tx.timestamp < as_of).timestamp.max()))
+    the_plan = plan.make(as_of, first, last, observed, cfg.model)
+    if the_plan.production is None:
+        log.warning("%s: scoring with BG/NBD x Gamma-Gamma, which needs no labels", the_plan.fallback_reason)
+    cutoffs = the_plan.labelled_cutoffs
+    started = time.monotonic()
+    todo = [*cutoffs, as_of] if training else [as_of]
+    sampled = sample_customers(con, tables, cfg.model.max_rows_per_cutoff, cfg.seed) if training and cutoffs else tables
+    for k, cutoff in enumerate(todo, 1):
+        labelled = cutoff < as_of
+        frame = build_on(con, sampled if labelled else tables, [cutoff], cfg.features, cfg.horizon_days)
+        frame = frame.drop(columns=excluded(frame.columns, cfg.features.exclude))
+        if labelled:
+            outcome = labels.outcomes_on(con, tx, frame, cfg.horizon_days, cfg.model.label_gap_days)
+            catalog.write_labelled(
+                frame.assign(churned=outcome["churned"], future_spend=outcome["future_spend"]), cutoff
+            )
+        else:
+            io.write_parquet(frame, catalog.scoring_features)
+        log.info(
+            "features: cutoff %d of %d (%s): %s customers, %.0f s elapsed",
+            k,
+            len(todo),
+            f"{cutoff:%Y-%m-%d}",
+            f"{len(frame):,}",
+            time.monotonic() - started,
+        )
+    if training:
+        catalog.remove_labelled_except(cutoffs)
+    catalog.write_plan(the_plan)
+    return the_plan

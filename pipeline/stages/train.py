@@ -1,0 +1,93 @@
+"""Stage train: the candidate models fitted on the production fold (and the tuning trial)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import explain, io, registry, report, train
+from pipeline.bundle import LIGHTGBM, ModelBundle
+from pipeline.catalog import Catalog
+from pipeline.config import Config
+from pipeline.stages.features import load_labelled
+
+log = logging.getLogger(__name__)
+
+
+def run_train(cfg: Config, catalog: Catalog, tracker) -> str:
+    """Fit the candidate models on the latest fully observed cutoffs; export and log them; return the version.
+
+    The candidate scores nothing until promotion makes it the champion (see ``pipeline.promotion``).
+    """
+    the_plan = catalog.read_plan()
+    production, as_of = the_plan.production, the_plan.as_of.isoformat()
+    if production is None:
+        bundle = ModelBundle.fallback(registry.recipe(cfg), as_of)
+        tracker.log_params({"train.model": "bgnbd_gamma_gamma (no labelled history)"})
+    else:
+        labelled = load_labelled(catalog, [*production.train, production.validation])
+        train_rows = labelled[labelled["cutoff"].isin(production.train)]
+        validation_rows = labelled[labelled["cutoff"] == production.validation]
+        trained = train.fit(train_rows, validation_rows, cfg.model, cfg.seed, cfg.horizon_days)
+        tracker.log_params(
+            {
+                "train.calibration": trained.calibration,
+                "train.churn_iterations": trained.churn_iterations,
+                "train.value_iterations": trained.value_iterations,
+                "train.n_features": len(trained.features),
+            }
+        )
+        tracker.log_dataset(train_rows, "training", "training", catalog.features / "labelled")
+        for path in _explain_artifacts(trained, validation_rows, catalog):
+            tracker.log_artifact(path, "explain")
+        version, versions = tracker.log_models(
+            trained, labelled, (cfg.tracking.churn_model_name, cfg.tracking.value_model_name)
+        )
+        bundle = ModelBundle(
+            LIGHTGBM,
+            version,
+            registry.recipe(cfg),
+            as_of,
+            trained=trained,
+            versions=versions,
+            features=tuple(trained.features),
+            calibration=trained.calibration,
+            train_cutoffs=tuple(f"{c:%Y-%m-%d}" for c in production.train),
+            validation_cutoff=f"{production.validation:%Y-%m-%d}",
+        )
+    catalog.write_bundle(bundle, catalog.candidate)
+    return bundle.version
+
+
+def _explain_artifacts(trained: train.TrainedModels, rows: pd.DataFrame, catalog: Catalog) -> list[Path]:
+    """Feature importance (gain) of both models and the churn model's mean |SHAP| per feature on the validation rows."""
+    churn_gain = trained.churn.classifier.booster_.feature_importance("gain")
+    value_gain = trained.value.regressor.booster_.feature_importance("gain")
+    importance = pd.DataFrame({"feature": trained.features, "churn_gain": churn_gain, "value_gain": value_gain})
+    shap_mean = explain.contributions(trained.churn, rows).abs().mean().rename("mean_abs_shap")
+    summary = shap_mean.sort_values(ascending=False).rename_axis("feature").reset_index()
+    return [
+        io.write_csv(importance.sort_values("churn_gain", ascending=False), catalog.feature_importance),
+        io.write_csv(summary, catalog.shap_summary),
+        io.write_bytes(report.shap_summary_plot(shap_mean), catalog.shap_summary_plot),
+    ]
+
+
+def run_tune(cfg: Config, catalog: Catalog, tracker) -> float:
+    """One tuning trial: fit the churn model with this config's LightGBM parameters on the production training cutoffs
+    and return its log loss on the validation cutoff, the only data a sweep may select on (never the backtest's tests).
+    """
+    production = catalog.read_plan().production
+    if production is None:
+        raise ValueError("nothing to tune: the history holds no labelled training cutoff (see stage=features)")
+    labelled = load_labelled(catalog, [*production.train, production.validation])
+    loss = train.validation_log_loss(
+        labelled[labelled["cutoff"].isin(production.train)],
+        labelled[labelled["cutoff"] == production.validation],
+        cfg.model,
+        cfg.seed,
+    )
+    tracker.log_metrics({"validation.log_loss": loss})
+    return loss

@@ -1,0 +1,92 @@
+"""Promotion: a pure decision from the candidate, the champion, the scoring columns and the evaluation's log losses."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline import promotion, registry
+from pipeline.bundle import BGNBD, LIGHTGBM, ModelBundle
+from pipeline.catalog import Catalog
+from pipeline.config import Config, DataConfig, ModelConfig
+from pipeline.plan import Fold, Plan
+
+
+def _bundle(version: str, kind: str = LIGHTGBM, features=("a", "b"), **model) -> ModelBundle:
+    cfg = Config(data=DataConfig(), model=ModelConfig(**model))
+    return ModelBundle(kind, version, registry.recipe(cfg), "2026-10-31", features=tuple(features))
+
+
+def _decide(candidate, champion, columns=("customer_id", "a", "b"), loss=None, champion_loss=None):
+    return promotion.decide(candidate, champion, list(columns), loss, champion_loss, 0.002)
+
+
+def test_the_first_model_becomes_champion():
+    assert _decide(_bundle("v1"), None).promoted
+
+
+def test_the_same_recipe_on_newer_data_is_promoted():
+    d = _decide(_bundle("v2"), _bundle("v1"))
+    assert d.promoted and "same recipe" in d.reason and d.champion_before == "v1"
+
+
+def test_another_recipe_without_a_backtest_keeps_the_champion():
+    d = _decide(_bundle("v2", n_train_cutoffs=3), _bundle("v1"))
+    assert not d.promoted and "no backtest" in d.reason
+
+
+def test_another_recipe_must_beat_the_champions_backtest_by_the_margin():
+    candidate, champion = _bundle("v2", n_train_cutoffs=3), _bundle("v1")
+    assert promotion.settled_without_backtest(candidate, champion, ["a", "b"]) is None  # the recipes are compared
+    assert _decide(candidate, champion, loss=0.200, champion_loss=0.2025).promoted
+    kept = _decide(candidate, champion, loss=0.201, champion_loss=0.2025)
+    assert not kept.promoted and "does not beat" in kept.reason and "0.2010" in kept.reason
+
+
+def test_evaluate_compares_backtests_exactly_when_the_rules_do_not_settle_it():
+    fallback = _bundle("bgnbd", kind=BGNBD, features=())
+    pairs = [
+        (_bundle("v2"), None),
+        (_bundle("v2"), _bundle("v1")),
+        (_bundle("v2", n_train_cutoffs=3), _bundle("v1")),
+        (_bundle("v2", n_train_cutoffs=3), _bundle("v1", features=("a", "gone"))),
+        (fallback, _bundle("v1")),
+        (_bundle("v2"), fallback),
+    ]
+    for candidate, champion in pairs:
+        settled = promotion.settled_without_backtest(candidate, champion, ["a", "b"])
+        assert registry.needs_comparison(candidate, champion, ["a", "b"]) == (settled is None)
+
+
+def test_a_champion_that_cannot_score_this_data_is_replaced():
+    d = _decide(_bundle("v2", n_train_cutoffs=3), _bundle("v1", features=("a", "gone")))
+    assert d.promoted and "gone" in d.reason
+
+
+def test_short_histories_are_scored_by_the_label_free_model_and_a_trained_model_replaces_it_later():
+    fallback = _bundle("bgnbd", kind=BGNBD, features=())
+    assert _decide(fallback, _bundle("v1", n_train_cutoffs=3)).promoted
+    assert _decide(_bundle("v2"), fallback).promoted
+
+
+def test_bundles_saved_as_dicts_by_an_earlier_release_still_load(tmp_path):
+    import joblib
+
+    catalog = Catalog(*(tmp_path / k for k in ("raw", "interim", "quarantine", "scored", "models", "mlruns")))
+    catalog.models.mkdir()
+    joblib.dump(
+        {"kind": "lightgbm", "version": "v1", "recipe": {}, "as_of": "2026-10-31", "features": ["a"]}, catalog.champion
+    )
+    old = catalog.read_bundle(catalog.champion)
+    assert old == ModelBundle(LIGHTGBM, "v1", {}, "2026-10-31", features=("a",))
+    catalog.write_bundle(old, catalog.candidate)
+    assert catalog.read_bundle(catalog.candidate) == old and catalog.read_bundle(catalog.models / "none") is None
+
+
+def test_the_plan_survives_the_catalog_unchanged(tmp_path):
+    catalog = Catalog(*(tmp_path / k for k in ("raw", "interim", "quarantine", "scored", "models", "mlruns")))
+    ts = pd.Timestamp
+    fold = Fold((ts("2026-01-01"), ts("2026-02-01")), ts("2026-04-01"), ts("2026-07-01"))
+    plan = Plan(ts("2026-10-31"), Fold((ts("2026-05-01"),), ts("2026-08-01"), None), (fold,), None)
+    catalog.write_plan(plan)
+    assert catalog.read_plan() == plan
+    assert plan.labelled_cutoffs == sorted({*fold.cutoffs, ts("2026-05-01"), ts("2026-08-01")})
