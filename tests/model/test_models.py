@@ -89,3 +89,7 @@ def test_probabilities_are_calibrated_out_of_time(backtest):
     trained, test = backtest
     p = trained.churn.predict_proba(test)[:, 1]
     assert abs(p.mean() - test["churned"].mean()) < 0.05
+    # beyond the mean: in every probability bin the observed churn rate is close to the predicted one
+    ece = evaluate.expected_calibration_error(test["churned"].to_numpy(), p)
+    print(f"expected calibration error out of time: {ece:.4f}")
+    assert ece < 0.05
