@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline import evaluate, lock, score, stages, threads, tracking
 from pipeline.catalog import Catalog
-from pipeline.config import STAGES, WEEKLY, Config, register, validate
+from pipeline.config import STAGES, WEEKLY, Config, refuse_url_passwords, register, url_passwords, validate
 from pipeline.features.engine import EngineMemoryError
 from pipeline.ingest import IngestError
 from pipeline.train import NotEnoughHistory
@@ -143,10 +143,25 @@ def _cell(mean: float, std: float) -> str:
 def main(cfg: DictConfig) -> Optional[float]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     try:
+        if url_passwords(resolved):
+            scrub_saved_configs([secret for _, secret in url_passwords(resolved)])
+            refuse_url_passwords(resolved)
         return run(validate(OmegaConf.to_object(cfg)), resolved)
     except (IngestError, NotEnoughHistory, EngineMemoryError, lock.ProjectBusy, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+
+
+def scrub_saved_configs(secrets: list[str]) -> None:
+    """Blank ``secrets`` out of what Hydra saved for this run (its .hydra/*.yaml) before anything else sees them."""
+    from hydra.core.hydra_config import HydraConfig
+
+    saved = Path(HydraConfig.get().runtime.output_dir) / ".hydra"
+    for path in saved.glob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        path.write_text(text, encoding="utf-8")
 
 
 def start() -> None:

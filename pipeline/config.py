@@ -6,6 +6,7 @@ checked by ``validate`` when the app builds the config.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -340,6 +341,35 @@ def validate(cfg: Config) -> Config:
         if parsed != parsed.normalize():
             raise ConfigError(f"as_of={cfg.as_of} has a time of day; write the date alone, as YYYY-MM-DD")
     return cfg
+
+
+# user:password@ inside a URL (postgresql://reader:secret@host/db): a password the config must never carry
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/:@\s]*:)(?P<password>[^@/\s]+)@", re.IGNORECASE)
+
+
+def url_passwords(values: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """(key, password) for every string in a resolved config that carries a password inside a URL."""
+    found = []
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            found += url_passwords(value, f"{name}.")
+        elif isinstance(value, str):
+            found += [(name, m.group("password")) for m in _URL_PASSWORD.finditer(value)]
+    return found
+
+
+def refuse_url_passwords(values: dict) -> None:
+    """Stop when a config value carries a password inside a URL, naming the key but never the password."""
+    found = url_passwords(values)
+    if found:
+        keys = ", ".join(sorted({k for k, _ in found}))
+        raise ConfigError(
+            f"{keys} holds a password inside a URL; passwords are never taken from the config (they would end up "
+            f"in logs, Hydra's saved configs and MLflow). Give the user and host alone (data.postgres.user, "
+            f"data.postgres.host) and put the password in the environment variable named by "
+            f"data.postgres.password_env (default PGPASSWORD)"
+        )
 
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the folder with configs/, data/ and models/

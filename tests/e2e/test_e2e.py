@@ -190,3 +190,21 @@ def test_tuning_sweep_selects_on_the_validation_cutoff_and_tracks_every_trial(tm
     runs = client.search_runs([client.get_experiment_by_name("churn-clv").experiment_id])
     losses = [r.data.metrics["validation.log_loss"] for r in runs if r.info.run_name == "tune-trial"]
     assert len(losses) == 2 and all(0 < v < 1 for v in losses)
+
+
+def test_a_password_inside_a_url_is_refused_and_written_nowhere(tmp_path):
+    secret = "S3cr3t-Pa55"
+    proc = _run(
+        tmp_path,
+        "stage=ingest",
+        "data=files",
+        "data.transactions=tx.csv",
+        f"data.complaints=postgresql://reader:{secret}@db.internal/support",
+        f"data.postgres.host=postgresql://reader:{secret}@db.internal",
+    )
+    assert proc.returncode == 2
+    assert "data.complaints, data.postgres.host holds a password inside a URL" in proc.stderr
+    assert "password_env" in proc.stderr and secret not in proc.stdout + proc.stderr
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.parent.name == ".hydra" for p in written)  # Hydra saved the run's config, with the password blanked
+    assert not [p for p in written if secret in p.read_text(errors="ignore")]
