@@ -27,13 +27,21 @@ def complaint_features(c: ibis.Table, has: set[str], windows: list[int]) -> ibis
         else ibis.null("float64")
     )
     age_days = _days(c.cutoff, c.opened_at)
+    # whole seconds, summed exactly: the mean is the same whatever the row order or thread count
+    resolution_seconds = (
+        ibis.ifelse(resolved, (c.resolved_at.epoch_seconds() - c.opened_at.epoch_seconds()).cast("int64"), ibis.null())
+        if "resolved_at" in has
+        else ibis.null("int64")
+    )
     metrics = dict(
         n_complaints=c.count(),
         **{f"complaints_{w}d": (c.opened_at >= c.cutoff - ibis.interval(days=w)).sum() for w in windows},
         last_complaint=c.opened_at.max(),
         open_complaints=(~resolved).sum(),
         oldest_open_complaint_days=ibis.ifelse(~resolved, age_days, ibis.literal(0.0, "float64")).max(),
-        mean_resolution_days=resolution_days.mean(),
+        mean_resolution_days=resolution_seconds.sum().cast("float64")
+        / resolution_seconds.count().nullif(0).cast("float64")
+        / ibis.literal(86400.0, "float64"),
         max_resolution_days=resolution_days.max(),
         slow_resolutions_365d=(
             (resolution_days > SLOW_RESOLUTION_DAYS) & (c.opened_at >= c.cutoff - ibis.interval(days=365))

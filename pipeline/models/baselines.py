@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 
 class RfmBaseline(BaseEstimator):
@@ -70,7 +71,9 @@ class LogisticBaseline(BaseEstimator):
             ]
         )
         self.model_ = make_pipeline(prep, LogisticRegression(C=1.0, max_iter=2000, random_state=self.seed))
-        self.model_.fit(self._frame(X), churned)
+        # one BLAS thread: a multi-threaded BLAS adds in a varying order, which moved its log loss by ~1e-10 per run
+        with threadpool_limits(limits=1, user_api="blas"):
+            self.model_.fit(self._frame(X), churned)
         return self
 
     def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
