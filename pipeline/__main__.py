@@ -143,9 +143,9 @@ def _cell(mean: float, std: float) -> str:
 def main(cfg: DictConfig) -> Optional[float]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     try:
-        if url_passwords(resolved):
-            scrub_saved_configs([secret for _, secret in url_passwords(resolved)])
-            refuse_url_passwords(resolved)
+        if found := url_passwords(resolved):
+            scrub_saved_configs([secret for _, secret in found])
+            refuse_url_passwords(found)
         return run(validate(OmegaConf.to_object(cfg)), resolved)
     except (IngestError, NotEnoughHistory, EngineMemoryError, lock.ProjectBusy, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -359,9 +359,8 @@ def url_passwords(values: dict, prefix: str = "") -> list[tuple[str, str]]:
     return found
 
 
-def refuse_url_passwords(values: dict) -> None:
-    """Stop when a config value carries a password inside a URL, naming the key but never the password."""
-    found = url_passwords(values)
+def refuse_url_passwords(found: list[tuple[str, str]]) -> None:
+    """Stop when ``url_passwords`` found any, naming the keys but never the passwords."""
     if found:
         keys = ", ".join(sorted({k for k, _ in found}))
         raise ConfigError(

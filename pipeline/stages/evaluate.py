@@ -12,6 +12,7 @@ from pipeline import evaluate, io, registry
 from pipeline.catalog import Catalog
 from pipeline.config import Config
 from pipeline.features.build import excluded
+from pipeline.plan import Plan
 from pipeline.stages.features import load_labelled
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,8 @@ class Evaluation:
 
 def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
     """Out-of-time backtest of model and baselines over the planned folds, and of the champion's recipe if needed."""
-    folds = list(catalog.read_plan().folds)
+    the_plan = catalog.read_plan()
+    folds = list(the_plan.folds)
     catalog.latest_fold.unlink(missing_ok=True)
     if not folds:
         log.warning("no backtest fold fits in the history before as_of: the model is not evaluated out of time")
@@ -54,15 +56,15 @@ def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
     tracker.log_metrics({f"{m}.{metric}.{stat}": v for (metric, stat), col in summary.items() for m, v in col.items()})
     tracker.log_artifact(catalog.metrics, "evaluation")
     ll = float(summary.loc["lightgbm", ("log_loss", "mean")]) if "lightgbm" in summary.index else None
-    return Evaluation(summary, ll, _champion_recipe_log_loss(cfg, catalog, labelled, folds))
+    return Evaluation(summary, ll, _champion_recipe_log_loss(cfg, catalog, the_plan, labelled))
 
 
-def _champion_recipe_log_loss(cfg: Config, catalog: Catalog, labelled: pd.DataFrame, folds) -> Optional[float]:
+def _champion_recipe_log_loss(cfg: Config, catalog: Catalog, the_plan: Plan, labelled: pd.DataFrame) -> Optional[float]:
     """The champion's recipe backtested on the same folds and rows, when promotion has to compare it (else None)."""
     candidate, champion = catalog.read_bundle(catalog.candidate), catalog.read_bundle(catalog.champion)
     if candidate is None or champion is None or not catalog.scoring_features.exists():
         return None
-    if candidate.as_of != catalog.read_plan().as_of.isoformat():  # promotion will not consider a stale candidate
+    if candidate.as_of != the_plan.as_of.isoformat():  # promotion will not consider a stale candidate
         return None
     columns = io.parquet_columns(catalog.scoring_features)
     if not registry.needs_comparison(candidate, champion, columns):
@@ -71,5 +73,5 @@ def _champion_recipe_log_loss(cfg: Config, catalog: Catalog, labelled: pd.DataFr
     kept = [c for c in labelled.columns if c not in excluded(labelled.columns, saved["features"].get("exclude", []))]
     log.info("evaluate: backtesting the champion's recipe (%s) on the same folds to compare", champion.version)
     model = registry.model_config(saved["model"])
-    bt = evaluate.backtest(labelled[kept], folds, model, saved["seed"], cfg.horizon_days)
+    bt = evaluate.backtest(labelled[kept], list(the_plan.folds), model, saved["seed"], cfg.horizon_days)
     return float(bt.metrics.query("model == 'lightgbm'")["log_loss"].mean())
