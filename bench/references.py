@@ -1,5 +1,7 @@
 """Two references for the feature stage, timed on the interim transactions for one cutoff (reading included).
 
+Usage: ``references.py pandas|duckdb <cutoff> <part.parquet>...`` (the interim table's parts).
+
 ``pandas``: the idiomatic pandas version of the core RFM features (what a data scientist would write first).
 ``duckdb``: the floor, one scan of the Parquet file with a group-by in DuckDB.
 Both compute the same 16 core features; prints {"seconds": ..., "customers": ...} as its last line.
@@ -16,8 +18,9 @@ import pandas as pd
 WINDOWS = (30, 90, 180, 365)
 
 
-def with_pandas(path: str, cutoff: pd.Timestamp) -> pd.DataFrame:
-    tx = pd.read_parquet(path, columns=["customer_id", "timestamp", "amount"])
+def with_pandas(paths: list[str], cutoff: pd.Timestamp) -> pd.DataFrame:
+    columns = ["customer_id", "timestamp", "amount"]
+    tx = pd.concat([pd.read_parquet(p, columns=columns) for p in paths], ignore_index=True)
     tx = tx[tx["timestamp"] < cutoff]
     tx = tx.assign(
         day=tx["timestamp"].dt.normalize(),
@@ -42,7 +45,7 @@ def with_pandas(path: str, cutoff: pd.Timestamp) -> pd.DataFrame:
     return out
 
 
-def with_duckdb(path: str, cutoff: pd.Timestamp) -> pd.DataFrame:
+def with_duckdb(paths: list[str], cutoff: pd.Timestamp) -> pd.DataFrame:
     import duckdb
 
     c = f"TIMESTAMP '{cutoff:%Y-%m-%d}'"
@@ -58,14 +61,14 @@ def with_duckdb(path: str, cutoff: pd.Timestamp) -> pd.DataFrame:
                date_diff('day', max(timestamp), {c}) AS recency_days,
                date_diff('day', min(timestamp), {c}) AS tenure_days,
                {windows}
-        FROM read_parquet('{path}') WHERE timestamp < {c} GROUP BY customer_id"""
+        FROM read_parquet({paths!r}) WHERE timestamp < {c} GROUP BY customer_id"""
     return duckdb.sql(sql).df()
 
 
 def main() -> None:
-    which, path, cutoff = sys.argv[1], sys.argv[2], pd.Timestamp(sys.argv[3])
+    which, cutoff, paths = sys.argv[1], pd.Timestamp(sys.argv[2]), sys.argv[3:]
     started = time.monotonic()
-    frame = (with_pandas if which == "pandas" else with_duckdb)(path, cutoff)
+    frame = (with_pandas if which == "pandas" else with_duckdb)(paths, cutoff)
     print(json.dumps({"seconds": time.monotonic() - started, "customers": len(frame)}))
 
 

@@ -206,6 +206,8 @@ def _ingest_code_key() -> str:
     files = sorted((ROOT / "pipeline" / "ingest").glob("*.py")) + [
         ROOT / "pipeline" / "io.py",
         ROOT / "pipeline" / "config.py",
+        ROOT / "pipeline" / "catalog.py",
+        ROOT / "pipeline" / "stages" / "ingest.py",
     ]
     return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
 
@@ -233,10 +235,10 @@ def catalog_of(work: Path):
     return Catalog(*(work / k for k in ("raw", "interim", "quarantine", "scored", "models", "mlruns")))
 
 
-def count_rows(path: Path) -> int:
+def count_rows(*paths: Path) -> int:
     import pyarrow.parquet as pq
 
-    return pq.ParquetFile(path).metadata.num_rows
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
 
 
 def run_size(n: int, repeats: int, weekly_only: bool) -> dict:
@@ -246,7 +248,7 @@ def run_size(n: int, repeats: int, weekly_only: bool) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     result: dict = {"customers": n, "rows": {}, "initial_load": load_history(data, work)}
     catalog = catalog_of(work)
-    lines = count_rows(catalog.table("transactions"))
+    lines = count_rows(*catalog.table_files("transactions"))
     result["rows"]["history_lines"] = lines
     as_of = f"as_of={END - WEEK:%Y-%m-%d}"
     print(f"  history loaded: {lines:,} lines in {result['initial_load'][0]:.0f} s", flush=True)
@@ -275,7 +277,7 @@ def run_size(n: int, repeats: int, weekly_only: bool) -> dict:
         print(f"  weekly run {k + 1} of {repeats}: {m.seconds:.0f} s, peak {m.peak_bytes / GB:.1f} GB", flush=True)
     result["weekly"] = [(m.seconds, m.peak_bytes, m.stage_seconds) for m in weekly]
     result["rows"]["week_lines"] = count_rows(data / "week" / "transactions.parquet")
-    result["rows"]["lines"] = count_rows(catalog.table("transactions"))
+    result["rows"]["lines"] = count_rows(*catalog.table_files("transactions"))
     result["rows"]["scored"] = count_rows(catalog.customers(END))
     refs = {}
     for ref in ("pandas", "duckdb"):
@@ -284,8 +286,8 @@ def run_size(n: int, repeats: int, weekly_only: bool) -> dict:
                 sys.executable,
                 str(Path(__file__).resolve().parent / "references.py"),
                 ref,
-                str(catalog.table("transactions")),
                 f"{END:%Y-%m-%d}",
+                *map(str, catalog.table_files("transactions")),
             ],
             work / "logs" / f"{ref}.log",
         )

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from pipeline import threads
 from pipeline.models import CalibratedChurnModel, align
+from pipeline.models.treeshap import TreeShap
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 200_000
@@ -184,11 +187,15 @@ DRIVERS = (
 
 
 def contributions(model: CalibratedChurnModel, frame: pd.DataFrame) -> pd.DataFrame:
-    """Exact TreeSHAP values per customer and feature (log-odds), from LightGBM's own implementation."""
+    """Exact TreeSHAP values per customer and feature (log-odds), the same as LightGBM's ``pred_contrib``.
+
+    Computed by ``models.treeshap`` (several times faster on the small trees the churn model uses), in chunks so
+    memory stays bounded and a person can follow the progress.
+    """
     X = align(frame, model.features, model.categories)
-    booster, started, parts = model.classifier.booster_, time.monotonic(), []
-    for start in range(0, len(X), CHUNK_ROWS):  # in chunks: bounded memory, and progress a person can follow
-        parts.append(booster.predict(X.iloc[start : start + CHUNK_ROWS], pred_contrib=True)[:, :-1])
+    explainer, started, parts = _explainer(model.classifier), time.monotonic(), []
+    for start in range(0, len(X), CHUNK_ROWS):
+        parts.append(explainer.shap_values(X.iloc[start : start + CHUNK_ROWS], threads.count()))
         if len(X) > CHUNK_ROWS:
             log.info(
                 "reasons: exact TreeSHAP for %s of %s customers, %.0f s elapsed",
@@ -198,6 +205,16 @@ def contributions(model: CalibratedChurnModel, frame: pd.DataFrame) -> pd.DataFr
             )
     values = np.concatenate(parts) if parts else np.empty((0, len(model.features)))
     return pd.DataFrame(values, columns=model.features, index=frame.index)
+
+
+_EXPLAINERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _explainer(classifier) -> TreeShap:
+    """The compiled explainer of a fitted classifier (compiled once per model and process: about half a second)."""
+    if classifier not in _EXPLAINERS:
+        _EXPLAINERS[classifier] = TreeShap(classifier.booster_)
+    return _EXPLAINERS[classifier]
 
 
 def by_driver(shap_values: pd.DataFrame) -> pd.DataFrame:

@@ -41,22 +41,35 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 def write_together(frames: dict[Path, pd.DataFrame | Callable[[Path], None] | None]) -> None:
-    """Write several tables as one step: all are staged as temporary files first, then renamed into place.
+    """Write several files as one step: all are staged as temporary files first, then renamed in the given order.
 
-    A failure while staging leaves every previous file as it was. ``None`` removes that file; a callable writes the
-    file itself, given the temporary path (e.g. a table streamed from disk).
+    A failure while staging leaves every previous file as it was, so the last file can be a manifest that names the
+    others (it is renamed only once they are in place). ``None`` removes that file; a callable writes the file
+    itself, given the temporary path (e.g. a table streamed from disk).
     """
-    with contextlib.ExitStack() as stack:  # each atomic_path renames on a clean exit, all of them at the end
+    staged: list[tuple[Path, Path]] = []
+    try:
         for path, frame in frames.items():
             if frame is None:
                 continue
-            tmp = stack.enter_context(atomic_path(path))
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            staged.append((Path(tmp), path))
             if callable(frame):
-                frame(tmp)
-            elif Path(path).suffix == ".parquet":
+                frame(Path(tmp))
+            elif path.suffix == ".parquet":
                 frame.to_parquet(tmp, index=False)
             else:
                 frame.to_csv(tmp, index=False)
+        for tmp, path in staged:
+            os.chmod(tmp, _file_mode())
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
     for path, frame in frames.items():
         if frame is None:
             Path(path).unlink(missing_ok=True)

@@ -132,6 +132,10 @@ def load(con: ibis.BaseBackend, name: str, frame: pd.DataFrame) -> ibis.Table:
     return con.create_table(name, frame, overwrite=True)
 
 
-def read_parquet(con: ibis.BaseBackend, name: str, path: Path) -> ibis.Table:
-    """A Parquet file as a table of the backend, read where it lies (nothing is loaded into pandas)."""
-    return con.read_parquet(str(Path(path).resolve()), table_name=name)
+def read_parquet(con: ibis.BaseBackend, name: str, paths: Path | list[Path]) -> ibis.Table:
+    """Parquet files (one table's parts) as a table of the backend, read where they lie (nothing goes to pandas)."""
+    files = [str(Path(p).resolve()) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    if con.name == "pyspark":
+        spark_session(con).read.parquet(*files).createOrReplaceTempView(name)
+        return con.table(name)
+    return con.read_parquet(files, table_name=name)

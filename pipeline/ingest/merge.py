@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -32,60 +32,89 @@ def record_keys(frame: pd.DataFrame, spec: TableSpec) -> pd.Series:
 
 
 class PreviousTable:
-    """An interim table of earlier loads, left on disk: merging reads only the rows a new load touches.
+    """An interim table of earlier loads, left on disk as its Parquet parts: merging reads only what a load touches.
 
-    A weekly load at a million customers adds thousands of rows to tens of millions; the previous table is streamed
-    from its Parquet file batch by batch and never held in memory.
+    A weekly load at a million customers adds thousands of rows to tens of millions; the previous parts are streamed
+    batch by batch and never held in memory, and a load rewrites only the parts holding a row it replaces.
     """
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.file = pq.ParquetFile(self.path)
-        self.schema = self.file.schema_arrow
-        self.n_rows = self.file.metadata.num_rows
+    def __init__(self, parts: Path | list[Path]):
+        self.parts = [Path(p) for p in ([parts] if isinstance(parts, (str, Path)) else parts)]
+        files = [pq.ParquetFile(p) for p in self.parts]
+        self.schema = files[0].schema_arrow if files else pa.schema([])
+        self.n_rows = sum(f.metadata.num_rows for f in files)
+        self.uniform = all(f.schema_arrow.equals(self.schema) for f in files)
 
-    def batches(self, columns: Optional[list[str]] = None) -> Iterator[pa.RecordBatch]:
-        return self.file.iter_batches(batch_size=1 << 20, columns=columns)
+    def batches(
+        self, columns: Optional[list[str]] = None, parts: Optional[list[Path]] = None
+    ) -> Iterator[pa.RecordBatch]:
+        for part in self.parts if parts is None else parts:
+            yield from pq.ParquetFile(part).iter_batches(batch_size=1 << 20, columns=columns)
 
-    def rows_with_keys(self, keys: pd.Series) -> pd.DataFrame:
+    def parts_with_keys(self, keys: pa.Array) -> list[Path]:
+        """The parts holding a row whose ``_key`` is one of ``keys``."""
+        return [
+            part
+            for part in self.parts
+            if any(pc.any(pc.is_in(b.column(0), value_set=keys)).as_py() for b in self.batches(["_key"], [part]))
+        ]
+
+    def rows_with_keys(self, keys: pd.Series, parts: Optional[list[Path]] = None) -> pd.DataFrame:
         """The previous rows whose ``_key`` is one of ``keys`` (with their pandas types)."""
         wanted = pa.array(keys.astype(str).unique())
-        if not any(pc.any(pc.is_in(b.column(0), value_set=wanted)).as_py() for b in self.batches(["_key"])):
-            return self.schema.empty_table().to_pandas()
-        hits = [b.filter(pc.is_in(b.column("_key"), value_set=wanted)) for b in self.batches()]
+        parts = self.parts_with_keys(wanted) if parts is None else parts
+        hits = [b.filter(pc.is_in(b.column("_key"), value_set=wanted)) for b in self.batches(parts=parts)]
         return pa.Table.from_batches(hits, schema=self.schema).to_pandas()
 
     @functools.cached_property
     def _customer_ids(self) -> pd.Index:
-        ids = pq.read_table(self.path, columns=["customer_id"]).column("customer_id")
-        return pd.Index(pc.unique(ids).to_pandas().astype("string"))
+        ids = [pc.unique(b.column(0)) for b in self.batches(["customer_id"])]
+        unique = pc.unique(pa.chunked_array(ids)).to_pandas() if ids else []
+        return pd.Index(unique, dtype="string")
 
     def customer_ids(self) -> pd.Index:
         """The distinct customers of the table (read once)."""
         return self._customer_ids
 
     def to_pandas(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path)
+        return pa.concat_tables([pq.read_table(p) for p in self.parts], promote_options="permissive").to_pandas()
 
 
 @dataclass(frozen=True)
 class MergedTable:
-    """The previous table without the rows this load replaces, then this load's rows: written by streaming."""
+    """The previous parts, less the rows this load replaces, plus one new part with this load's rows.
+
+    Parts without a replaced row are kept as they are (the file is not touched); a part holding one is rewritten
+    without it. A weekly load of new rows therefore writes only its own part.
+    """
 
     previous: PreviousTable
     new: pd.DataFrame
     n_replaced: int  # previous rows whose key this load carries again
+    touched: tuple[Path, ...] = ()  # previous parts holding such a row
 
     def __len__(self) -> int:
         return self.previous.n_rows - self.n_replaced + len(self.new)
 
-    def write_parquet(self, path: Path) -> None:
+    @property
+    def kept(self) -> list[Path]:
+        """Previous parts this load leaves as they are."""
+        return [p for p in self.previous.parts if p not in self.touched]
+
+    def without_replaced(self, part: Path) -> Callable[[Path], None]:
+        """A writer of ``part`` less the rows this load replaces."""
         new_keys = pa.array(self.new["_key"].astype(str).unique())
-        added = pa.Table.from_pandas(self.new, schema=self.previous.schema, preserve_index=False)
-        with pq.ParquetWriter(path, self.previous.schema) as writer:
-            for batch in self.previous.batches():
-                writer.write_batch(batch.filter(pc.invert(pc.is_in(batch.column("_key"), value_set=new_keys))))
-            writer.write_table(added)
+
+        def write(path: Path) -> None:
+            with pq.ParquetWriter(path, self.previous.schema) as writer:
+                for batch in self.previous.batches(parts=[part]):
+                    writer.write_batch(batch.filter(pc.invert(pc.is_in(batch.column("_key"), value_set=new_keys))))
+
+        return write
+
+    def write_new(self, path: Path) -> None:
+        """This load's rows as a part with the previous parts' schema."""
+        pq.write_table(pa.Table.from_pandas(self.new, schema=self.previous.schema, preserve_index=False), path)
 
     def customer_ids(self) -> pd.Index:
         return self.previous.customer_ids().union(pd.Index(self.new["customer_id"].astype("string").unique()))
@@ -93,7 +122,7 @@ class MergedTable:
 
 def _streamable(previous: PreviousTable, new: pd.DataFrame) -> bool:
     """Whether this load has the previous table's columns, so its rows can be appended to the previous file."""
-    if list(new.columns) != [c for c in previous.schema.names if not c.startswith("__index")]:
+    if not previous.uniform or list(new.columns) != [c for c in previous.schema.names if not c.startswith("__index")]:
         return False
     try:
         pa.Table.from_pandas(new.head(0), schema=previous.schema, preserve_index=False)
@@ -111,8 +140,9 @@ def merge(
             return new, {"rows_new": len(new), "rows_updated": 0, "rows_unchanged": 0}
         if not _streamable(previous, new):  # the columns changed between loads: merge in memory
             return merge(previous.to_pandas(), new)
-        touched = previous.rows_with_keys(new["_key"])
-        return MergedTable(previous, new, len(touched)), _merge_counts(touched, new)
+        parts = previous.parts_with_keys(pa.array(new["_key"].astype(str).unique()))
+        touched = previous.rows_with_keys(new["_key"], parts)
+        return MergedTable(previous, new, len(touched), tuple(parts)), _merge_counts(touched, new)
     if previous is None or previous.empty or "_key" not in previous:
         return new, {"rows_new": len(new), "rows_updated": 0, "rows_unchanged": 0}
     kept = previous[~previous["_key"].isin(new["_key"])]

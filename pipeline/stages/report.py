@@ -83,6 +83,6 @@ def _data_window(the_plan: plan.Plan, catalog: Catalog, as_of: pd.Timestamp) -> 
     """The first and last transaction before as_of, from the plan (older plans: from the transactions table)."""
     first, last = the_plan.first_transaction, the_plan.last_transaction
     if first is None or last is None:
-        tx = io.read_parquet(catalog.table("transactions"), columns=["timestamp"])["timestamp"]
+        tx = catalog.read_table("transactions", columns=["timestamp"])["timestamp"]
         first, last = tx.min(), tx[tx < as_of].max()
     return {"first_transaction": f"{first:%Y-%m-%d}", "last_transaction": f"{last:%Y-%m-%d}"}

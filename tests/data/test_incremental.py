@@ -29,7 +29,7 @@ def _config(tmp_path, mode="merge", **tables) -> Config:
 def _load(cfg: Config) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     catalog = Catalog.from_config(cfg)
     summary = stages.run_ingest(cfg, catalog).set_index("table")
-    return summary, {n: pd.read_parquet(p) for n, p in catalog.existing_tables().items()}
+    return summary, {n: catalog.read_table(n) for n in catalog.existing_tables()}
 
 
 def test_loading_the_same_files_twice_adds_nothing(tmp_path):
@@ -86,7 +86,7 @@ def test_a_crash_while_writing_leaves_the_previous_tables_and_a_rerun_completes(
     )
     _, before = _load(cfg)
     interim = tmp_path / "interim"
-    listing = sorted(p.name for p in interim.iterdir())
+    listing = sorted(str(p.relative_to(interim)) for p in interim.rglob("*"))
     (tmp_path / "in" / "transactions.csv").write_text(TX + "a,2024-01-01,10\nb,2024-01-05,4\n")
     (tmp_path / "in" / "complaints.csv").write_text(COMPLAINTS + "k1,a,2024-01-03,2024-01-04,billing,1\n")
     calls = []
@@ -100,15 +100,61 @@ def test_a_crash_while_writing_leaves_the_previous_tables_and_a_rerun_completes(
 
         return write
 
-    # tables are written by pandas, or streamed onto the previous file when merged: kill whichever writes second
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", dies_on_second_table(pd.DataFrame.to_parquet))
-    monkeypatch.setattr(ingest.MergedTable, "write_parquet", dies_on_second_table(ingest.MergedTable.write_parquet))
+    # a merged table's new part and its rewritten parts are written by pyarrow: kill whichever part is written second
+    monkeypatch.setattr(ingest.MergedTable, "write_new", dies_on_second_table(ingest.MergedTable.write_new))
+    monkeypatch.setattr(
+        ingest.MergedTable, "without_replaced", dies_on_second_table(ingest.MergedTable.without_replaced)
+    )
     with pytest.raises(KeyboardInterrupt):
         _load(cfg)
     monkeypatch.undo()
-    assert sorted(p.name for p in interim.iterdir()) == listing  # no temporary file left visible
+    assert sorted(str(p.relative_to(interim)) for p in interim.rglob("*")) == listing  # no temporary file left
+    catalog = Catalog.from_config(cfg)
     for name, frame in before.items():
-        pd.testing.assert_frame_equal(pd.read_parquet(interim / f"{name}.parquet"), frame)
+        pd.testing.assert_frame_equal(catalog.read_table(name), frame)
     summary, after = _load(cfg)
     assert len(after["transactions"]) == 2
     assert after["complaints"].loc[0, "resolved_at"] == pd.Timestamp("2024-01-04")
+
+
+def test_a_weekly_load_of_new_rows_adds_one_part_and_leaves_the_history_untouched(tmp_path):
+    cfg = _config(tmp_path, transactions=TX + "a,2024-01-01,10\nb,2024-01-02,5\n")
+    catalog = Catalog.from_config(cfg)
+    _load(cfg)
+    (history,) = catalog.table_files("transactions")
+    before = history.stat()
+    (tmp_path / "in" / "transactions.csv").write_text(TX + "c,2024-01-09,8\n")
+    _load(cfg)
+    files = catalog.table_files("transactions")
+    assert files[0] == history and len(files) == 2
+    assert (history.stat().st_ino, history.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    # a load that carries an old row again rewrites only the part holding it
+    (tmp_path / "in" / "transactions.csv").write_text(TX + "c,2024-01-09,8\nd,2024-01-10,1\n")
+    summary, tables = _load(cfg)
+    assert catalog.table_files("transactions")[0] == history and len(catalog.table_files("transactions")) == 3
+    assert sorted(tables["transactions"]["customer_id"]) == ["a", "b", "c", "d"]
+    assert tuple(summary.loc["transactions", ["rows_new", "rows_unchanged", "rows_in_table"]]) == (1, 1, 4)
+    on_disk = sorted(p.name for p in catalog.table_dir("transactions").iterdir())
+    assert on_disk == sorted(p.name for p in catalog.table_files("transactions"))  # replaced parts are gone
+
+
+def test_many_weekly_parts_are_folded_and_an_older_single_file_layout_is_still_read(tmp_path, monkeypatch):
+    from pipeline.stages import ingest as ingest_stage
+
+    monkeypatch.setattr(ingest_stage, "MAX_PARTS", 3)
+    cfg = _config(tmp_path, transactions=TX + "a,2024-01-01,10\n")
+    catalog = Catalog.from_config(cfg)
+    for day in range(1, 7):
+        (tmp_path / "in" / "transactions.csv").write_text(TX + f"a,2024-02-0{day},{day}\n")
+        _, tables = _load(cfg)
+        assert len(catalog.table_files("transactions")) <= 3
+    assert len(tables["transactions"]) == 6 and tables["transactions"]["_key"].is_unique
+    # a project written before tables had parts: its single files are read, and replaced by parts on the next load
+    legacy = tmp_path / "legacy"
+    old_cfg = _config(legacy, transactions=TX + "z,2024-01-01,3\n")
+    old = Catalog.from_config(old_cfg)
+    old.interim.mkdir(parents=True)
+    tables["transactions"].to_parquet(old.interim / "transactions.parquet", index=False)
+    assert len(old.read_table("transactions")) == 6
+    _, merged = _load(old_cfg)
+    assert len(merged["transactions"]) == 7 and not (old.interim / "transactions.parquet").exists()

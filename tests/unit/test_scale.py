@@ -59,8 +59,9 @@ def test_the_streaming_merge_writes_what_the_in_memory_merge_gives(tmp_path):
             }
         )
     )
-    path = tmp_path / "transactions.parquet"
-    previous.to_parquet(path, index=False)
+    parts = [tmp_path / "part-1.parquet", tmp_path / "part-2.parquet"]  # the rows the load touches are all in part 1
+    previous.iloc[:2_500].to_parquet(parts[0], index=False)
+    previous.iloc[2_500:].to_parquet(parts[1], index=False)
     new = _keyed(
         pd.DataFrame(
             {  # 3 rows again (1 changed), 2 new
@@ -73,12 +74,18 @@ def test_the_streaming_merge_writes_what_the_in_memory_merge_gives(tmp_path):
             }
         )
     )
-    merged, counts = ingest.merge(ingest.PreviousTable(path), new)
+    merged, counts = ingest.merge(ingest.PreviousTable(parts), new)
     expected, expected_counts = ingest.merge(previous, new)
     assert isinstance(merged, ingest.MergedTable) and len(merged) == len(expected) == n + 2
     assert counts == expected_counts == {"rows_new": 2, "rows_updated": 1, "rows_unchanged": 2}
-    merged.write_parquet(tmp_path / "out.parquet")
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out.parquet"), expected)
+    assert merged.touched == (parts[0],) and merged.kept == [parts[1]]  # the untouched part is not rewritten
+    merged.without_replaced(parts[0])(tmp_path / "rewritten.parquet")
+    merged.write_new(tmp_path / "new.parquet")
+    written = pd.concat([pd.read_parquet(tmp_path / f) for f in ("rewritten.parquet", "part-2.parquet", "new.parquet")])
+    key = ["_key"]
+    pd.testing.assert_frame_equal(
+        written.sort_values(key).reset_index(drop=True), expected.sort_values(key).reset_index(drop=True)
+    )
     assert set(merged.customer_ids()) == set(expected["customer_id"])
 
 
