@@ -7,6 +7,7 @@ The only place that turns a config into calls of the stage functions.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -16,12 +17,10 @@ from typing import Optional
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import evaluate, lock, score, stages, threads, tracking
+from pipeline import evaluate, faults, lock, score, stages, threads, tracking
 from pipeline.catalog import Catalog
 from pipeline.config import STAGES, WEEKLY, Config, refuse_url_passwords, register, url_passwords, validate
-from pipeline.features.engine import EngineMemoryError
-from pipeline.ingest import IngestError
-from pipeline.train import NotEnoughHistory
+from pipeline.errors import PipelineError
 
 log = logging.getLogger("pipeline")
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
@@ -39,6 +38,7 @@ def make_tracker(cfg: Config, catalog: Catalog):
         catalog.mlflow_artifacts,
         cfg.tracking.register,
         cfg.tracking.run_name or cfg.stage,
+        str(catalog.models.resolve().parent),
     )
 
 
@@ -59,15 +59,21 @@ def _run_locked(cfg: Config, catalog: Catalog, resolved: dict) -> Optional[float
         print(f"validation log loss {loss:.5f}")
         return loss
     todo = WEEKLY if cfg.stage == "weekly" else STAGES[: STAGES.index("all")] if cfg.stage == "all" else (cfg.stage,)
-    with make_tracker(cfg, catalog) as tracker:
+    for path in catalog.remove_leftovers():
+        log.info("removed %s, left by a run that did not finish", path)
+    with make_tracker(cfg, catalog) as tracker, contextlib.ExitStack() as publish:
         tracker.log_params({**tracking.flatten(resolved), "threads.resolved": threads.count()})
+        stages.complete_champion(catalog, tracker)
         produced: dict = {}  # what a stage hands the next one in this run (the report takes scoring's frames)
+        if {"score", "report"} & set(todo):  # this run's week is staged, and published whole when every stage is done
+            produced["staged"] = publish.enter_context(catalog.staging_scored())
         for stage in todo:
             started = time.monotonic()
             log.info("stage %s", stage)
             run_stage(stage, cfg, catalog, tracker, produced)
             seconds = time.monotonic() - started
             log.info("stage %s done in %.1f s", stage, seconds)
+            faults.point(f"stage:{stage}:done")
             tracker.log_metrics({f"stage_seconds.{stage}": seconds})
         print(f"MLflow:       {tracker.ui_hint}")
 
@@ -102,11 +108,14 @@ def run_stage(stage: str, cfg: Config, catalog: Catalog, tracker, produced: dict
             )
             print(f"model {decision.candidate} {verdict}: {decision.reason}")
     elif stage == "score":
-        produced["scored"] = stages.run_score(cfg, catalog)
+        produced["scored"] = stages.run_score(cfg, produced["staged"])
         print(f"scored list: {catalog.customers(catalog.read_plan().as_of)}")
     elif stage == "report":
-        csv_path, html_path = stages.run_report(cfg, catalog, tracker, produced.get("scored"))
-        print(f"at-risk list: {csv_path}\nreport:       {html_path}")
+        as_of = catalog.read_plan().as_of
+        if "scored" not in produced:  # a report of its own: it starts from the published scored list
+            produced["staged"].carry_scored(catalog, as_of)
+        stages.run_report(cfg, produced["staged"], tracker, produced.get("scored"))
+        print(f"at-risk list: {catalog.at_risk(as_of)}\nreport:       {catalog.report(as_of)}")
 
 
 def print_summary(summary) -> None:
@@ -147,7 +156,7 @@ def main(cfg: DictConfig) -> Optional[float]:
             scrub_saved_configs([secret for _, secret in found])
             refuse_url_passwords(found)
         return run(validate(OmegaConf.to_object(cfg)), resolved)
-    except (IngestError, NotEnoughHistory, EngineMemoryError, lock.ProjectBusy, ValueError) as err:
+    except PipelineError as err:  # a failure the user can fix; anything else is a bug and keeps its traceback
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
 

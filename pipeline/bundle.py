@@ -31,6 +31,7 @@ class ModelBundle:
     calibration: Optional[str] = None
     train_cutoffs: tuple[str, ...] = ()
     validation_cutoff: Optional[str] = None
+    training_digest: Optional[str] = None  # the training and validation rows it was fitted on (see stages.train)
 
     @property
     def is_fallback(self) -> bool:

@@ -23,8 +23,14 @@ No other module spells an artefact's file name. Stages ask the catalog for ``lab
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
 import json
 import os
+import shutil
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
@@ -32,15 +38,33 @@ from typing import Optional
 import joblib
 import pandas as pd
 
-from pipeline import io
+from pipeline import faults, io
 from pipeline.bundle import ModelBundle
 from pipeline.config import Config
+from pipeline.errors import PipelineError, StaleArtefact
 from pipeline.plan import Plan
 
 TABLES = ("transactions", "complaints", "customers", "surveys")
 
 
-class MissingArtefact(ValueError):
+def _labelled_provenance(plan: Plan) -> dict:
+    """A labelled cutoff's rows depend on the horizon and the tables, not on the as_of of the plan."""
+    return {k: v for k, v in plan.provenance.items() if k != "as_of"}
+
+
+def check_provenance(path: Path, expected: dict, rebuild: str) -> None:
+    """Stop when the file at ``path`` was not made for ``expected`` (as_of, horizon, tables): it is stale."""
+    found = io.parquet_provenance(path)
+    if found is None or any(found.get(k) != v for k, v in expected.items()):
+        made = ", ".join(f"{k} {found.get(k)}" for k in expected) if found else "an earlier version, unstamped"
+        want = ", ".join(f"{k} {v}" for k, v in expected.items())
+        raise StaleArtefact(
+            f"{path} was built for {made}, not for this run's {want} (the data or the settings changed since, or a "
+            f"run stopped half way): run {rebuild} again"
+        )
+
+
+class MissingArtefact(PipelineError, ValueError):
     """A stage needs something an earlier stage has not written: the message names the stage to run."""
 
 
@@ -145,11 +169,11 @@ class Catalog:
     def scoring_features(self) -> Path:
         return self.features / "scoring.parquet"
 
-    def write_labelled(self, frame: pd.DataFrame, cutoff: pd.Timestamp) -> Path:
-        return io.write_parquet(frame, self.labelled(cutoff))
+    def write_labelled(self, frame: pd.DataFrame, cutoff: pd.Timestamp, plan: Plan) -> Path:
+        return io.write_parquet(frame, self.labelled(cutoff), _labelled_provenance(plan))
 
-    def read_labelled(self, cutoffs) -> list[pd.DataFrame]:
-        """The labelled feature rows of ``cutoffs``, one frame per cutoff in time order."""
+    def read_labelled(self, cutoffs, plan: Plan) -> list[pd.DataFrame]:
+        """The labelled feature rows of ``cutoffs``, one frame per cutoff in time order, checked against the plan."""
         files = [self.labelled(c) for c in sorted(set(cutoffs))]
         missing = [f.name for f in files if not f.exists()]
         if missing:
@@ -157,7 +181,29 @@ class Catalog:
                 f"no labelled features for {', '.join(missing[:3])} in {self.features / 'labelled'}: "
                 f"run stage=features first (or stage=all)"
             )
+        for f in files:
+            check_provenance(f, _labelled_provenance(plan), "stage=features")
         return [io.read_parquet(f) for f in files]
+
+    def write_scoring_features(self, frame: pd.DataFrame, plan: Plan) -> Path:
+        return io.write_parquet(frame, self.scoring_features, plan.provenance)
+
+    def read_scoring_features(self, plan: Plan) -> pd.DataFrame:
+        """The as_of feature rows, checked to be the ones the plan built."""
+        if not self.scoring_features.exists():
+            raise MissingArtefact(f"no features to score at {self.scoring_features}: run stage=features first")
+        check_provenance(self.scoring_features, plan.provenance, "stage=features (or stage=weekly)")
+        return io.read_parquet(self.scoring_features)
+
+    def tables_digest(self) -> str:
+        """Names the validated tables as they are now: changes with every load (parts are never rewritten in place)."""
+        manifest = self.read_tables_manifest()
+        listed = json.dumps(manifest["tables"], sort_keys=True)
+        if not self.tables_manifest.exists():  # the one-file layout: its files' sizes and times stand for them
+            listed += "".join(
+                f"{p.stat().st_size}:{p.stat().st_mtime_ns}" for ps in self.existing_tables().values() for p in ps
+            )
+        return hashlib.sha256(listed.encode()).hexdigest()[:16]
 
     def remove_labelled_except(self, cutoffs) -> None:
         """Delete labelled files of cutoffs no longer in the plan."""
@@ -232,6 +278,12 @@ class Catalog:
             joblib.dump(bundle, tmp)
         return Path(path)
 
+    def read_promotions(self) -> list[dict]:
+        """Every promotion decision so far, oldest first."""
+        if not self.promotions.exists():
+            return []
+        return [json.loads(line) for line in self.promotions.read_text().splitlines() if line.strip()]
+
     def append_promotion(self, record: dict) -> Path:
         """Append one decision to the promotion log (one JSON line each)."""
         previous = self.promotions.read_text() if self.promotions.exists() else ""
@@ -239,7 +291,74 @@ class Catalog:
 
     # ------------------------------------------------------------------ scored outputs
     def scored_dir(self, as_of: pd.Timestamp) -> Path:
+        """A week's outputs. Published weeks are a link to their complete set in ``scored/.versions/``."""
         return self.scored / f"{as_of:%Y-%m-%d}"
+
+    @contextlib.contextmanager
+    def staging_scored(self) -> Iterator["Catalog"]:
+        """A catalog whose weekly outputs go to a private staging folder; each week is published on a clean exit.
+
+        Publishing moves the staged folder to ``scored/.versions/`` and switches ``scored/<as_of>`` to it by
+        renaming a symbolic link over the old one, so a reader (a BI tool, a person) sees last week's set or this
+        one, never a mix; a run that fails publishes nothing.
+        """
+        root = self.scored / f".staging-{os.getpid()}"
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        try:
+            yield dataclasses.replace(self, scored=root)
+            for week in sorted(p for p in root.iterdir() if p.is_dir()):
+                self._publish_week(week)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def carry_scored(self, published: "Catalog", as_of: pd.Timestamp) -> None:
+        """Start a staged week from the published scored list (for a report made in a run of its own)."""
+        folder = self.scored_dir(as_of)
+        if folder.exists():
+            return
+        folder.mkdir(parents=True)
+        for source in (published.customers(as_of), published.drivers(as_of)):
+            if source.exists():
+                os.link(source.resolve(), folder / source.name)
+
+    def _publish_week(self, staged: Path) -> None:
+        versions = self.scored / ".versions"
+        versions.mkdir(parents=True, exist_ok=True)
+        target = versions / f"{staged.name}.{time.time_ns()}"
+        os.replace(staged, target)
+        faults.point("publish:staged")
+        link, tmp = self.scored / staged.name, self.scored / f".{staged.name}.link.tmp"
+        tmp.unlink(missing_ok=True)
+        os.symlink(os.path.relpath(target, self.scored), tmp)
+        old = None
+        if link.is_symlink():
+            old = self.scored / os.readlink(link)
+        elif link.is_dir():  # a week written before weeks were published as sets: set aside, then removed
+            old = versions / f"{staged.name}.unversioned.{time.time_ns()}"
+            os.replace(link, old)
+        os.replace(tmp, link)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def leftovers(self) -> list[Path]:
+        """What a killed run left: temporary files, staging folders and week versions no link points to."""
+        found = [p for root in (self.interim, self.models, self.scored) if root.exists() for p in root.rglob(".*.tmp")]
+        found += [*self.scored.glob(".staging-*")] if self.scored.exists() else []
+        live = {(self.scored / os.readlink(p)).resolve() for p in self.scored.glob("*") if p.is_symlink()}
+        versions = self.scored / ".versions"
+        found += [v for v in versions.glob("*")] if versions.exists() else []
+        return [p for p in found if p.resolve() not in live]
+
+    def remove_leftovers(self) -> list[Path]:
+        """Remove what ``leftovers`` finds (the run lock is held, so no other run is writing them)."""
+        found = self.leftovers()
+        for path in found:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        return found
 
     def customers(self, as_of: pd.Timestamp) -> Path:
         return self.scored_dir(as_of) / "customers.parquet"

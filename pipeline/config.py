@@ -16,6 +16,8 @@ import pandas as pd
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from pipeline.errors import PipelineError
+
 
 class Stage(StrEnum):
     ingest = "ingest"
@@ -44,6 +46,13 @@ class Engine(StrEnum):
     spark = "spark"
 
 
+class Promote(StrEnum):
+    """Whether a candidate may replace the champion: by the promotion rules (auto), or whatever they say (force)."""
+
+    auto = "auto"
+    force = "force"
+
+
 class Calibration(StrEnum):
     auto = "auto"
     isotonic = "isotonic"
@@ -51,7 +60,7 @@ class Calibration(StrEnum):
     none = "none"
 
 
-class ConfigError(ValueError):
+class ConfigError(PipelineError, ValueError):
     """A config value out of its range: the message names the key, the value and what is allowed."""
 
 
@@ -278,6 +287,7 @@ class Config:
     as_of: Optional[str] = None  # YYYY-MM-DD; null = the day after the last transaction
     horizon_days: int = 90
     seed: int = 42
+    promote: Promote = Promote.auto  # force: this run's model replaces the champion (a backfill's too)
     threads: int = 0  # LightGBM, DuckDB, Spark (local) and BLAS threads; 0 = all cores, never more than the machine has
     data: DataConfig = MISSING
     features: FeaturesConfig = field(default_factory=FeaturesConfig)

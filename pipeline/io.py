@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import getpass
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
+
+from pipeline import faults
+from pipeline.errors import OutputError
 
 
 @functools.cache
@@ -28,16 +32,38 @@ def atomic_path(path: Path) -> Iterator[Path]:
     (a BI tool, a cron user) can read the outputs as it could any file this process creates.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
-        yield Path(tmp)
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
+        with _naming(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            yield Path(tmp)
+            os.chmod(tmp, _file_mode())
+            os.replace(tmp, path)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def _account() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container): the number says enough
+        return f"uid {os.getuid()}"
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An OS failure while writing ``path`` as an ``OutputError`` naming the output (not its temporary file)."""
+    try:
+        yield
+    except OSError as err:
+        raise OutputError(
+            f"could not write {path}: {err.strerror or err}. Check that {path.parent} exists, has free space, "
+            f"and that this account ({_account()}) may write to it"
+        ) from None
 
 
 def write_together(frames: dict[Path, pd.DataFrame | Callable[[Path], None] | None]) -> None:
@@ -53,19 +79,23 @@ def write_together(frames: dict[Path, pd.DataFrame | Callable[[Path], None] | No
             if frame is None:
                 continue
             path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            os.close(fd)
-            staged.append((Path(tmp), path))
-            if callable(frame):
-                frame(Path(tmp))
-            elif path.suffix == ".parquet":
-                frame.to_parquet(tmp, index=False)
-            else:
-                frame.to_csv(tmp, index=False)
-        for tmp, path in staged:
-            os.chmod(tmp, _file_mode())
-            os.replace(tmp, path)
+            with _naming(path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+                os.close(fd)
+                staged.append((Path(tmp), path))
+                if callable(frame):
+                    frame(Path(tmp))
+                elif path.suffix == ".parquet":
+                    frame.to_parquet(tmp, index=False)
+                else:
+                    frame.to_csv(tmp, index=False)
+        for k, (tmp, path) in enumerate(staged):
+            with _naming(path):
+                os.chmod(tmp, _file_mode())
+                os.replace(tmp, path)
+            if k == 0:
+                faults.point("write_together:renaming")
     finally:
         for tmp, _ in staged:
             with contextlib.suppress(FileNotFoundError):
@@ -75,11 +105,34 @@ def write_together(frames: dict[Path, pd.DataFrame | Callable[[Path], None] | No
             Path(path).unlink(missing_ok=True)
 
 
-def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` to Parquet atomically."""
+PROVENANCE_KEY = b"pipeline.provenance"
+
+
+def write_parquet(frame: pd.DataFrame, path: Path, provenance: dict | None = None) -> Path:
+    """Write ``frame`` to Parquet atomically; ``provenance`` (what made it) is stored in the file's metadata."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
+        if provenance is None:
+            frame.to_parquet(tmp, index=False)
+        else:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            meta = {**(table.schema.metadata or {}), PROVENANCE_KEY: json.dumps(provenance, sort_keys=True).encode()}
+            pq.write_table(table.replace_schema_metadata(meta), tmp)
     return Path(path)
+
+
+def parquet_provenance(path: Path) -> dict | None:
+    """What made a Parquet file written with ``provenance`` (None for a file without it), from its footer."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    raw = (pq.read_schema(path).metadata or {}).get(PROVENANCE_KEY)
+    return json.loads(raw) if raw else None
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:

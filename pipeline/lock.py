@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.errors import PipelineError
 
-class ProjectBusy(RuntimeError):
+
+class ProjectBusy(PipelineError):
     """Another run of the pipeline is working in this project folder."""
 
 

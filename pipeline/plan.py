@@ -51,6 +51,15 @@ class Plan:
     fallback_reason: Optional[str] = None
     first_transaction: Optional[pd.Timestamp] = None  # the span of the transactions the plan was made from
     last_transaction: Optional[pd.Timestamp] = None
+    horizon_days: Optional[int] = None  # what the features and labels were built for
+    tables_digest: Optional[str] = None  # the validated tables they were built from (see Catalog.tables_digest)
+    data_end: Optional[pd.Timestamp] = None  # the last transaction in those tables (after as_of in a backfill)
+    explicit_as_of: bool = False  # as_of was set by the run (not the day after the last transaction)
+
+    @property
+    def provenance(self) -> dict:
+        """What every feature file of this plan is stamped with, and checked against when it is read."""
+        return {"as_of": self.as_of.isoformat(), "horizon_days": self.horizon_days, "tables": self.tables_digest}
 
     @property
     def labelled_cutoffs(self) -> list[pd.Timestamp]:
@@ -69,6 +78,10 @@ class Plan:
             "fallback_reason": self.fallback_reason,
             "first_transaction": self.first_transaction.isoformat() if self.first_transaction is not None else None,
             "last_transaction": self.last_transaction.isoformat() if self.last_transaction is not None else None,
+            "horizon_days": self.horizon_days,
+            "tables_digest": self.tables_digest,
+            "data_end": self.data_end.isoformat() if self.data_end is not None else None,
+            "explicit_as_of": self.explicit_as_of,
         }
 
     @classmethod
@@ -76,7 +89,9 @@ class Plan:
         production = Fold.from_dict(d["production"]) if d["production"] else None
         folds = tuple(Fold.from_dict(f) for f in d["folds"])
         span = [pd.Timestamp(d[k]) if d.get(k) else None for k in ("first_transaction", "last_transaction")]
-        return cls(pd.Timestamp(d["as_of"]), production, folds, d.get("fallback_reason"), *span)
+        end = pd.Timestamp(d["data_end"]) if d.get("data_end") else None
+        made = (d.get("horizon_days"), d.get("tables_digest"), end, bool(d.get("explicit_as_of")))
+        return cls(pd.Timestamp(d["as_of"]), production, folds, d.get("fallback_reason"), *span, *made)
 
 
 def folds_for(

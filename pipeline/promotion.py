@@ -1,7 +1,10 @@
 """Which model scores the list: the champion, which changes only when a candidate earns it.
 
 A pure function of the candidate, the current champion, the columns the scoring data has and the evaluation's log
-losses. A candidate replaces the champion when
+losses. First, a candidate never replaces the champion when
+  * it is the champion itself (an identical rerun: same recipe and same training rows, so nothing was refitted), or
+  * it was trained for an earlier as_of than the champion (a backfill), unless the run says ``promote=force``.
+Otherwise it replaces the champion when
   * there is no champion yet, or the champion cannot score this data (it needs features the data does not have), or
     it is the label-free BG/NBD fallback and the candidate is a trained model, or the candidate is that fallback
     (the data holds no labelled history, and such data is scored with it);
@@ -29,13 +32,25 @@ class Decision:
 
 
 def settled_without_backtest(
-    candidate: ModelBundle, champion: Optional[ModelBundle], scoring_columns: list[str]
+    candidate: ModelBundle, champion: Optional[ModelBundle], scoring_columns: list[str], force: bool = False
 ) -> Optional[Decision]:
     """The decision when the rules settle it without comparing backtests; None when the recipes must be compared."""
     name = candidate.version
     if champion is None:
         return Decision(True, "no champion yet", name, None)
     before = champion.version
+    if force:
+        return Decision(True, "promote=force", name, before)
+    if candidate.version == champion.version and candidate.training_digest == champion.training_digest:
+        return Decision(False, "identical to the champion (same recipe, same training rows): nothing new", name, before)
+    if candidate.as_of < champion.as_of:
+        return Decision(
+            False,
+            f"trained for as_of {candidate.as_of[:10]}, before the champion's {champion.as_of[:10]} (a backfill): the "
+            f"production champion stays; promote=force would replace it",
+            name,
+            before,
+        )
     if candidate.is_fallback:
         return Decision(
             True, "this data holds no labelled history, so the label-free BG/NBD x Gamma-Gamma scores it", name, before
@@ -48,7 +63,7 @@ def settled_without_backtest(
             True, f"the champion needs features this data does not have ({', '.join(missing[:5])})", name, before
         )
     if champion.recipe == candidate.recipe:
-        return Decision(True, "same recipe as the champion, fitted on newer data", name, before)
+        return Decision(True, "same recipe as the champion, fitted on the same or newer data", name, before)
     return None
 
 
@@ -59,9 +74,10 @@ def decide(
     candidate_log_loss: Optional[float],
     champion_log_loss: Optional[float],
     margin: float,
+    force: bool = False,
 ) -> Decision:
     """Whether ``candidate`` replaces ``champion`` (see the module docstring), and why."""
-    settled = settled_without_backtest(candidate, champion, scoring_columns)
+    settled = settled_without_backtest(candidate, champion, scoring_columns, force)
     if settled is not None:
         return settled
     name, before = candidate.version, champion.version

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import socket
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Optional
@@ -66,20 +68,40 @@ class NullTracker:
 class MlflowTracker(NullTracker):
     """One MLflow run in a local (or configured) store; models logged with signatures and registered."""
 
-    def __init__(self, uri: str, experiment: str, artifact_root: Path, register: bool, run_name: str):
+    def __init__(
+        self, uri: str, experiment: str, artifact_root: Path, register: bool, run_name: str, project: str = ""
+    ):
         import mlflow
 
         self.mlflow = mlflow
-        self.uri, self.register, self.run_name = uri, register, run_name
+        self.uri, self.register, self.run_name, self.project = uri, register, run_name, project
         mlflow.set_tracking_uri(uri)
         if mlflow.get_experiment_by_name(experiment) is None:
             artifact_root.mkdir(parents=True, exist_ok=True)
             mlflow.create_experiment(experiment, artifact_location=artifact_root.resolve().as_uri())
-        mlflow.set_experiment(experiment)
+        self.experiment_id = mlflow.set_experiment(experiment).experiment_id
 
     def __enter__(self) -> "MlflowTracker":
-        self.run = self.mlflow.start_run(run_name=self.run_name)
+        self.end_orphaned_runs()
+        tags = {"pipeline.project": self.project, "pipeline.host": socket.gethostname(), "pipeline.pid": os.getpid()}
+        self.run = self.mlflow.start_run(run_name=self.run_name, tags={k: str(v) for k, v in tags.items()})
         return self
+
+    def end_orphaned_runs(self) -> list[str]:
+        """Mark KILLED this project's runs left RUNNING on this machine by a process that died.
+
+        Called with the project's run lock held, so no other run of this project on this machine is alive.
+        """
+        client = self.mlflow.tracking.MlflowClient()
+        found = client.search_runs(
+            [self.experiment_id],
+            filter_string=f"attributes.status = 'RUNNING' and tags.`pipeline.project` = '{self.project}'",
+        )
+        ended = [r.info.run_id for r in found if r.data.tags.get("pipeline.host") == socket.gethostname()]
+        for run_id in ended:
+            client.set_terminated(run_id, status="KILLED")
+            log.warning("MLflow run %s was left RUNNING by a run that died: marked KILLED", run_id)
+        return ended
 
     def __exit__(self, exc_type, *exc) -> None:
         self.mlflow.end_run(status="FAILED" if exc_type else "FINISHED")
@@ -110,11 +132,11 @@ class MlflowTracker(NullTracker):
 
         digest = f"{int(pd.util.hash_pandas_object(frame, index=False).to_numpy().sum(dtype='uint64')):016x}"
         with warnings.catch_warnings():
-            warnings.simplefilter(
-                "ignore"
-            )  # "integer columns cannot hold missing values": a sample's schema is a guide
+            # "integer columns cannot hold missing values": a sample's schema is a guide; "can be interpreted in
+            # multiple ways": two registered local-file sources, both the same kind
+            warnings.simplefilter("ignore")
             schema = infer_signature(frame.head(1000)).inputs
-        origin = resolve_dataset_source(str(Path(source).resolve())) if source else resolve_dataset_source(self.uri)
+            origin = resolve_dataset_source(str(Path(source).resolve()) if source else self.uri)
         self.mlflow.log_input(
             MetaDataset(origin, name=f"{name} ({len(frame):,} rows)", digest=digest, schema=schema), context=context
         )

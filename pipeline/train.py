@@ -17,12 +17,13 @@ from sklearn.model_selection import StratifiedKFold
 
 from pipeline import models
 from pipeline.config import ModelConfig
+from pipeline.errors import PipelineError
 from pipeline.features.build import feature_columns
 
 log = logging.getLogger(__name__)
 
 
-class NotEnoughHistory(Exception):
+class NotEnoughHistory(PipelineError):
     """The data before as_of is too short even for the label-free BG/NBD fallback."""
 
 

@@ -23,12 +23,14 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline import threads as pipeline_threads
+from pipeline.config import ConfigError
+from pipeline.errors import PipelineError
 
 ENGINES = ("duckdb", "spark")
 log = logging.getLogger(__name__)
 
 
-class EngineMemoryError(RuntimeError):
+class EngineMemoryError(PipelineError):
     """A query needed more memory than the engine was allowed: the message says which setting to change."""
 
 
@@ -56,14 +58,14 @@ def connect(
         return con
     if engine == "spark":
         return ibis.pyspark.connect(_spark_session(threads, spark_master))
-    raise ValueError(f"features.engine={engine!r} is not supported; use one of {', '.join(ENGINES)}")
+    raise ConfigError(f"features.engine={engine!r} is not supported; use one of {', '.join(ENGINES)}")
 
 
 def _spark_session(threads: Optional[int], master: Optional[str]):
     try:
         from pyspark.sql import SparkSession
     except ImportError as err:
-        raise ValueError("features.engine=spark needs pyspark and Java 17+: pip install 'pyspark>=4'") from err
+        raise ConfigError("features.engine=spark needs pyspark and Java 17+: pip install 'pyspark>=4'") from err
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     builder = SparkSession.builder.appName("churn-clv-pipeline")
     if master and master.startswith("sc://"):

@@ -13,13 +13,14 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.config import CsvOptions, DataConfig, PostgresConfig
+from pipeline.errors import PipelineError
 
 POSTGRES_PREFIX = "postgresql:"
 _QUERY = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 
 
-class IngestError(Exception):
+class IngestError(PipelineError):
     """A table-level problem that stops the run: names the file, the column and an example."""
 
 

@@ -7,7 +7,7 @@ from pipeline.catalog import TABLES
 from pipeline.stages.evaluate import Evaluation, run_evaluate
 from pipeline.stages.features import check_as_of, load_labelled, run_features
 from pipeline.stages.ingest import run_ingest
-from pipeline.stages.promote import run_promotion
+from pipeline.stages.promote import complete_champion, run_promotion
 from pipeline.stages.report import run_report
 from pipeline.stages.score import Scored, read_scored, run_score
 from pipeline.stages.train import run_train, run_tune
@@ -17,6 +17,7 @@ __all__ = [
     "Evaluation",
     "Scored",
     "check_as_of",
+    "complete_champion",
     "load_labelled",
     "read_scored",
     "run_evaluate",

@@ -38,7 +38,7 @@ def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
         empty = pd.DataFrame(columns=["fold", "test_cutoff", "model", *evaluate.CHURN_METRICS, *evaluate.VALUE_METRICS])
         io.write_csv(empty, catalog.metrics)
         return Evaluation(evaluate.summarise(empty))
-    labelled = load_labelled(catalog, [c for f in folds for c in f.cutoffs])
+    labelled = load_labelled(catalog, [c for f in folds for c in f.cutoffs], the_plan)
     bt = evaluate.backtest(labelled, folds, cfg.model, cfg.seed, cfg.horizon_days, cfg.campaign)
     io.write_csv(bt.metrics, catalog.metrics)
     io.write_parquet(bt.latest, catalog.latest_fold)

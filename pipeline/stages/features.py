@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
 import pandas as pd
 
-from pipeline import ingest, io, labels, plan, threads
+from pipeline import ingest, labels, plan, threads
 from pipeline.catalog import Catalog
 from pipeline.config import Config, ConfigError, as_of_date
 from pipeline.features import engine, sampling
@@ -66,9 +67,9 @@ def check_as_of(as_of: pd.Timestamp, first: pd.Timestamp, last: pd.Timestamp, ho
         )
 
 
-def load_labelled(catalog: Catalog, cutoffs) -> pd.DataFrame:
-    """The labelled feature rows of ``cutoffs`` as one frame."""
-    return concat_cutoffs(catalog.read_labelled(cutoffs))
+def load_labelled(catalog: Catalog, cutoffs, the_plan: plan.Plan) -> pd.DataFrame:
+    """The labelled feature rows of ``cutoffs`` as one frame (stale files stop the run: see ``check_provenance``)."""
+    return concat_cutoffs(catalog.read_labelled(cutoffs, the_plan))
 
 
 def run_features(cfg: Config, catalog: Catalog, training: bool = True) -> plan.Plan:
@@ -87,9 +88,16 @@ def run_features(cfg: Config, catalog: Catalog, training: bool = True) -> plan.P
     as_of = resolve_as_of(cfg, last)
     check_as_of(as_of, first, last, cfg.horizon_days)
     observed = cfg.horizon_days + cfg.model.label_gap_days  # a label is known this long after its cutoff
+    data_end = last
     if last >= as_of:  # a backfill: the data goes on past as_of; the plan records the last transaction before it
         last = pd.Timestamp(engine.execute(con, tx.filter(tx.timestamp < as_of).timestamp.max()))
-    the_plan = plan.make(as_of, first, last, observed, cfg.model)
+    the_plan = dataclasses.replace(
+        plan.make(as_of, first, last, observed, cfg.model),
+        horizon_days=cfg.horizon_days,
+        tables_digest=catalog.tables_digest(),
+        data_end=data_end,
+        explicit_as_of=cfg.as_of is not None,
+    )
     if the_plan.production is None:
         log.warning("%s: scoring with BG/NBD x Gamma-Gamma, which needs no labels", the_plan.fallback_reason)
     cutoffs = the_plan.labelled_cutoffs
@@ -103,10 +111,10 @@ def run_features(cfg: Config, catalog: Catalog, training: bool = True) -> plan.P
         if labelled:
             outcome = labels.outcomes_on(con, tx, frame, cfg.horizon_days, cfg.model.label_gap_days)
             catalog.write_labelled(
-                frame.assign(churned=outcome["churned"], future_spend=outcome["future_spend"]), cutoff
+                frame.assign(churned=outcome["churned"], future_spend=outcome["future_spend"]), cutoff, the_plan
             )
         else:
-            io.write_parquet(frame, catalog.scoring_features)
+            catalog.write_scoring_features(frame, the_plan)
         log.info(
             "features: cutoff %d of %d (%s): %s customers, %.0f s elapsed",
             k,

@@ -8,12 +8,38 @@ from typing import Optional
 
 import pandas as pd
 
-from pipeline import io, promotion
+from pipeline import faults, io, promotion
 from pipeline.catalog import Catalog
 from pipeline.config import Config
 from pipeline.stages.evaluate import Evaluation
 
 log = logging.getLogger(__name__)
+
+
+def complete_champion(catalog: Catalog, tracker) -> bool:
+    """Finish a promotion a killed run left half done; True when there was one.
+
+    A promotion writes the champion file, then points the MLflow alias at it, then appends its line to the
+    promotion log (the record that it happened). A champion file the log's last promotion does not name was written
+    by a run that stopped before the end: the alias and the record are completed now.
+    """
+    champion = catalog.read_bundle(catalog.champion)
+    if champion is None:
+        return False
+    promoted = [r for r in catalog.read_promotions() if r.get("promoted")]
+    if promoted and promoted[-1].get("candidate") == champion.version:
+        return False
+    tracker.set_champion(champion.versions)
+    record = {
+        "at": pd.Timestamp.now("UTC").isoformat(),
+        "promoted": True,
+        "reason": "completed after a run stopped between writing the champion and recording it",
+        "candidate": champion.version,
+        "champion_before": promoted[-1].get("candidate") if promoted else None,
+    }
+    catalog.append_promotion(record)
+    log.warning("the champion %s was written by a run that stopped before recording it: completed", champion.version)
+    return True
 
 
 def run_promotion(cfg: Config, catalog: Catalog, tracker, evaluation: Evaluation) -> Optional[promotion.Decision]:
@@ -30,9 +56,11 @@ def run_promotion(cfg: Config, catalog: Catalog, tracker, evaluation: Evaluation
         evaluation.candidate_log_loss,
         evaluation.champion_log_loss,
         cfg.model.promotion_margin,
+        force=cfg.promote == "force",
     )
     if decision.promoted:
         catalog.write_bundle(candidate, catalog.champion)
+        faults.point("promote:champion-written")
         tracker.set_champion(candidate.versions)
     catalog.append_promotion({"at": pd.Timestamp.now("UTC").isoformat(), **asdict(decision)})
     tracker.set_tags({"promotion": ("promoted: " if decision.promoted else "not promoted: ") + decision.reason})

@@ -10,9 +10,11 @@ import pandas as pd
 
 from pipeline import io, score, threads
 from pipeline.bundle import ModelBundle
-from pipeline.catalog import Catalog
-from pipeline.config import Config
+from pipeline.catalog import Catalog, MissingArtefact
+from pipeline.config import Config, as_of_date
+from pipeline.errors import StaleArtefact
 from pipeline.features import engine
+from pipeline.plan import Plan
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +30,17 @@ class Scored:
 
 def run_score(cfg: Config, catalog: Catalog) -> Scored:
     """Score as_of with the exported champion; write customers.parquet and drivers.parquet for the as_of date."""
-    as_of = catalog.read_plan().as_of
-    bundle = catalog.read_bundle(catalog.champion)
-    if bundle is None:
-        raise ValueError(
-            f"no champion model in {catalog.models}: run stage=train and stage=evaluate first (or stage=all)"
+    the_plan = catalog.read_plan()
+    as_of = the_plan.as_of
+    check_plan(cfg, catalog, the_plan)
+    bundle = scoring_model(catalog, the_plan)
+    features = catalog.read_scoring_features(the_plan)
+    missing = sorted(set(bundle.features) - set(features.columns))
+    if missing:
+        raise StaleArtefact(
+            f"model {bundle.version} needs features the scoring features lack ({', '.join(missing[:5])}): they were "
+            f"built with other feature settings. Run stage=weekly with the champion's settings, or retrain (stage=all)"
         )
-    features = io.read_parquet(catalog.scoring_features)
     started = time.monotonic()
     if bundle.is_fallback:
         scored, drivers = score.run_fallback(features, cfg.report.n_reasons)
@@ -54,9 +60,61 @@ def run_score(cfg: Config, catalog: Catalog) -> Scored:
     return Scored(scored, drivers, bundle)
 
 
+def check_plan(cfg: Config, catalog: Catalog, the_plan: Plan) -> None:
+    """Stop when the features on disk are not the ones this run asks to score: another as_of, horizon or data."""
+    rebuild = "Run stage=weekly (or stage=features) for it first"
+    if the_plan.tables_digest != catalog.tables_digest():
+        raise StaleArtefact(
+            f"the features were built before the latest load of the validated tables (ingest ran since): scoring "
+            f"them would miss the new rows. {rebuild}"
+        )
+    if the_plan.horizon_days is not None and the_plan.horizon_days != cfg.horizon_days:
+        raise StaleArtefact(
+            f"the features were built for horizon_days={the_plan.horizon_days}, this run asks for "
+            f"horizon_days={cfg.horizon_days}. {rebuild}"
+        )
+    wanted = as_of_date(cfg)
+    if wanted is None and the_plan.explicit_as_of and the_plan.data_end is not None:
+        wanted = the_plan.data_end.normalize() + pd.Timedelta(days=1)  # a plain run scores the latest data
+    if wanted is not None and wanted != the_plan.as_of:
+        raise StaleArtefact(
+            f"the features were built for as_of {the_plan.as_of:%Y-%m-%d}, this run asks for {wanted:%Y-%m-%d}. "
+            f"{rebuild} (with as_of={wanted:%Y-%m-%d})"
+        )
+
+
+def scoring_model(catalog: Catalog, the_plan: Plan) -> ModelBundle:
+    """The champion; for a backfill (as_of before the champion's), the model trained for that as_of.
+
+    A champion fitted for a later as_of has learnt from labels after this one, so it must not score it.
+    """
+    champion = catalog.read_bundle(catalog.champion)
+    if champion is None:
+        raise MissingArtefact(
+            f"no champion model in {catalog.models}: run stage=train and stage=evaluate first (or stage=all)"
+        )
+    if pd.Timestamp(champion.as_of) <= the_plan.as_of:
+        return champion
+    candidate = catalog.read_bundle(catalog.candidate)
+    if candidate is not None and pd.Timestamp(candidate.as_of) == the_plan.as_of:
+        log.info(
+            "score: as_of %s is before the champion's (%s): a backfill, scored with the model trained for it (%s); "
+            "the production champion is unchanged",
+            f"{the_plan.as_of:%Y-%m-%d}",
+            champion.as_of[:10],
+            candidate.version,
+        )
+        return candidate
+    raise StaleArtefact(
+        f"as_of {the_plan.as_of:%Y-%m-%d} is before the champion's as_of {champion.as_of[:10]}: the champion learnt "
+        f"from what happened after it. Run stage=all as_of={the_plan.as_of:%Y-%m-%d} (a backfill: it trains a model "
+        f"for that date and leaves the champion alone)"
+    )
+
+
 def read_scored(catalog: Catalog, as_of: pd.Timestamp) -> Scored:
     """What an earlier score stage wrote for as_of (for a report made in a run of its own)."""
     if not catalog.customers(as_of).exists():
-        raise ValueError(f"no scored list for {as_of:%Y-%m-%d} in {catalog.scored}: run stage=score first")
+        raise MissingArtefact(f"no scored list for {as_of:%Y-%m-%d} in {catalog.scored}: run stage=score first")
     drivers = io.read_parquet(catalog.drivers(as_of)).drop(columns="customer_id")
     return Scored(io.read_parquet(catalog.customers(as_of)), drivers, catalog.read_bundle(catalog.champion))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline import explain, io, registry, report, train
@@ -27,7 +28,18 @@ def run_train(cfg: Config, catalog: Catalog, tracker) -> str:
         bundle = ModelBundle.fallback(registry.recipe(cfg), as_of)
         tracker.log_params({"train.model": "bgnbd_gamma_gamma (no labelled history)"})
     else:
-        labelled = load_labelled(catalog, [*production.train, production.validation])
+        labelled = load_labelled(catalog, [*production.train, production.validation], the_plan)
+        digest = rows_digest(labelled)
+        champion = catalog.read_bundle(catalog.champion)
+        if champion is not None and (champion.recipe, champion.training_digest) == (registry.recipe(cfg), digest):
+            log.info(
+                "train: the champion %s was fitted with this recipe on these very rows: nothing new is trained or "
+                "registered",
+                champion.version,
+            )
+            tracker.set_tags({"train": f"identical to champion {champion.version}: not refitted"})
+            catalog.write_bundle(champion, catalog.candidate)
+            return champion.version
         train_rows = labelled[labelled["cutoff"].isin(production.train)]
         validation_rows = labelled[labelled["cutoff"] == production.validation]
         trained = train.fit(train_rows, validation_rows, cfg.model, cfg.seed, cfg.horizon_days)
@@ -56,9 +68,16 @@ def run_train(cfg: Config, catalog: Catalog, tracker) -> str:
             calibration=trained.calibration,
             train_cutoffs=tuple(f"{c:%Y-%m-%d}" for c in production.train),
             validation_cutoff=f"{production.validation:%Y-%m-%d}",
+            training_digest=digest,
         )
     catalog.write_bundle(bundle, catalog.candidate)
     return bundle.version
+
+
+def rows_digest(frame: pd.DataFrame) -> str:
+    """A digest of a frame's rows whatever their order (features are bit-reproducible, so equal data gives equal)."""
+    hashes = pd.util.hash_pandas_object(frame[sorted(frame.columns)], index=False).to_numpy()
+    return f"{len(frame)}:{int(hashes.sum(dtype=np.uint64)):016x}"
 
 
 def _explain_artifacts(trained: train.TrainedModels, rows: pd.DataFrame, catalog: Catalog) -> list[Path]:
@@ -79,10 +98,13 @@ def run_tune(cfg: Config, catalog: Catalog, tracker) -> float:
     """One tuning trial: fit the churn model with this config's LightGBM parameters on the production training cutoffs
     and return its log loss on the validation cutoff, the only data a sweep may select on (never the backtest's tests).
     """
-    production = catalog.read_plan().production
+    the_plan = catalog.read_plan()
+    production = the_plan.production
     if production is None:
-        raise ValueError("nothing to tune: the history holds no labelled training cutoff (see stage=features)")
-    labelled = load_labelled(catalog, [*production.train, production.validation])
+        raise train.NotEnoughHistory(
+            "nothing to tune: the history holds no labelled training cutoff (see stage=features)"
+        )
+    labelled = load_labelled(catalog, [*production.train, production.validation], the_plan)
     loss = train.validation_log_loss(
         labelled[labelled["cutoff"].isin(production.train)],
         labelled[labelled["cutoff"] == production.validation],

@@ -58,13 +58,14 @@ def test_demo_end_to_end_with_mlflow(tmp_path):
     assert (out / "model_card.md").read_text().startswith("# Model card: churn_classifier/v1")
     metrics = pd.read_csv(tmp_path / "data" / "interim" / "evaluation" / "metrics.csv")
 
-    # Reproducible: the same config and data give the same metrics and the same list; the same recipe is promoted.
+    # Reproducible: the same config and data give the same metrics and the same list; an identical rerun trains and
+    # registers nothing new (the champion stays v1).
     again = _run(tmp_path, "data.demo.n_customers=1500", "data.demo.years=2", "model.n_backtest_folds=2")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "churn_classifier/v2 is now the champion: same recipe" in again.stdout
+    assert "is not promoted; champion stays churn_classifier/v1: identical to the champion" in again.stdout
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "data" / "interim" / "evaluation" / "metrics.csv"), metrics)
     rescored = pd.read_parquet(out / "customers.parquet")
-    pd.testing.assert_frame_equal(rescored.drop(columns="model_version"), scored.drop(columns="model_version"))
+    pd.testing.assert_frame_equal(rescored, scored)
 
     # A different recipe that does not beat the champion's by the margin is not promoted; the list keeps the champion.
     worse = _run(
@@ -77,25 +78,23 @@ def test_demo_end_to_end_with_mlflow(tmp_path):
         "model.promotion_margin=0.01",
     )
     assert worse.returncode == 0, worse.stderr[-3000:]
-    assert "churn_classifier/v3 is not promoted; champion stays churn_classifier/v2" in worse.stdout
-    assert (pd.read_parquet(out / "customers.parquet")["model_version"] == "churn_classifier/v2").all()
+    assert "churn_classifier/v2 is not promoted; champion stays churn_classifier/v1" in worse.stdout
+    assert (pd.read_parquet(out / "customers.parquet")["model_version"] == "churn_classifier/v1").all()
     log = (tmp_path / "models" / "promotions.jsonl").read_text().splitlines()
     assert len(log) == 3 and '"promoted": false' in log[-1]
     from mlflow import MlflowClient
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     for name in ("churn_classifier", "value_regressor"):
-        assert str(client.get_model_version_by_alias(name, "champion").version) == "2"
+        assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
 
     # The weekly run scores with the champion and trains nothing: the champion's list again, no new model version.
     weekly = _run(tmp_path, "stage=weekly", "data.demo.n_customers=1500", "data.demo.years=2")
     assert weekly.returncode == 0, weekly.stderr[-3000:]
     assert "trained model" not in weekly.stdout and "backtest" not in weekly.stdout
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(out / "customers.parquet"), rescored.assign(model_version="churn_classifier/v2")
-    )
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "customers.parquet"), rescored)
     assert len((tmp_path / "models" / "promotions.jsonl").read_text().splitlines()) == 3
-    assert len(client.search_model_versions("name='churn_classifier'")) == 3
+    assert len(client.search_model_versions("name='churn_classifier'")) == 2  # v1, and the worse recipe's v2
 
 
 def test_plain_transactions_file_with_mapped_columns(tmp_path, demo_tables):

@@ -46,3 +46,72 @@ def test_outputs_get_the_umasks_permissions(tmp_path):
     finally:
         os.umask(old)
         io._file_mode.cache_clear()
+
+
+def test_an_output_that_cannot_be_written_is_named_not_its_temporary_file(tmp_path):
+    from pipeline.errors import OutputError
+
+    (tmp_path / "scored").write_text("a file where the folder should be")
+    target = tmp_path / "scored" / "2026-10-31" / "at_risk.csv"
+    with pytest.raises(
+        OutputError, match=r"could not write .*scored/2026-10-31/at_risk\.csv: .*may write to it"
+    ) as err:
+        io.write_text("x", target)
+    assert ".tmp" not in str(err.value)
+    with pytest.raises(OutputError, match=r"at_risk\.csv"):
+        io.write_together({target: io.pd.DataFrame({"a": [1]})})
+
+
+def test_feature_files_carry_what_made_them_and_a_stale_one_is_refused(tmp_path):
+    import dataclasses
+
+    import pandas as pd
+
+    from pipeline.catalog import Catalog
+    from pipeline.errors import StaleArtefact
+    from pipeline.plan import Plan
+
+    catalog = Catalog(*(tmp_path / k for k in ("raw", "interim", "quarantine", "scored", "models", "mlruns")))
+    plan = Plan(pd.Timestamp("2026-10-31"), None, (), horizon_days=90, tables_digest="t1")
+    frame = pd.DataFrame({"customer_id": ["a"], "recency_days": [3.0]})
+    catalog.write_scoring_features(frame, plan)
+    pd.testing.assert_frame_equal(catalog.read_scoring_features(plan), frame)
+    for other in (
+        dataclasses.replace(plan, as_of=pd.Timestamp("2026-11-07")),
+        dataclasses.replace(plan, horizon_days=60),
+        dataclasses.replace(plan, tables_digest="t2"),
+    ):
+        with pytest.raises(StaleArtefact, match="run stage=features"):
+            catalog.read_scoring_features(other)
+    frame.to_parquet(catalog.scoring_features)  # written by an earlier version: no stamp
+    with pytest.raises(StaleArtefact, match="unstamped"):
+        catalog.read_scoring_features(plan)
+    # a labelled cutoff depends on the horizon and the data, not on the as_of it is used for
+    catalog.write_labelled(frame, pd.Timestamp("2026-06-01"), plan)
+    later = dataclasses.replace(plan, as_of=pd.Timestamp("2026-11-07"))
+    assert len(catalog.read_labelled([pd.Timestamp("2026-06-01")], later)[0]) == 1
+    with pytest.raises(StaleArtefact):
+        catalog.read_labelled([pd.Timestamp("2026-06-01")], dataclasses.replace(plan, tables_digest="t2"))
+
+
+def test_a_week_is_published_whole_and_a_failed_run_publishes_nothing(tmp_path):
+    import pandas as pd
+
+    from pipeline.catalog import Catalog
+
+    catalog = Catalog(*(tmp_path / k for k in ("raw", "interim", "quarantine", "scored", "models", "mlruns")))
+    week = pd.Timestamp("2026-10-31")
+    with catalog.staging_scored() as staged:
+        io.write_text("v1 list", staged.at_risk(week))
+        io.write_text("v1 report", staged.report(week))
+        assert not catalog.scored_dir(week).exists()  # nothing is visible until the run ends
+    assert catalog.at_risk(week).read_text() == "v1 list" and catalog.scored_dir(week).is_symlink()
+    with pytest.raises(RuntimeError):
+        with catalog.staging_scored() as staged:
+            io.write_text("v2 list", staged.at_risk(week))
+            raise RuntimeError("the report failed")
+    assert catalog.at_risk(week).read_text() == "v1 list" and catalog.report(week).read_text() == "v1 report"
+    with catalog.staging_scored() as staged:
+        io.write_text("v3 list", staged.at_risk(week))
+    assert sorted(p.name for p in catalog.scored_dir(week).iterdir()) == ["at_risk.csv"]  # the old report went too
+    assert catalog.leftovers() == [] and len(list((catalog.scored / ".versions").iterdir())) == 1

@@ -29,6 +29,26 @@ def test_the_same_recipe_on_newer_data_is_promoted():
     assert d.promoted and "same recipe" in d.reason and d.champion_before == "v1"
 
 
+def test_a_backfill_never_replaces_a_newer_champion_unless_forced():
+    from dataclasses import replace
+
+    backfill, champion = replace(_bundle("v7"), as_of="2026-09-30T00:00:00"), _bundle("v6")
+    champion = replace(champion, as_of="2026-10-31T00:00:00")
+    kept = _decide(backfill, champion)
+    assert not kept.promoted and "backfill" in kept.reason and "promote=force" in kept.reason
+    forced = promotion.decide(backfill, champion, ["a", "b"], None, None, 0.002, force=True)
+    assert forced.promoted and forced.reason == "promote=force"
+
+
+def test_an_identical_rerun_is_not_a_new_champion():
+    from dataclasses import replace
+
+    champion = replace(_bundle("v3"), training_digest="120:ab")
+    d = _decide(champion, champion)
+    assert not d.promoted and d.reason.startswith("identical to the champion")
+    assert _decide(replace(champion, version="v4", training_digest="125:cd"), champion).promoted  # newer rows
+
+
 def test_another_recipe_without_a_backtest_keeps_the_champion():
     d = _decide(_bundle("v2", n_train_cutoffs=3), _bundle("v1"))
     assert not d.promoted and "no backtest" in d.reason
