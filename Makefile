@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint mlflow-ui clean lock compare-features bench
+.PHONY: demo score test test-fast lint mlflow-ui clean lock compare-features bench
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,11 @@ $(STAMP): requirements.lock pyproject.toml
 
 demo: $(STAMP)  ## run the whole pipeline on the built-in demo data
 	$(PY) -m pipeline stage=all
+
+# The weekly loop: this week's list with the current champion, no retraining (AS_OF defaults to the day after the
+# last transaction). The same as `python -m pipeline stage=weekly as_of=...`.
+score: $(STAMP)  ## score one week with the champion: make score AS_OF=YYYY-MM-DD
+	$(PY) -m pipeline stage=weekly $(if $(AS_OF),as_of=$(AS_OF))
 
 test: $(STAMP)  ## every test, slow end-to-end ones included
 	$(PY) -m pytest -q

@@ -55,11 +55,17 @@ class Plan:
     tables_digest: Optional[str] = None  # the validated tables they were built from (see Catalog.tables_digest)
     data_end: Optional[pd.Timestamp] = None  # the last transaction in those tables (after as_of in a backfill)
     explicit_as_of: bool = False  # as_of was set by the run (not the day after the last transaction)
+    features_digest: Optional[str] = None  # the feature settings they were built with (registry.features_digest)
 
     @property
     def provenance(self) -> dict:
         """What every feature file of this plan is stamped with, and checked against when it is read."""
-        return {"as_of": self.as_of.isoformat(), "horizon_days": self.horizon_days, "tables": self.tables_digest}
+        return {
+            "as_of": self.as_of.isoformat(),
+            "horizon_days": self.horizon_days,
+            "tables": self.tables_digest,
+            "features": self.features_digest,
+        }
 
     @property
     def labelled_cutoffs(self) -> list[pd.Timestamp]:
@@ -82,6 +88,7 @@ class Plan:
             "tables_digest": self.tables_digest,
             "data_end": self.data_end.isoformat() if self.data_end is not None else None,
             "explicit_as_of": self.explicit_as_of,
+            "features_digest": self.features_digest,
         }
 
     @classmethod
@@ -90,7 +97,13 @@ class Plan:
         folds = tuple(Fold.from_dict(f) for f in d["folds"])
         span = [pd.Timestamp(d[k]) if d.get(k) else None for k in ("first_transaction", "last_transaction")]
         end = pd.Timestamp(d["data_end"]) if d.get("data_end") else None
-        made = (d.get("horizon_days"), d.get("tables_digest"), end, bool(d.get("explicit_as_of")))
+        made = (
+            d.get("horizon_days"),
+            d.get("tables_digest"),
+            end,
+            bool(d.get("explicit_as_of")),
+            d.get("features_digest"),
+        )
         return cls(pd.Timestamp(d["as_of"]), production, folds, d.get("fallback_reason"), *span, *made)
 
 

@@ -6,6 +6,8 @@ The local registry itself (candidate, champion and the promotion log) lives in t
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict
 from typing import Optional
 
@@ -20,6 +22,12 @@ def recipe(cfg: Config) -> dict:
     model = asdict(cfg.model)
     features = {k: v for k, v in asdict(cfg.features).items() if k not in ("engine", "spark_master", "memory_limit")}
     return {"horizon_days": cfg.horizon_days, "seed": cfg.seed, "model": model, "features": features}
+
+
+def features_digest(cfg: Config) -> str:
+    """Names the feature settings (``features.*`` but the engine's): features built with others are not these."""
+    settings = json.dumps(recipe(cfg)["features"], sort_keys=True, default=str)
+    return hashlib.sha256(settings.encode()).hexdigest()[:12]
 
 
 def model_config(saved: dict) -> ModelConfig:

@@ -8,7 +8,7 @@ import time
 
 import pandas as pd
 
-from pipeline import ingest, labels, plan, threads
+from pipeline import ingest, labels, plan, registry, threads
 from pipeline.catalog import Catalog
 from pipeline.config import Config, ConfigError, as_of_date
 from pipeline.features import engine, sampling
@@ -97,6 +97,7 @@ def run_features(cfg: Config, catalog: Catalog, training: bool = True) -> plan.P
         tables_digest=catalog.tables_digest(),
         data_end=data_end,
         explicit_as_of=cfg.as_of is not None,
+        features_digest=registry.features_digest(cfg),
     )
     if the_plan.production is None:
         log.warning("%s: scoring with BG/NBD x Gamma-Gamma, which needs no labels", the_plan.fallback_reason)

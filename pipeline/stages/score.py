@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pipeline import io, score, threads
+from pipeline import io, registry, score, threads
 from pipeline.bundle import ModelBundle
 from pipeline.catalog import Catalog, MissingArtefact
 from pipeline.config import Config, as_of_date
@@ -72,6 +72,10 @@ def check_plan(cfg: Config, catalog: Catalog, the_plan: Plan) -> None:
         raise StaleArtefact(
             f"the features were built for horizon_days={the_plan.horizon_days}, this run asks for "
             f"horizon_days={cfg.horizon_days}. {rebuild}"
+        )
+    if the_plan.features_digest is not None and the_plan.features_digest != registry.features_digest(cfg):
+        raise StaleArtefact(
+            f"the features were built with other feature settings (features.*) than this run's. {rebuild}"
         )
     wanted = as_of_date(cfg)
     if wanted is None and the_plan.explicit_as_of and the_plan.data_end is not None:

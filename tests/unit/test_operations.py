@@ -115,3 +115,33 @@ def test_a_week_is_published_whole_and_a_failed_run_publishes_nothing(tmp_path):
         io.write_text("v3 list", staged.at_risk(week))
     assert sorted(p.name for p in catalog.scored_dir(week).iterdir()) == ["at_risk.csv"]  # the old report went too
     assert catalog.leftovers() == [] and len(list((catalog.scored / ".versions").iterdir())) == 1
+
+
+def test_scoring_refuses_features_built_for_another_horizon_or_feature_settings(tmp_path):
+    import pandas as pd
+
+    from pipeline import registry
+    from pipeline.catalog import Catalog
+    from pipeline.config import Config, DataConfig, FeaturesConfig
+    from pipeline.errors import StaleArtefact
+    from pipeline.plan import Plan
+    from pipeline.stages.score import check_plan
+
+    catalog = Catalog(*(tmp_path / k for k in ("raw", "interim", "quarantine", "scored", "models", "mlruns")))
+    cfg = Config(data=DataConfig(), as_of="2026-10-31")
+    plan = Plan(
+        pd.Timestamp("2026-10-31"),
+        None,
+        (),
+        horizon_days=90,
+        tables_digest=catalog.tables_digest(),
+        features_digest=registry.features_digest(cfg),
+    )
+    check_plan(cfg, catalog, plan)  # the features this run asks for
+    for other, said in (
+        (Config(data=DataConfig(), as_of="2026-10-31", horizon_days=60), "horizon_days=60"),
+        (Config(data=DataConfig(), as_of="2026-10-31", features=FeaturesConfig(windows_days=[30])), "feature settings"),
+        (Config(data=DataConfig(), as_of="2026-11-07"), "asks for 2026-11-07"),
+    ):
+        with pytest.raises(StaleArtefact, match=said):
+            check_plan(other, catalog, plan)
