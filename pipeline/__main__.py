@@ -114,15 +114,20 @@ def run_stage(stage: str, cfg: Config, catalog: Catalog, tracker, produced: dict
         as_of = catalog.read_plan().as_of
         if "scored" not in produced:  # a report of its own: it starts from the published scored list
             produced["staged"].carry_scored(catalog, as_of)
-        stages.run_report(cfg, produced["staged"], tracker, produced.get("scored"))
-        print(f"at-risk list: {catalog.at_risk(as_of)}\nreport:       {catalog.report(as_of)}")
+        stages.run_report(cfg, produced["staged"], tracker, produced.get("scored"), catalog)
+        print(
+            f"save list:    {catalog.at_risk(as_of)} (and at_risk.xlsx)\nwin-back:     {catalog.win_back(as_of)}\n"
+            f"report:       {catalog.report(as_of)}"
+        )
 
 
 def print_summary(summary) -> None:
-    print("ingest: rows read = rows loaded + rows quarantined   (loaded = new + updated + already there)")
+    print(
+        "ingest: rows read = loaded + quarantined + held for later cutoffs   (loaded = new + updated + already there)"
+    )
     for r in summary.itertuples():
         print(
-            f"  {r.table:<13} {r.rows_read:>10,} = {r.rows_loaded:>10,} + {r.rows_quarantined:>8,}   "
+            f"  {r.table:<13} {r.rows_read:>10,} = {r.rows_loaded:>10,} + {r.rows_quarantined:>7,} + {r.rows_held:>7,} "
             f"({r.rows_new:,} new, {r.rows_updated:,} updated, {r.rows_unchanged:,} already there; "
             f"table now {r.rows_in_table:,})  {r.source}"
         )

@@ -148,9 +148,10 @@ def _compress(x, t_x, T) -> tuple[np.ndarray, ...]:
 
 def summaries(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, t_x, T) in weeks from purchase-day features: repeat purchase days, first-to-last, first-to-cutoff."""
-    x = features["n_purchase_days"].to_numpy(float) - 1
+    n = features["n_purchase_days"].to_numpy(float)
+    x = np.maximum(n - 1, 0)  # a customer with lines but no purchase yet counts from their first line, like a buyer
     T = features["tenure_days"].to_numpy(float) / DAYS_PER_UNIT
-    t_x = (features["tenure_days"] - features["recency_days"]).to_numpy(float) / DAYS_PER_UNIT
+    t_x = np.where(n >= 2, (features["tenure_days"] - features["recency_days"]).to_numpy(float), 0.0) / DAYS_PER_UNIT
     return x, t_x, T
 
 
@@ -170,6 +171,7 @@ def features(frame: pd.DataFrame, horizon_days: int, fit_max_customers: int = 0)
     for _, rows in frame.groupby("cutoff", sort=False, observed=True):
         x, t_x, T = summaries(rows)
         fit = sampling.by_customer(rows["customer_id"], fit_max_customers, seed=0)
+        fit = fit[rows["n_purchase_days"].to_numpy()[fit] >= 1]  # fitted on buyers; predicts for everyone
         try:
             bg = BgNbd.fit(x[fit], t_x[fit], T[fit])
         except ValueError:

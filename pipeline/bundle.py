@@ -32,6 +32,7 @@ class ModelBundle:
     train_cutoffs: tuple[str, ...] = ()
     validation_cutoff: Optional[str] = None
     training_digest: Optional[str] = None  # the training and validation rows it was fitted on (see stages.train)
+    reference: Optional[dict] = None  # its training data's profile, for drift checks (see monitor.reference_profile)
 
     @property
     def is_fallback(self) -> bool:

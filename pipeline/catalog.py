@@ -18,7 +18,7 @@ No other module spells an artefact's file name. Stages ask the catalog for ``lab
 | candidate, champion | ``models/{candidate,champion}.joblib`` | joblib | train, promote | evaluate, promote, score |
 | promotion log | ``models/promotions.jsonl`` | JSON lines | promote | people |
 | scored list, drivers | ``scored/<as_of>/customers.parquet``, ``drivers.parquet`` | Parquet | score | report |
-| list, report, card | ``scored/<as_of>/{at_risk.csv,report.html,model_card.md}`` | CSV, HTML, MD | report | people |
+| lists, report | ``scored/<as_of>/`` at_risk.csv/.xlsx, win_back.csv, report.html, model_card.md | | report | team |
 """
 
 from __future__ import annotations
@@ -368,6 +368,25 @@ class Catalog:
 
     def at_risk(self, as_of: pd.Timestamp) -> Path:
         return self.scored_dir(as_of) / "at_risk.csv"
+
+    def at_risk_xlsx(self, as_of: pd.Timestamp) -> Path:
+        return self.scored_dir(as_of) / "at_risk.xlsx"
+
+    def win_back(self, as_of: pd.Timestamp) -> Path:
+        return self.scored_dir(as_of) / "win_back.csv"
+
+    def published_weeks(self) -> list[pd.Timestamp]:
+        """Every week with a published scored list, oldest first."""
+        if not self.scored.exists():
+            return []
+        weeks = []
+        for p in self.scored.iterdir():
+            if p.name[:1].isdigit() and (p / "customers.parquet").exists():
+                try:
+                    weeks.append(pd.Timestamp(p.name))
+                except ValueError:
+                    continue
+        return sorted(weeks)
 
     def report(self, as_of: pd.Timestamp) -> Path:
         return self.scored_dir(as_of) / "report.html"

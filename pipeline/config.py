@@ -147,7 +147,8 @@ class PostgresConfig:
 class DemoConfig:
     n_customers: int = 20_000
     years: float = 3.0
-    end_date: str = "2026-10-31"
+    end_date: str = "2026-10-31"  # the demo's "today": the default as_of of a demo run
+    weeks_ahead: int = 4  # weeks of data after end_date, loaded by weekly runs with a later as_of (make score AS_OF=)
 
 
 @dataclass
@@ -263,8 +264,81 @@ class CampaignConfig:
 
 @dataclass
 class ReportConfig:
-    top_n: int = 500  # rows in at_risk.csv and the report
+    top_n: int = 500  # size of the save list (retention.list_size=count): rows in at_risk.csv
     n_reasons: int = 3
+    currency: str = "EUR"  # shown with every amount in the list and the report
+
+
+class ListSize(StrEnum):
+    """How many customers go on the save list: a fixed count, every customer worth a contact, or the backtest's best."""
+
+    count = "count"  # report.top_n
+    threshold = "threshold"  # every customer whose contact is expected to save at least retention.min_saveable
+    optimal = "optimal"  # the profit-optimal share of customers from the latest backtest fold's profit curve
+
+
+@dataclass
+class RetentionConfig:
+    """Who goes on the weekly save list, who goes to the win-back group, and how a list is judged afterwards."""
+
+    medium_risk: float = 0.33  # risk band: churn probability from which risk is medium ...
+    high_risk: float = 0.66  # ... and from which it is high
+    winback_min_probability: float = 0.95  # past the point of no return: churn probability at least this ...
+    winback_gap_multiple: float = 4.0  # ... or no purchase for this many of the customer's usual gaps ...
+    winback_min_recency_days: int = 60  # ... (and at least this many days) ...
+    winback_max_recency_days: int = 365  # ... or no purchase for this long at all (one-time buyers too)
+    list_size: ListSize = ListSize.count
+    min_saveable: float = 0.0  # list_size=threshold: the least expected saving that earns a contact
+    holdout_share: float = 0.05  # share of the save list held out (not contacted, not in at_risk.csv) to measure saves
+    stale_complaint_days: int = 90  # a complaint open longer is flagged as a data warning, not offered as a reason
+    risk_rise_points: float = 10.0  # week over week: a rise of at least this many probability points is reported
+
+
+@dataclass
+class HealthConfig:
+    """When the report opens with a warning: drift from the champion's training data, the champion's age, gaps."""
+
+    max_psi: float = 0.25  # population stability index of a feature or of the score
+    max_model_age_days: int = 120  # days between the champion's as_of and this list's
+    max_missing_increase: float = 0.10  # rise in a feature's share of missing values since training
+    # not checked for drift: they grow with the calendar wherever the customer base is not renewed (a single cohort)
+    ignore: list[str] = field(default_factory=lambda: ["tenure_days", "account_age_days"])
+
+
+@dataclass
+class SentenceConfig:
+    """A wording of a reason: ``{feature|filter}`` placeholders; used where ``when`` holds and all values are known."""
+
+    text: str = MISSING
+    when: Optional[str] = None  # a condition on the customer's features (pandas eval syntax); null = always
+
+
+@dataclass
+class DriverConfig:
+    """A group of related features that together make one reason, its wordings and the action it suggests."""
+
+    label: str = MISSING  # plain words for charts and tables
+    features: list[str] = field(default_factory=list)
+    action: str = "none"  # a key of ReasonsConfig.actions
+    sentences: list[SentenceConfig] = field(default_factory=list)  # the first that applies is used
+
+
+@dataclass
+class ActionConfig:
+    """A kind of contact: what the team calls it, the share of at-risk customers it keeps, and what one costs."""
+
+    label: str = MISSING
+    save_rate: float = 0.0
+    cost: float = 0.0
+
+
+@dataclass
+class ReasonsConfig:
+    """Drivers, their sentences and actions (configs/reasons/*.yaml): a team rewords them without touching code."""
+
+    min_points: float = 1.0  # a driver is a reason only when it raises risk by at least this many probability points
+    drivers: dict[str, DriverConfig] = field(default_factory=dict)
+    actions: dict[str, ActionConfig] = field(default_factory=dict)
 
 
 @dataclass
@@ -294,6 +368,9 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    reasons: ReasonsConfig = MISSING
     campaign: CampaignConfig = field(default_factory=CampaignConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
 
@@ -339,10 +416,23 @@ def validate(cfg: Config) -> Config:
         ),
         ("report.top_n", cfg.report.top_n, cfg.report.top_n > 0, "a positive count"),
         ("report.n_reasons", cfg.report.n_reasons, cfg.report.n_reasons > 0, "a positive count"),
+        *_share_checks(cfg),
     ]
     for key, value, ok, allowed in checks:
         if not ok:
             raise ConfigError(f"{key}={value} is out of range: it must be {allowed}")
+    r = cfg.retention
+    if not 0 < r.medium_risk < r.high_risk < 1:
+        raise ConfigError(
+            f"retention.medium_risk={r.medium_risk} and retention.high_risk={r.high_risk} are out of range: they must "
+            f"be probabilities with 0 < medium_risk < high_risk < 1"
+        )
+    for name, driver in cfg.reasons.drivers.items():
+        if driver.action not in cfg.reasons.actions:
+            raise ConfigError(
+                f"reasons.drivers.{name}.action={driver.action} is not one of reasons.actions "
+                f"({', '.join(cfg.reasons.actions)})"
+            )
     if cfg.as_of is not None:
         try:
             parsed = pd.Timestamp(cfg.as_of)
@@ -351,6 +441,16 @@ def validate(cfg: Config) -> Config:
         if parsed != parsed.normalize():
             raise ConfigError(f"as_of={cfg.as_of} has a time of day; write the date alone, as YYYY-MM-DD")
     return cfg
+
+
+def _share_checks(cfg: Config) -> list[tuple]:
+    """(key, value, ok, allowed) for the settings that are shares or probabilities."""
+    shares = {
+        "retention.holdout_share": cfg.retention.holdout_share,
+        "retention.winback_min_probability": cfg.retention.winback_min_probability,
+        **{f"reasons.actions.{k}.save_rate": a.save_rate for k, a in cfg.reasons.actions.items()},
+    }
+    return [(k, v, 0 <= v <= 1, "a share between 0 and 1") for k, v in shares.items()]
 
 
 # user:password@ inside a URL (postgresql://reader:secret@host/db): a password the config must never carry
@@ -390,8 +490,23 @@ def register() -> None:
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
     cs.store(group="data", name="base_data", node=DataConfig)
+    cs.store(group="reasons", name="base_reasons", node=ReasonsConfig)
+
+
+def load_reasons(name: str = "default") -> ReasonsConfig:
+    """A reasons file of configs/reasons/ as Hydra would compose it (for notebooks and tests outside the app)."""
+    saved = OmegaConf.load(PROJECT_ROOT / "configs" / "reasons" / f"{name}.yaml")
+    saved.pop("defaults", None)
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ReasonsConfig), saved))
 
 
 def as_of_date(cfg: Config) -> Optional[pd.Timestamp]:
-    """The configured as_of as a calendar day (None = the day after the last transaction, found by the features)."""
-    return pd.Timestamp(cfg.as_of).normalize() if cfg.as_of else None
+    """The configured as_of as a calendar day (None = the day after the last transaction, found by the features).
+
+    The demo's default is its "today", ``data.demo.end_date``: the weeks after it are for weekly runs to load.
+    """
+    if cfg.as_of:
+        return pd.Timestamp(cfg.as_of).normalize()
+    if cfg.data.source == Source.demo:
+        return pd.Timestamp(cfg.data.demo.end_date).normalize()
+    return None

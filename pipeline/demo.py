@@ -271,12 +271,19 @@ def _complaint_table(rng: np.random.Generator, raw: pd.DataFrame) -> pd.DataFram
     )
 
 
-def generate(n_customers: int = 20_000, years: float = 3.0, end_date: str = "2026-10-31", seed: int = 42) -> DemoTables:
-    """Simulate ``n_customers`` over ``years`` ending at ``end_date`` (exclusive), reproducibly from ``seed``."""
+def generate(
+    n_customers: int = 20_000, years: float = 3.0, end_date: str = "2026-10-31", seed: int = 42, weeks_ahead: int = 0
+) -> DemoTables:
+    """Simulate ``n_customers`` over ``years`` ending at ``end_date`` (exclusive), reproducibly from ``seed``.
+
+    ``weeks_ahead`` more weeks follow ``end_date``: the demo's "next weeks", which weekly runs with a later as_of load
+    as if they had just arrived.
+    """
     rng = np.random.default_rng(seed)
-    end = pd.Timestamp(end_date)
+    history_end = pd.Timestamp(end_date)
     n_weeks = int(round(years * 52.18))
-    start = end - pd.Timedelta(weeks=n_weeks)
+    start = history_end - pd.Timedelta(weeks=n_weeks)
+    end = history_end + pd.Timedelta(weeks=weeks_ahead)
     cust = _draw_customers(rng, n_customers, start, n_weeks)
     n = n_customers
     state = _State(
@@ -294,7 +301,7 @@ def generate(n_customers: int = 20_000, years: float = 3.0, end_date: str = "202
     welcome_end = cust["_signup_week"].to_numpy() + WELCOME_DISCOUNT_WEEKS
     out: dict[str, list] = {"occasions": [], "complaints": [], "surveys": []}
     resolutions: dict[int, list[np.ndarray]] = {}
-    for week in range(n_weeks):
+    for week in range(n_weeks + weeks_ahead):
         _simulate_week(rng, state, week, start + pd.Timedelta(weeks=week), cust, welcome_end, resolutions, out)
     return _assemble(rng, cust, state, out, start, end)
 

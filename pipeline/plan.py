@@ -56,6 +56,7 @@ class Plan:
     data_end: Optional[pd.Timestamp] = None  # the last transaction in those tables (after as_of in a backfill)
     explicit_as_of: bool = False  # as_of was set by the run (not the day after the last transaction)
     features_digest: Optional[str] = None  # the feature settings they were built with (registry.features_digest)
+    left_out: Optional[dict] = None  # customers known at as_of but not scored: {reason: count}
 
     @property
     def provenance(self) -> dict:
@@ -89,6 +90,7 @@ class Plan:
             "data_end": self.data_end.isoformat() if self.data_end is not None else None,
             "explicit_as_of": self.explicit_as_of,
             "features_digest": self.features_digest,
+            "left_out": self.left_out,
         }
 
     @classmethod
@@ -103,6 +105,7 @@ class Plan:
             end,
             bool(d.get("explicit_as_of")),
             d.get("features_digest"),
+            d.get("left_out"),
         )
         return cls(pd.Timestamp(d["as_of"]), production, folds, d.get("fallback_reason"), *span, *made)
 

@@ -10,6 +10,17 @@ from pipeline.bundle import FALLBACK_VERSION
 from pipeline.train import NotEnoughHistory, TrainedModels, predict
 
 __all__ = ["FALLBACK_VERSION", "run_fallback", "run_on_spark", "score_customers", "score_rows"]
+# What the list shows beside the scores: the customer's last order and the facts a call would start from.
+DESCRIBING_COLUMNS = (
+    "recency_days",
+    "gap_mean_days",
+    "n_purchase_days",
+    "spend_365d",
+    "last_order_date",
+    "last_order_amount",
+    "open_complaints",
+    "oldest_open_complaint_days",
+)
 FILTER_COLUMNS = ("rfm_segment", "loyalty_stage", "loyalty_quadrant", "region", "acquisition_channel", "loyalty_member")
 # Warning signs for the label-free fallback, in order of priority: (driver, test on the feature row).
 WARNING_SIGNS = (
@@ -23,21 +34,29 @@ WARNING_SIGNS = (
 
 
 def score_customers(
-    trained: TrainedModels, features: pd.DataFrame, model_version: str, n_reasons: int = 3
+    trained: TrainedModels, features: pd.DataFrame, model_version: str, wording: explain.Wording
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The scored list (ranked by value at risk) and the per-customer driver contributions."""
-    return _rank(*score_rows(trained, features, n_reasons), model_version, n_reasons)
+    """The scored list (ranked by value at risk) and each customer's driver contributions in probability points."""
+    typical = explain.typical_values(features, wording)
+    return _rank(*score_rows(trained, features, wording, typical), model_version, wording.n_reasons)
 
 
-def score_rows(trained: TrainedModels, features: pd.DataFrame, n_reasons: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Risk, value, reasons and filter columns of each customer, unranked (each row on its own: any batch of rows)."""
-    scored = predict(trained, features)
-    drivers = explain.by_driver(explain.contributions(trained.churn, features))
-    return _rows(scored, drivers, features, n_reasons), drivers
+def score_rows(
+    trained: TrainedModels, features: pd.DataFrame, wording: explain.Wording, typical: dict
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Risk, value, reasons and filter columns of each customer, unranked (each row on its own: any batch of rows).
+
+    ``typical`` holds the medians the sentences compare with, computed once over every scored customer.
+    """
+    raw = trained.churn.raw_probability(features)
+    scored = predict(trained, features, raw)
+    log_odds = explain.by_driver(explain.contributions(trained.churn, features), wording.reasons)
+    drivers = explain.to_points(log_odds, raw, trained.churn.calibrator)
+    return _rows(scored, drivers, features, wording, typical), drivers
 
 
 def run_on_spark(
-    session, trained: TrainedModels, features: pd.DataFrame, model_version: str, n_reasons: int = 3
+    session, trained: TrainedModels, features: pd.DataFrame, model_version: str, wording: explain.Wording
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The same list as ``score_customers``, with predictions and exact reasons computed on Spark's executors.
 
@@ -45,13 +64,14 @@ def run_on_spark(
     models travel with it); only the global ranking runs on the driver.
     """
     plain = _plain(features)
-    sample_rows, sample_drivers = score_rows(trained, features.head(50), n_reasons)
+    typical = explain.typical_values(features, wording)
+    sample_rows, sample_drivers = score_rows(trained, features.head(50), wording, typical)
     template = _plain(pd.concat([sample_rows, sample_drivers.add_prefix(DRIVER_PREFIX)], axis=1))
     schema = session.createDataFrame(template.head(1)).schema
 
     def score_partition(batches):
         for batch in batches:
-            rows, drivers = score_rows(trained, batch, n_reasons)
+            rows, drivers = score_rows(trained, batch, wording, typical)
             yield _plain(pd.concat([rows, drivers.add_prefix(DRIVER_PREFIX)], axis=1))[template.columns]
 
     out = session.createDataFrame(plain).mapInPandas(score_partition, schema).toPandas()
@@ -65,7 +85,7 @@ def run_on_spark(
     )
     driver_cols = [c for c in out.columns if c.startswith(DRIVER_PREFIX)]
     drivers = out[driver_cols].rename(columns=lambda c: c[len(DRIVER_PREFIX) :])
-    return _rank(out.drop(columns=driver_cols), drivers, model_version, n_reasons)
+    return _rank(out.drop(columns=driver_cols), drivers, model_version, wording.n_reasons)
 
 
 DRIVER_PREFIX = "driver__"
@@ -98,7 +118,7 @@ def bgnbd_predictions(features: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def run_fallback(features: pd.DataFrame, n_reasons: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_fallback(features: pd.DataFrame, wording: explain.Wording) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score without a trained model: BG/NBD x Gamma-Gamma, with rule-based warning signs as the reasons."""
     needed = list(models.BgNbdBaseline.COLUMNS)
     if any(c not in features for c in needed) or features[needed].isna().all().any():
@@ -115,16 +135,23 @@ def run_fallback(features: pd.DataFrame, n_reasons: int = 3) -> tuple[pd.DataFra
         },
         index=features.index,
     )
-    return _rank(_rows(scored, signs, features, n_reasons), signs, FALLBACK_VERSION, n_reasons)
+    typical = explain.typical_values(features, wording)
+    rows = _rows(scored, signs, features, wording, typical, points=False)
+    return _rank(rows, signs, FALLBACK_VERSION, wording.n_reasons)
 
 
-def _rows(scored: pd.DataFrame, drivers: pd.DataFrame, features: pd.DataFrame, n_reasons: int) -> pd.DataFrame:
-    """Each customer's scores, reasons in words and the columns a list is filtered by."""
-    words = explain.reasons(features, drivers, n_reasons)
-    segment_cols = [c for c in FILTER_COLUMNS if c in features]
-    return pd.concat(
-        [scored, words, features[["cutoff", "recency_days", "n_purchase_days", "spend_365d", *segment_cols]]], axis=1
-    )
+def _rows(
+    scored: pd.DataFrame,
+    drivers: pd.DataFrame,
+    features: pd.DataFrame,
+    wording: explain.Wording,
+    typical: dict,
+    points: bool = True,
+) -> pd.DataFrame:
+    """Each customer's scores, reasons in words and the columns a list is filtered and read by."""
+    words = explain.reasons(features, drivers, wording, typical, points)
+    described = [c for c in (*DESCRIBING_COLUMNS, *FILTER_COLUMNS) if c in features]
+    return pd.concat([scored, words, features[["cutoff", *described]]], axis=1)
 
 
 def _rank(
@@ -144,7 +171,8 @@ def _rank(
         "value_at_risk",
         "value_if_retained",
         *[f"reason_{k + 1}" for k in range(n_reasons)],
-        "suggested_action",
+        *[f"reason_{k + 1}_points" for k in range(n_reasons) if f"reason_{k + 1}_points" in out],
+        "action",
         "top_driver",
         "model_version",
         "as_of",

@@ -126,9 +126,12 @@ def fit(train: pd.DataFrame, validation: pd.DataFrame, cfg: ModelConfig, seed: i
     )
 
 
-def predict(trained: TrainedModels, frame: pd.DataFrame) -> pd.DataFrame:
-    """Churn probability, spend if retained, expected value and value at risk for each row."""
-    p = trained.churn.predict_proba(frame)[:, 1]
+def predict(trained: TrainedModels, frame: pd.DataFrame, raw: np.ndarray | None = None) -> pd.DataFrame:
+    """Churn probability, spend if retained, expected value and value at risk for each row.
+
+    ``raw``: the churn classifier's uncalibrated probabilities of these rows, when the caller has them already.
+    """
+    p = trained.churn.calibrated(raw) if raw is not None else trained.churn.predict_proba(frame)[:, 1]
     if_retained = trained.value.predict(frame)
     return pd.DataFrame(
         {

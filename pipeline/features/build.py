@@ -13,12 +13,15 @@ from pipeline import btyd
 from pipeline.config import FeaturesConfig
 from pipeline.features import engine, segments
 from pipeline.features.complaints import complaint_features, survey_features
-from pipeline.features.transactions import _days_between, _flag, rfm
+from pipeline.features.transactions import _days_between, _flag, last_orders, rfm
 
 KEYS = ["customer_id", "cutoff"]
 CATEGORICAL = ["region", "acquisition_channel"]
 # Columns that describe the row rather than the customer's behaviour; never model inputs.
 NON_FEATURES = {"customer_id", "cutoff", "n_lines", "n_return_lines", *segments.SEGMENT_COLUMNS}
+# What the list shows about a customer's last order: scoring features only, never model inputs.
+DESCRIBING = ["last_order_date", "last_order_amount"]
+NON_FEATURES |= set(DESCRIBING)
 
 
 @dataclass(frozen=True)
@@ -86,18 +89,25 @@ def build_on(
     cutoffs: list[pd.Timestamp],
     cfg: FeaturesConfig,
     horizon_days: int = 90,
+    describe: bool = False,
 ) -> pd.DataFrame:
     """The features computed where ``tables`` live (any Ibis backend: DuckDB, Spark, PostgreSQL, ...).
 
     ``tables`` maps transactions (required), complaints, customers and surveys to backend tables with our column
     names and types. One query per cutoff; only the per-customer result comes back. The BG/NBD and Gamma-Gamma fits
-    and the segment labels are computed from it, per cutoff.
+    and the segment labels are computed from it, per cutoff. ``describe`` adds each customer's last order (date and
+    amount) for the list; it is not a model input.
     """
-    return concat_cutoffs([_build_one(con, tables, c, cfg, horizon_days) for c in sorted(set(cutoffs))])
+    return concat_cutoffs([_build_one(con, tables, c, cfg, horizon_days, describe) for c in sorted(set(cutoffs))])
 
 
 def _build_one(
-    con: ibis.BaseBackend, tables: dict[str, ibis.Table], at: pd.Timestamp, cfg: FeaturesConfig, horizon_days: int
+    con: ibis.BaseBackend,
+    tables: dict[str, ibis.Table],
+    at: pd.Timestamp,
+    cfg: FeaturesConfig,
+    horizon_days: int,
+    describe: bool = False,
 ) -> pd.DataFrame:
     """The features of one cutoff."""
     cutoff = _literal(at)
@@ -106,7 +116,7 @@ def _build_one(
     if (c := tables.get("complaints")) is not None:
         comp = complaint_features(_as_of(c, cutoff, "opened_at"), set(c.columns), list(cfg.windows_days))
         table = table.left_join(comp, KEYS).select(table, *[x for x in comp.columns if x not in KEYS])
-        table = table.mutate(complaint_rate=table.n_complaints.fill_null(0) / table.n_purchase_days)
+        table = table.mutate(complaint_rate=table.n_complaints.fill_null(0) / table.n_purchase_days.nullif(0))
         table = table.mutate(**{col: table[col].fill_null(0) for col in _zero_when_none(comp.columns)})
     if (s := tables.get("surveys")) is not None:
         surv = survey_features(_as_of(s, cutoff, "answered_at"))
@@ -114,6 +124,9 @@ def _build_one(
     if (cust := tables.get("customers")) is not None:
         attrs = _customer_features(cust, cutoff, set(cust.columns))
         table = table.left_join(attrs, "customer_id").select(table, *attrs.columns[1:])
+    if describe:
+        last = last_orders(tx, cutoff)
+        table = table.left_join(last, "customer_id").select(table, *DESCRIBING)
     out = _finish(engine.fetch(con, table.order_by("customer_id")))
     if cfg.probabilistic:
         out = pd.concat([out, btyd.features(out, horizon_days, cfg.btyd_fit_max_customers)], axis=1)
@@ -145,6 +158,8 @@ def _finish(frame: pd.DataFrame) -> pd.DataFrame:
     for col in out.columns:
         if col in CATEGORICAL:
             out[col] = out[col].astype("category")
+        elif col == "last_order_date":
+            out[col] = pd.to_datetime(out[col])
         elif col not in KEYS:
             out[col] = pd.to_numeric(out[col], errors="raise").astype("float64")
     return out.reset_index(drop=True)

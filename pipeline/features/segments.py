@@ -25,7 +25,7 @@ RFM_SEGMENTS = [
     ("hibernating", lambda r, f, fm: r == 2),
     ("lost", lambda r, f, fm: r <= 1),
 ]
-STAGES = ["first-time buyer", "repeat buyer", "loyal", "advocate"]
+STAGES = ["first-time buyer", "repeat buyer", "loyal", "advocate", "lapsed"]
 QUADRANTS = ["true", "latent", "spurious", "none", "unknown"]
 
 
@@ -35,9 +35,17 @@ def _quintile(values: pd.Series, cutoffs: pd.Series, ascending: bool) -> pd.Seri
     return np.ceil(pct * 5).clip(1, 5).astype("int8")
 
 
-def rfm_segments(frame: pd.DataFrame) -> pd.DataFrame:
-    """R, F and M quintile scores (recency: fewer days is better) and the named segment."""
+def rfm_segments(frame: pd.DataFrame, rules: LoyaltyConfig = LoyaltyConfig()) -> pd.DataFrame:
+    """R, F and M quintile scores (recency: fewer days is better) and the named segment.
+
+    A repeat buyer overdue by more than ``active_max_overdue_ratio`` of their usual gaps has an R of at most 2, however
+    recent that is for the base: a customer who usually buys every week and has been silent for two months is not a
+    champion but at risk (or can't lose).
+    """
     r = _quintile(frame["recency_days"], frame["cutoff"], ascending=False)
+    if "overdue_ratio" in frame:
+        lapsed = frame["overdue_ratio"].to_numpy(dtype=float) > rules.active_max_overdue_ratio
+        r = r.where(~lapsed, np.minimum(r, 2)).astype("int8")
     f = _quintile(frame["n_purchase_days"], frame["cutoff"], ascending=True)
     m = _quintile(frame["spend_total"], frame["cutoff"], ascending=True)
     fm = np.floor((f.astype(float) + m) / 2 + 0.5)
@@ -52,8 +60,10 @@ def rfm_segments(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def loyalty_stage(frame: pd.DataFrame, rules: LoyaltyConfig) -> pd.Categorical:
-    """The loyalty ladder: first-time buyer -> repeat buyer -> loyal -> advocate (loyal and a promoter)."""
+    """The loyalty ladder: first-time buyer -> repeat buyer -> loyal -> advocate (loyal and a promoter); a repeat
+    buyer silent for more than ``active_max_overdue_ratio`` of their usual gaps has lapsed off it."""
     n = frame["n_purchase_days"]
+    lapsed = (n >= rules.repeat_min_purchase_days) & (frame["overdue_ratio"].fillna(0) > rules.active_max_overdue_ratio)
     loyal = (
         (n >= rules.loyal_min_purchase_days)
         & (frame["tenure_days"] >= rules.loyal_min_tenure_days)
@@ -63,7 +73,9 @@ def loyalty_stage(frame: pd.DataFrame, rules: LoyaltyConfig) -> pd.Categorical:
         frame["nps_last"].ge(rules.advocate_min_nps) if "nps_last" in frame else pd.Series(False, index=frame.index)
     )
     stage = np.select(
-        [loyal & promoter, loyal, n >= rules.repeat_min_purchase_days], STAGES[::-1][:3], default=STAGES[0]
+        [loyal & promoter, loyal, lapsed, n >= rules.repeat_min_purchase_days],
+        ["advocate", "loyal", "lapsed", "repeat buyer"],
+        default="first-time buyer",
     )
     return pd.Categorical(stage, categories=STAGES)
 
@@ -89,7 +101,7 @@ def loyalty_quadrant(frame: pd.DataFrame, rules: LoyaltyConfig) -> pd.Categorica
 
 def add(frame: pd.DataFrame, rules: LoyaltyConfig) -> pd.DataFrame:
     """The feature frame with the segment columns appended."""
-    out = pd.concat([frame, rfm_segments(frame)], axis=1)
+    out = pd.concat([frame, rfm_segments(frame, rules)], axis=1)
     out["loyalty_stage"] = loyalty_stage(frame, rules)
     out["loyalty_quadrant"] = loyalty_quadrant(frame, rules)
     return out

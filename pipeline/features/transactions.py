@@ -49,7 +49,8 @@ def _trend(recent: ibis.Value, previous: ibis.Value) -> ibis.Value:
 def rfm(transactions: ibis.Table, cutoff: ibis.Scalar, windows: list[int], has: set[str]) -> ibis.Table:
     """Recency, frequency, spend over windows, tenure, regularity, trend, returns, discount share, breadth, brand.
 
-    Only transactions strictly before ``cutoff`` are used; customers without a purchase day before it are left out.
+    Only transactions strictly before ``cutoff`` are used. Every customer with a line before it is in: one whose lines
+    all had a zero (or negative) amount has no purchase day, and their recency and tenure count from their lines.
     """
     days = purchase_days(transactions, cutoff)
     regular = days.group_by("customer_id").aggregate(
@@ -59,7 +60,10 @@ def rfm(transactions: ibis.Table, cutoff: ibis.Scalar, windows: list[int], has: 
         **_gap_sums(days.gap_days),
         **{f"purchase_days_{w}d": (days.day >= cutoff - ibis.interval(days=w)).sum() for w in windows},
     )
-    out = regular.join(spending(transactions, cutoff, windows, has), "customer_id")
+    spend = spending(transactions, cutoff, windows, has)
+    out = spend.left_join(regular, "customer_id").select(spend, *[c for c in regular.columns if c != "customer_id"])
+    counts = ["n_purchase_days", "_gaps", "_gap_sum", "_gap_squares", *[f"purchase_days_{w}d" for w in windows]]
+    out = out.mutate(**{c: out[c].fill_null(0) for c in counts})  # lines but no purchase day: zero purchases
     out = _derive(out.mutate(cutoff=cutoff), windows, has)
     if "category" in has or "brand" in has:
         columns = ["amount", *[c for c in ("category", "brand") if c in has]]
@@ -85,6 +89,8 @@ def spending(transactions: ibis.Table, cutoff: ibis.Scalar, windows: list[int], 
 
     metrics = dict(
         n_lines=tx.count(),
+        _first_line=tx.timestamp.truncate("D").min(),
+        _last_line=tx.timestamp.truncate("D").max(),
         spend_total=money.sum().cast("float64"),
         gross_spend=total(tx.amount > 0),
         n_return_lines=(tx.amount < 0).sum(),
@@ -122,7 +128,7 @@ def assortment_features(tx: ibis.Table, has: set[str]) -> ibis.Table:
 
 def _derive(t: ibis.Table, windows: list[int], has: set[str]) -> ibis.Table:
     """Ratios and day counts from the aggregates."""
-    recency = _days_between(t.cutoff, t.last_purchase)
+    recency = _days_between(t.cutoff, t.last_purchase.fill_null(t._last_line))
     n, total, squares = t._gaps, t._gap_sum, t._gap_squares
     gap_mean = total.cast("float64") / n.nullif(0).cast("float64")
     # sample variance from integer sums: exact up to one division (a streaming float variance depends on row order)
@@ -130,9 +136,9 @@ def _derive(t: ibis.Table, windows: list[int], has: set[str]) -> ibis.Table:
     t = t.mutate(gap_mean_days=gap_mean, gap_std_days=gap_var.sqrt())
     derived = dict(
         recency_days=recency,
-        tenure_days=_days_between(t.cutoff, t.first_purchase),
+        tenure_days=_days_between(t.cutoff, t.first_purchase.fill_null(t._first_line)),
         repeat_buyer=_flag(t.n_purchase_days > 1),
-        avg_basket=t.gross_spend / t.n_purchase_days,
+        avg_basket=t.gross_spend / t.n_purchase_days.nullif(0),
         gap_cv=t.gap_std_days / t.gap_mean_days.nullif(0),
         overdue_ratio=recency / t.gap_mean_days.nullif(0),
         spend_trend=_trend(t.spend_90d, t.spend_prev_90d) if 90 in windows else ibis.null("float64"),
@@ -146,6 +152,8 @@ def _derive(t: ibis.Table, windows: list[int], has: set[str]) -> ibis.Table:
         "_gap_squares",
         "first_purchase",
         "last_purchase",
+        "_first_line",
+        "_last_line",
         "spend_prev_90d",
         "gross_spend",
         *(["discounted_spend"] if "discount" in has else []),
@@ -177,3 +185,14 @@ def _column_order(windows: list[int], has: set[str]) -> list[str]:
         *(["discount_share"] if "discount" in has else []),
         *(["brand_loyalty"] if "brand" in has else []),
     ]
+
+
+def last_orders(transactions: ibis.Table, cutoff: ibis.Scalar) -> ibis.Table:
+    """Each customer's last purchase day before ``cutoff`` and their net spend that day (shown in the list)."""
+    lines = before(transactions, cutoff, "timestamp", ["amount"])
+    lines = lines.select("customer_id", "amount", day=lines.timestamp.truncate("D"))
+    last = lines.filter(lines.amount > 0).group_by("customer_id").aggregate(last_order_date=_.day.max())
+    that_day = lines.join(last, [lines.customer_id == last.customer_id, lines.day == last.last_order_date])
+    return that_day.group_by(["customer_id", "last_order_date"]).aggregate(
+        last_order_amount=that_day.amount.cast(MONEY).sum().cast("float64")
+    )

@@ -52,7 +52,7 @@ def ingest_table(
     path: str,
     as_of: Optional[pd.Timestamp],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (loaded rows, quarantined rows with their reasons) for one raw table."""
+    """(loaded rows, quarantined rows with their reasons, count of rows held for later cutoffs) for one raw table."""
     mapped = map_columns(raw.reset_index(drop=True), spec, mapping, defaults, path)
     typed, reasons = coerce(mapped, spec, data)
     if "quantity" in typed and "unit_price" in typed:
@@ -67,14 +67,16 @@ def ingest_table(
     anonymous = reasons.eq("customer_id: is missing")
     reasons = reasons.mask(anonymous, "customer_id: is missing (no customer to attribute it to; set aside)")
     stop_if_too_many(spec, path, mapped, reasons.ne("") & ~anonymous, reasons, data.max_bad_row_share)
-    if as_of is not None and spec.time_column:
-        # Not bad data, just the future for this run: set aside, and not counted against max_bad_row_share.
-        later = typed[spec.time_column] >= as_of
-        reasons = add_reason(reasons, later, f"{spec.time_column}: on or after as_of {as_of:%Y-%m-%d} (held back)")
     bad = reasons.ne("")
-    if bad.all() and spec.needs_rows:
-        raise IngestError(f"{spec.name}: {path}: none of its {len(bad):,} rows can be used. Row 1: {reasons.iloc[0]}")
-    return typed.loc[~bad], quarantine_rows(raw, reasons[bad])
+    later = pd.Series(False, index=typed.index)
+    if as_of is not None and spec.time_column:
+        # Not bad data, just the future for this run: held for a run with a later as_of (it reads them again from the
+        # source), neither loaded nor quarantined, and not counted against max_bad_row_share.
+        later = (typed[spec.time_column] >= as_of) & ~bad
+    if (bad | later).all() and spec.needs_rows:
+        first = reasons.iloc[0] or f"{spec.time_column}: on or after as_of {as_of:%Y-%m-%d}"
+        raise IngestError(f"{spec.name}: {path}: none of its {len(bad):,} rows can be used. Row 1: {first}")
+    return typed.loc[~bad & ~later], quarantine_rows(raw, reasons[bad]), int(later.sum())
 
 
 def _known_customers(loaded: dict) -> pd.Index:
@@ -120,7 +122,7 @@ def load_tables(
         raw = read(source, name, data)
         mapping = asdict(getattr(data.columns, name))
         defaults = asdict(type(getattr(data.columns, name))())
-        good, bad = ingest_table(raw, SPECS[name], mapping, defaults, data, where, as_of)
+        good, bad, held = ingest_table(raw, SPECS[name], mapping, defaults, data, where, as_of)
         if SPECS[name].known_customers_only:
             orphan = unknown_customers(good, _known_customers(loaded))
             moved = orphan.ne("")
@@ -136,12 +138,14 @@ def load_tables(
                 "rows_read": len(raw),
                 "rows_loaded": len(good),
                 "rows_quarantined": len(bad),
+                "rows_held": held,
                 **counts,
                 "rows_in_table": len(merged),
             }
         )
         log.info(
-            "%s: read %d, loaded %d (new %d, updated %d, unchanged %d), quarantined %d; table now %d rows",
+            "%s: read %d, loaded %d (new %d, updated %d, unchanged %d), quarantined %d, held for later cutoffs %d; "
+            "table now %d rows",
             name,
             len(raw),
             len(good),
@@ -149,6 +153,7 @@ def load_tables(
             counts["rows_updated"],
             counts["rows_unchanged"],
             len(bad),
+            held,
             len(merged),
         )
     summary = pd.DataFrame(rows)

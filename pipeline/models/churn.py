@@ -26,9 +26,16 @@ class CalibratedChurnModel(ClassifierMixin, BaseEstimator):
         self.features = features
         self.categories = categories
 
+    def raw_probability(self, X: pd.DataFrame) -> np.ndarray:
+        """The classifier's uncalibrated probability of churn (what its TreeSHAP contributions explain)."""
+        return self.classifier.predict_proba(align(X, self.features, self.categories))[:, 1]
+
+    def calibrated(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of churn from ``raw_probability``'s output."""
+        return self.calibrator.transform(raw)
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        raw = self.classifier.predict_proba(align(X, self.features, self.categories))[:, 1]
-        p = self.calibrator.transform(raw)
+        p = self.calibrated(self.raw_probability(X))
         return np.column_stack([1 - p, p])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

@@ -1,8 +1,18 @@
-"""The retention team's outputs: the at-risk list, the single-file HTML report, its plots and the model card."""
+"""The retention team's outputs: the save list and win-back group, the single-file HTML report, the model card."""
 
-from pipeline.report.at_risk import AT_RISK_COLUMNS, at_risk_list
+from pipeline.report.at_risk import COLUMN_HELP, save_list, win_back_list, write_xlsx
 from pipeline.report.card import model_card
-from pipeline.report.page import render
-from pipeline.report.plots import Figures, figures, shap_summary_plot
+from pipeline.report.page import PageInputs, render
+from pipeline.report.plots import figures, shap_summary_plot
 
-__all__ = ["AT_RISK_COLUMNS", "Figures", "at_risk_list", "figures", "model_card", "render", "shap_summary_plot"]
+__all__ = [
+    "COLUMN_HELP",
+    "PageInputs",
+    "figures",
+    "model_card",
+    "render",
+    "save_list",
+    "shap_summary_plot",
+    "win_back_list",
+    "write_xlsx",
+]

@@ -1,38 +1,164 @@
-"""The single-file HTML report (plots embedded), from the scored list and the backtest summary."""
+"""The retention team's weekly page: one self-contained HTML file (plots embedded, no external requests).
+
+Headline numbers per risk band and the saveable value with the change since last week, warnings, the save list and
+the win-back group, what changed, how past lists turned out, and what drives risk overall, per segment and per
+loyalty stage, in probability points and plain words. The data scientists' metrics are in the model card.
+"""
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
+import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from pipeline.report.at_risk import at_risk_list
-from pipeline.report.plots import Figures
+from pipeline import monitor, sentences
+from pipeline.report import plots
+from pipeline.targeting import BANDS, SAVE, WIN_BACK
+
+SHOWN_ROWS = 50  # rows of each list on the page; the files hold them all
 
 
-def render(scored: pd.DataFrame, summary: pd.DataFrame, figs: Figures, context: dict, top_n: int) -> str:
-    """The single-file HTML report (plots embedded)."""
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=select_autoescape(["html"]))
-    b64 = {
-        k: base64.b64encode(getattr(figs, k)).decode()
-        for k in ("calibration", "gains", "drivers", "profit", "value_deciles")
-        if getattr(figs, k)
+@dataclass(frozen=True)
+class PageInputs:
+    """Everything the page shows, as scoring, the lists and the checks made it."""
+
+    customers: pd.DataFrame
+    drivers: pd.DataFrame  # probability points per customer and driver, in the customers' order
+    previous_drivers: Optional[pd.DataFrame]
+    save: pd.DataFrame  # the readable save list (at_risk.csv)
+    win_back: pd.DataFrame
+    changes: Optional[monitor.Changes]
+    past: pd.DataFrame
+    health: monitor.Health
+    driver_labels: dict[str, str]
+    context: dict
+
+
+def _money(value: float, currency: str) -> str:
+    return sentences.money([value], currency)[0]
+
+
+def headline(inputs: PageInputs) -> dict:
+    """The numbers at the top: customers per risk band, the save list, its saveable value, and their change."""
+    c, currency = inputs.customers, inputs.context["currency"]
+    bands = c["risk_band"].value_counts().reindex(list(BANDS), fill_value=0)
+    on_list = c["on_list"].astype(bool)
+    out = {
+        "scored": f"{len(c):,}",
+        "bands": {b: f"{bands[b]:,}" for b in reversed(BANDS)},
+        "listed": f"{int(on_list.sum() - c['holdout'].sum()):,}",
+        "held_out": f"{int(c['holdout'].sum()):,}",
+        "saveable": _money(c.loc[on_list, "saveable_value"].sum(), currency),
+        "at_risk": _money(c.loc[on_list, "value_at_risk"].sum(), currency),
+        "win_back": f"{int((c['group'] == WIN_BACK).sum()):,}",
+        "win_back_value": _money(c.loc[c["group"] == WIN_BACK, "value_at_risk"].sum(), currency),
     }
-    top = at_risk_list(scored, top_n)
-    driver_mix = scored.loc[scored["top_driver"].ne(""), "top_driver"].head(top_n).value_counts()
+    if inputs.changes is not None:
+        ch = inputs.changes
+        out["since"] = f"{ch.previous_as_of:%Y-%m-%d}"
+        out["new"], out["risen"], out["left"] = f"{len(ch.new):,}", f"{len(ch.risen):,}", f"{len(ch.left):,}"
+    return out
+
+
+def driver_tables(inputs: PageInputs) -> dict:
+    """Mean probability points each driver adds, on the save list, per segment and per loyalty stage."""
+    c, points = inputs.customers, inputs.drivers.clip(lower=0)
+    named = points.rename(columns=lambda n: inputs.driver_labels.get(n, n.replace("_", " ")))
+    listed = c["group"].eq(SAVE).to_numpy()
+    out = {"overall": named[listed].mean().sort_values(ascending=False).head(8) if listed.any() else pd.Series()}
+    for col, title in (("rfm_segment", "segment"), ("loyalty_stage", "loyalty stage")):
+        if col not in c:
+            continue
+        rows = []
+        for value, idx in c.groupby(c[col].astype(str), observed=True).groups.items():
+            mean = named.loc[idx].mean().sort_values(ascending=False)
+            top = [f"{k} (+{v:.0f} pts)" for k, v in mean.head(3).items() if v >= 0.5]
+            rows.append({title: value, "customers": f"{len(idx):,}", "main drivers": "; ".join(top) or "none"})
+        out[title] = rows
+    if inputs.previous_drivers is not None and len(inputs.previous_drivers.columns):
+        before = inputs.previous_drivers.clip(lower=0).mean()
+        now = points.mean()
+        moved = pd.DataFrame({"now": now, "before": before.reindex(now.index)}).dropna()
+        moved = moved.assign(change=moved["now"] - moved["before"]).sort_values("change", key=np.abs, ascending=False)
+        out["moved"] = [
+            {
+                "driver": inputs.driver_labels.get(k, k),
+                "now": f"{r.now:.1f}",
+                "before": f"{r.before:.1f}",
+                "change": f"{r.change:+.1f}",
+            }
+            for k, r in moved.head(8).iterrows()
+        ]
+    return out
+
+
+def render(inputs: PageInputs) -> str:
+    """The single-file HTML report."""
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=select_autoescape(["html"]))
+    tables = driver_tables(inputs)
+    chart = plots.drivers_chart(tables["overall"]) if len(tables["overall"]) else None
+    changes = inputs.changes
     return env.get_template("report.html.j2").render(
-        top=top.head(50).to_dict("records"),
-        n_listed=len(top),
-        summary=summary,
-        figs=b64,
-        driver_mix=driver_mix.to_dict(),
-        totals={
-            "customers": len(scored),
-            "value_at_risk": scored["value_at_risk"].sum(),
-            "listed_value_at_risk": top["value_at_risk"].sum(),
-            "mean_probability": scored["churn_probability"].mean(),
-        },
-        **context,
+        head=headline(inputs),
+        warnings=inputs.health.warnings,
+        model_age_days=inputs.health.model_age_days,
+        save=inputs.save.head(SHOWN_ROWS).to_dict("records"),
+        save_columns=list(inputs.save.columns),
+        win_back=inputs.win_back.head(20).to_dict("records"),
+        win_back_columns=[c for c in inputs.win_back.columns if not c.startswith("Reason") or c == "Reason 1"],
+        n_save=len(inputs.save),
+        n_win_back=len(inputs.win_back),
+        changes=_changes_view(changes, inputs.context["currency"]) if changes is not None else None,
+        past=_past_view(inputs.past, inputs.context["currency"]),
+        drivers=tables,
+        chart=base64.b64encode(chart).decode() if chart else None,
+        **inputs.context,
     )
+
+
+def _changes_view(ch: monitor.Changes, currency: str) -> dict:
+    def rows(frame: pd.DataFrame, extra: str | None = None) -> list[dict]:
+        out = []
+        for r in frame.head(10).itertuples():
+            row = {"Customer ID": r.customer_id, "Churn risk": f"{100 * r.churn_probability:.0f}%"}
+            if extra:
+                row[extra] = getattr(r, "why", None) or f"{getattr(r, 'change_points', 0):+.0f} pts"
+            row["Main reason"] = getattr(r, "reason_1", "")
+            out.append(row)
+        return out
+
+    return {
+        "since": f"{ch.previous_as_of:%Y-%m-%d}",
+        "new": rows(ch.new.sort_values("saveable_value", ascending=False)),
+        "n_new": len(ch.new),
+        "risen": rows(ch.risen, "Change"),
+        "n_risen": len(ch.risen),
+        "left": rows(ch.left, "Why"),
+        "n_left": len(ch.left),
+        "why": ch.why_counts,
+    }
+
+
+def _past_view(past: pd.DataFrame, currency: str) -> list[dict]:
+    def pct(v: float) -> str:
+        return "–" if pd.isna(v) else f"{100 * v:.0f}%"
+
+    return [
+        {
+            "List of": f"{r.as_of:%Y-%m-%d}",
+            "Customers listed": f"{r.listed:,}",
+            "Predicted to leave": pct(r.predicted_listed),
+            "Left (listed)": pct(r.churn_rate_listed),
+            "Left (just below the cut)": pct(r.churn_rate_below_cut),
+            "Left (all customers)": pct(r.churn_rate_base),
+            "Left (held out, not contacted)": pct(r.churn_rate_held_out),
+            "Left (contacted)": pct(r.churn_rate_not_held_out),
+            "Value lost": sentences.money([r.value_lost], currency)[0],
+        }
+        for r in past.itertuples()
+    ]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io as _io
-from dataclasses import dataclass
-from typing import Optional
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,18 +10,6 @@ import pandas as pd
 
 from pipeline import economics
 from pipeline.config import CampaignConfig
-
-
-@dataclass(frozen=True)
-class Figures:
-    """PNG bytes of the evaluation plots (None when there was no backtest)."""
-
-    calibration: Optional[bytes]
-    gains: Optional[bytes]
-    drivers: bytes
-    profit: Optional[bytes] = None
-    value_deciles: Optional[bytes] = None
-
 
 LABELS = {
     "lightgbm": "LightGBM",
@@ -110,11 +96,17 @@ def value_decile_plot(actual: np.ndarray, predictions: dict[str, np.ndarray]) ->
     return _png(fig)
 
 
-def drivers_plot(importance: pd.Series, xlabel: str) -> bytes:
-    """Mean absolute contribution of each driver across the scored base."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    importance.sort_values().plot.barh(ax=ax, color="#c0392b")
-    ax.set(xlabel=xlabel, title="What drives churn risk across the base")
+def drivers_chart(points: pd.Series) -> bytes:
+    """What adds most to the churn risk of the customers on the save list, in probability points."""
+    fig, ax = plt.subplots(figsize=(7, 0.42 * len(points) + 1.2))
+    points.sort_values().plot.barh(ax=ax, color="#c0392b")
+    ax.set(
+        xlabel="average percentage points added to churn risk",
+        ylabel="",
+        title="What drives churn risk on this week's save list",
+    )
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
     return _png(fig)
 
 
@@ -127,22 +119,15 @@ def shap_summary_plot(mean_abs_shap: pd.Series, top: int = 25) -> bytes:
     return _png(fig)
 
 
-def figures(
-    latest: Optional[pd.DataFrame],
-    driver_values: pd.DataFrame,
-    drivers_label: str = "mean |SHAP| (log-odds)",
-    campaign: CampaignConfig = CampaignConfig(),
-) -> Figures:
-    """The report's plots; the evaluation plots need the latest backtest fold's predictions."""
-    drivers = drivers_plot(driver_values.abs().mean(), drivers_label)
-    if latest is None:
-        return Figures(None, None, drivers)
+def figures(latest: pd.DataFrame, campaign: CampaignConfig = CampaignConfig()) -> dict[str, bytes]:
+    """The data scientists' plots of the latest backtest fold: calibration, gains, profit curve, value deciles."""
     y = latest["churned"].to_numpy()
     probabilities = _models(latest, "probability")
-    return Figures(
-        calibration_plot(y, probabilities),
-        gains_plot(y, probabilities),
-        drivers,
-        profit_plot(y, _models(latest, "value_at_risk"), latest["value_if_retained"].to_numpy(), campaign),
-        value_decile_plot(latest["future_spend"].to_numpy(), _models(latest, "value")),
-    )
+    return {
+        "calibration": calibration_plot(y, probabilities),
+        "gains": gains_plot(y, probabilities),
+        "profit_curve": profit_plot(
+            y, _models(latest, "value_at_risk"), latest["value_if_retained"].to_numpy(), campaign
+        ),
+        "value_deciles": value_decile_plot(latest["future_spend"].to_numpy(), _models(latest, "value")),
+    }

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import time
 
+import ibis
 import pandas as pd
 
 from pipeline import ingest, labels, plan, registry, threads
@@ -67,6 +68,22 @@ def check_as_of(as_of: pd.Timestamp, first: pd.Timestamp, last: pd.Timestamp, ho
         )
 
 
+def left_out(con, tables: dict, as_of: pd.Timestamp) -> dict[str, int]:
+    """Customers known at as_of who are not scored, by reason: in the customers table with no transaction before it."""
+    if "customers" not in tables:
+        return {}
+    tx, customers = tables["transactions"], tables["customers"]
+    seen = tx.filter(tx.timestamp < as_of.to_pydatetime()).select("customer_id").distinct()
+    known = customers
+    if "signup_date" in customers.columns:
+        known = customers.filter(customers.signup_date.isnull() | (customers.signup_date < as_of.to_pydatetime()))
+    unseen = known.anti_join(seen, "customer_id")
+    missing = int(engine.execute(con, unseen.aggregate(n=ibis._.count()))["n"].iloc[0])
+    if missing:
+        log.info("features: %s customers in the customers table have no transaction before as_of: not scored", missing)
+    return {"customers with no transaction before as_of (customers table only)": missing} if missing else {}
+
+
 def load_labelled(catalog: Catalog, cutoffs, the_plan: plan.Plan) -> pd.DataFrame:
     """The labelled feature rows of ``cutoffs`` as one frame (stale files stop the run: see ``check_provenance``)."""
     return concat_cutoffs(catalog.read_labelled(cutoffs, the_plan))
@@ -107,7 +124,9 @@ def run_features(cfg: Config, catalog: Catalog, training: bool = True) -> plan.P
     sampled = sample_customers(con, tables, cfg.model.max_rows_per_cutoff, cfg.seed) if training and cutoffs else tables
     for k, cutoff in enumerate(todo, 1):
         labelled = cutoff < as_of
-        frame = build_on(con, sampled if labelled else tables, [cutoff], cfg.features, cfg.horizon_days)
+        frame = build_on(
+            con, sampled if labelled else tables, [cutoff], cfg.features, cfg.horizon_days, describe=not labelled
+        )
         frame = frame.drop(columns=excluded(frame.columns, cfg.features.exclude))
         if labelled:
             outcome = labels.outcomes_on(con, tx, frame, cfg.horizon_days, cfg.model.label_gap_days)
@@ -126,5 +145,5 @@ def run_features(cfg: Config, catalog: Catalog, training: bool = True) -> plan.P
         )
     if training:
         catalog.remove_labelled_except(cutoffs)
-    catalog.write_plan(the_plan)
+    catalog.write_plan(dataclasses.replace(the_plan, left_out=left_out(con, tables, as_of)))
     return the_plan

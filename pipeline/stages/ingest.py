@@ -25,7 +25,8 @@ def ensure_demo_data(cfg: Config) -> None:
         return
     d = cfg.data.demo
     log.info("generating demo data: %d customers over %.1f years", d.n_customers, d.years)
-    demo.write(demo.generate(d.n_customers, d.years, d.end_date, cfg.seed), Path(cfg.data.transactions).parent)
+    tables = demo.generate(d.n_customers, d.years, d.end_date, cfg.seed, d.weeks_ahead)
+    demo.write(tables, Path(cfg.data.transactions).parent)
 
 
 MAX_PARTS = 16  # past this many parts a table's small parts are folded into one

@@ -1,4 +1,5 @@
-"""Stage report: the at-risk list, the HTML report and the model card, from what scoring produced."""
+"""Stage report: the week's lists, the report and the model card, with what changed, how past lists turned out and
+whether the model still fits the data."""
 
 from __future__ import annotations
 
@@ -8,61 +9,173 @@ from typing import Optional
 
 import pandas as pd
 
-from pipeline import evaluate, io, plan, report, score
+from pipeline import evaluate, io, labels, monitor, plan, report, score, threads
 from pipeline.catalog import Catalog
 from pipeline.config import Config
+from pipeline.features import engine
+from pipeline.stages.features import interim_tables
 from pipeline.stages.score import Scored, read_scored
 
 log = logging.getLogger(__name__)
+PAST_LIST_COLUMNS = [
+    "customer_id",
+    "as_of",
+    "churn_probability",
+    "value_if_retained",
+    "group",
+    "on_list",
+    "holdout",
+    "saveable_value",
+]
 
 
-def run_report(cfg: Config, catalog: Catalog, tracker, scored: Optional[Scored] = None) -> tuple[Path, Path]:
-    """Write at_risk.csv, report.html and model_card.md beside the scored list (from ``scored`` when given)."""
+def run_report(
+    cfg: Config, catalog: Catalog, tracker, scored: Optional[Scored] = None, published: Optional[Catalog] = None
+) -> tuple[Path, Path]:
+    """Write the lists, report.html and model_card.md beside the scored list (from ``scored`` when given).
+
+    ``published`` is the project's catalog when ``catalog`` stages this week's outputs: earlier weeks are read there.
+    """
+    published = published or catalog
     the_plan = catalog.read_plan()
     as_of = the_plan.as_of
     scored = scored or read_scored(catalog, as_of)
     customers, champion = scored.customers, scored.champion
-    summary = evaluate.summarise(pd.read_csv(catalog.metrics))
-    fallback = customers["model_version"].iloc[0] == score.FALLBACK_VERSION
-    figs = report.figures(
-        io.read_parquet(catalog.latest_fold) if catalog.latest_fold.exists() else None,
-        scored.drivers,
-        "warning-sign priority (rules; no labelled model)" if fallback else "mean |SHAP| (log-odds)",
-        cfg.campaign,
+    currency = cfg.report.currency
+    previous = previous_week(published, as_of)
+    changes = monitor.changes(customers, previous, cfg.retention) if previous is not None else None
+    past = past_lists(cfg, published, as_of)
+    health = check_health(cfg, catalog, customers, champion, as_of)
+    for warning in health.warnings:
+        log.warning("report: %s", warning)
+    save = report.save_list(customers, currency, changes.change_points if changes else None)
+    win_back = report.win_back_list(customers, currency)
+    csv_path = io.write_csv(save, catalog.at_risk(as_of))
+    io.write_csv(win_back, catalog.win_back(as_of))
+    with io.atomic_path(catalog.at_risk_xlsx(as_of)) as tmp:
+        report.write_xlsx({"Save list": save, "Win-back": win_back}, tmp, currency)
+    labels_of = {name: d.label for name, d in cfg.reasons.drivers.items()}
+    page = report.render(
+        report.PageInputs(
+            customers=customers,
+            drivers=scored.drivers,
+            previous_drivers=previous_drivers(published, previous),
+            save=save,
+            win_back=win_back,
+            changes=changes,
+            past=past,
+            health=health,
+            driver_labels=labels_of,
+            context={
+                "as_of": f"{as_of:%Y-%m-%d}",
+                "horizon_days": cfg.horizon_days,
+                "model_version": customers["model_version"].iloc[0] if len(customers) else "",
+                "currency": currency,
+                "fallback_reason": the_plan.fallback_reason,
+                "left_out": the_plan.left_out,
+            },
+        )
     )
-    names = list(evaluate.CHURN_METRICS + evaluate.VALUE_METRICS)
-    rows = {m: {k: (summary.loc[m, (k, "mean")], summary.loc[m, (k, "std")]) for k in names} for m in summary.index}
-    html = report.render(
-        customers,
-        summary,
-        figs,
-        {
-            "as_of": f"{as_of:%Y-%m-%d}",
-            "horizon_days": cfg.horizon_days,
-            "model_version": customers["model_version"].iloc[0],
-            "metric_names": names,
-            "metric_rows": rows,
-            "n_folds": len(the_plan.folds),
-            "fallback_reason": the_plan.fallback_reason,
-        },
-        cfg.report.top_n,
+    html_path = io.write_text(page, catalog.report(as_of))
+    card_path = write_model_card(cfg, catalog, the_plan, customers, champion)
+    if catalog.latest_fold.exists():  # the backtest's plots, for the data scientists, in MLflow
+        for name, png in report.figures(io.read_parquet(catalog.latest_fold), cfg.campaign).items():
+            tracker.log_artifact(io.write_bytes(png, catalog.plot(name)), "plots")
+    for path in (html_path, card_path, csv_path, catalog.at_risk_xlsx(as_of)):
+        tracker.log_artifact(path, "report")
+    log_loop(tracker, customers, changes, past, health)
+    return csv_path, html_path
+
+
+def previous_week(published: Catalog, as_of: pd.Timestamp) -> Optional[pd.DataFrame]:
+    """Last week's scored customers (the latest published week before as_of), if it was made by this release."""
+    earlier = [w for w in published.published_weeks() if w < as_of]
+    if not earlier:
+        return None
+    frame = io.read_parquet(published.customers(earlier[-1]))
+    return frame if "on_list" in frame else None
+
+
+def previous_drivers(published: Catalog, previous: Optional[pd.DataFrame]) -> Optional[pd.DataFrame]:
+    """Last week's driver points (for how the drivers moved), when last week's list was made by this release."""
+    if previous is None:
+        return None
+    path = published.drivers(pd.Timestamp(previous["as_of"].iloc[0]))
+    return io.read_parquet(path).drop(columns="customer_id") if path.exists() else None
+
+
+def past_lists(cfg: Config, published: Catalog, as_of: pd.Timestamp) -> pd.DataFrame:
+    """How every earlier list whose horizon has passed by as_of turned out (one row per list, newest first)."""
+    horizon = pd.Timedelta(days=cfg.horizon_days + cfg.model.label_gap_days)
+    weeks = [w for w in published.published_weeks() if w + horizon <= as_of]
+    frames = []
+    for week in weeks:
+        frame = io.read_parquet(published.customers(week))
+        if "on_list" in frame:
+            frames.append(frame[PAST_LIST_COLUMNS])
+    if not frames:
+        return pd.DataFrame()
+    population = pd.concat(frames, ignore_index=True)
+    con = engine.connect(threads=threads.count())
+    tx = interim_tables(con, published)["transactions"]
+    outcome = labels.outcomes_on(
+        con, tx, population.rename(columns={"as_of": "cutoff"}), cfg.horizon_days, cfg.model.label_gap_days
     )
-    csv_path = io.write_csv(report.at_risk_list(customers, cfg.report.top_n), catalog.at_risk(as_of))
-    html_path = io.write_text(html, catalog.report(as_of))
-    for name, png in (
-        ("calibration", figs.calibration),
-        ("gains", figs.gains),
-        ("drivers", figs.drivers),
-        ("profit_curve", figs.profit),
-        ("value_deciles", figs.value_deciles),
-    ):
-        if png is None:
-            continue
-        tracker.log_artifact(io.write_bytes(png, catalog.plot(name)), "plots")
-    tracker.log_artifact(html_path, "report")
+    rows = [
+        monitor.list_outcome(part, outcome.loc[part.index, "churned"])
+        for _, part in population.groupby("as_of", sort=True)
+    ]
+    return pd.DataFrame(rows).sort_values("as_of", ascending=False).reset_index(drop=True)
+
+
+def check_health(cfg: Config, catalog: Catalog, customers: pd.DataFrame, champion, as_of: pd.Timestamp):
+    """Drift of this week's features and scores from the champion's training data, and the champion's age."""
+    labels_of = {name: d.label for name, d in cfg.reasons.drivers.items()}
+    labels_of.update({f: d.label for d in cfg.reasons.drivers.values() for f in d.features})
+    if champion is None or champion.is_fallback:
+        return monitor.Health(pd.Series(dtype=float), pd.Series(dtype=float), 0, [])
+    features = catalog.read_scoring_features(catalog.read_plan())
+    return monitor.health(
+        champion.reference,
+        features,
+        customers.set_index(customers.index)["churn_probability"],
+        pd.Timestamp(champion.as_of),
+        as_of,
+        cfg.health,
+        labels_of,
+    )
+
+
+def log_loop(tracker, customers: pd.DataFrame, changes, past: pd.DataFrame, health) -> None:
+    """The weekly loop's numbers in MLflow: list sizes, changes, past lists' outcomes, drift and warnings."""
+    metrics = {
+        "list.save": float((customers["group"] == "save list").sum()),
+        "list.held_out": float(customers["holdout"].sum()),
+        "list.win_back": float((customers["group"] == "win-back").sum()),
+        "list.saveable_value": float(customers.loc[customers["on_list"], "saveable_value"].sum()),
+        "health.model_age_days": float(health.model_age_days),
+    }
+    if len(health.psi):
+        metrics["health.max_psi"] = float(health.psi.max())
+        metrics["health.score_psi"] = float(health.psi.get("churn score", float("nan")))
+    if changes is not None:
+        metrics.update({"changes.new": float(len(changes.new)), "changes.risen": float(len(changes.risen))})
+        metrics["changes.left"] = float(len(changes.left))
+    if len(past):
+        latest = past.iloc[0]
+        for key in ("churn_rate_listed", "churn_rate_base", "churn_rate_below_cut", "value_lost"):
+            metrics[f"past_list.{key}"] = float(latest[key])
+    tracker.log_metrics(metrics)
+    tracker.set_tags({"health.warnings": " | ".join(health.warnings) or "none"})
+
+
+def write_model_card(cfg: Config, catalog: Catalog, the_plan: plan.Plan, customers: pd.DataFrame, champion) -> Path:
+    """The data scientists' page: the model, its data window and its backtest against the baselines."""
+    as_of = the_plan.as_of
+    summary = evaluate.summarise(pd.read_csv(catalog.metrics)) if catalog.metrics.exists() else pd.DataFrame()
     card = report.model_card(
         {
-            "model_version": customers["model_version"].iloc[0],
+            "model_version": customers["model_version"].iloc[0] if len(customers) else score.FALLBACK_VERSION,
             "as_of": f"{as_of:%Y-%m-%d}",
             "horizon_days": cfg.horizon_days,
             **_data_window(the_plan, catalog, as_of),
@@ -74,9 +187,7 @@ def run_report(cfg: Config, catalog: Catalog, tracker, scored: Optional[Scored] 
         },
         summary,
     )
-    card_path = io.write_text(card, catalog.model_card(as_of))
-    tracker.log_artifact(card_path, "report")
-    return csv_path, html_path
+    return io.write_text(card, catalog.model_card(as_of))
 
 
 def _data_window(the_plan: plan.Plan, catalog: Catalog, as_of: pd.Timestamp) -> dict[str, str]:

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pipeline import io, registry, score, threads
+from pipeline import economics, explain, io, registry, score, targeting, threads
 from pipeline.bundle import ModelBundle
 from pipeline.catalog import Catalog, MissingArtefact
-from pipeline.config import Config, as_of_date
+from pipeline.config import Config, ListSize, as_of_date
 from pipeline.errors import StaleArtefact
 from pipeline.features import engine
 from pipeline.plan import Plan
@@ -42,22 +42,49 @@ def run_score(cfg: Config, catalog: Catalog) -> Scored:
             f"built with other feature settings. Run stage=weekly with the champion's settings, or retrain (stage=all)"
         )
     started = time.monotonic()
+    wording = explain.Wording(
+        cfg.reasons, cfg.report.currency, cfg.retention.stale_complaint_days, cfg.report.n_reasons
+    )
     if bundle.is_fallback:
-        scored, drivers = score.run_fallback(features, cfg.report.n_reasons)
+        scored, drivers = score.run_fallback(features, wording)
     elif cfg.features.engine == "spark":  # predictions and exact reasons on the executors
         session = engine.spark_session(engine.connect("spark", threads.count(), cfg.features.spark_master))
-        scored, drivers = score.run_on_spark(session, bundle.trained, features, bundle.version, cfg.report.n_reasons)
+        scored, drivers = score.run_on_spark(session, bundle.trained, features, bundle.version, wording)
     else:
-        scored, drivers = score.score_customers(bundle.trained, features, bundle.version, cfg.report.n_reasons)
+        scored, drivers = score.score_customers(bundle.trained, features, bundle.version, wording)
+    scored = targeting.assign(
+        scored, cfg.retention, cfg.reasons, cfg.report.top_n, cfg.seed, optimal_share(cfg, catalog)
+    )
+    groups = scored["group"].value_counts()
     log.info(
-        "score: %s customers scored and explained in %.1f s (%s)",
+        "score: %s customers scored and explained in %.1f s (%s): %s on the save list (%s held out), %s win-back",
         f"{len(scored):,}",
         time.monotonic() - started,
         cfg.features.engine,
+        f"{groups.get(targeting.SAVE, 0):,}",
+        f"{int(scored['holdout'].sum()):,}",
+        f"{groups.get(targeting.WIN_BACK, 0):,}",
     )
     io.write_parquet(drivers.assign(customer_id=scored["customer_id"]), catalog.drivers(as_of))
     io.write_parquet(scored, catalog.customers(as_of))
     return Scored(scored, drivers, bundle)
+
+
+def optimal_share(cfg: Config, catalog: Catalog) -> float | None:
+    """The profit-optimal share of customers to contact, from the latest backtest fold (retention.list_size=optimal)."""
+    if cfg.retention.list_size != ListSize.optimal:
+        return None
+    if not catalog.latest_fold.exists():
+        log.warning("score: no backtest to take the profit-optimal list size from; the list has report.top_n rows")
+        return None
+    fold = io.read_parquet(catalog.latest_fold)
+    curve = economics.profit_curve(
+        fold["churned"].to_numpy(),
+        fold["lightgbm_value_at_risk"].to_numpy(),
+        fold["value_if_retained"].to_numpy(),
+        cfg.campaign,
+    )
+    return int(curve.argmax()) / len(fold)
 
 
 def check_plan(cfg: Config, catalog: Catalog, the_plan: Plan) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import explain, io, registry, report, train
+from pipeline import explain, io, monitor, registry, report, train
 from pipeline.bundle import LIGHTGBM, ModelBundle
 from pipeline.catalog import Catalog
 from pipeline.config import Config
@@ -69,6 +69,9 @@ def run_train(cfg: Config, catalog: Catalog, tracker) -> str:
             train_cutoffs=tuple(f"{c:%Y-%m-%d}" for c in production.train),
             validation_cutoff=f"{production.validation:%Y-%m-%d}",
             training_digest=digest,
+            reference=monitor.reference_profile(  # the latest labelled customers: the nearest to what it will score
+                validation_rows[trained.features], trained.churn.predict_proba(validation_rows)[:, 1]
+            ),
         )
     catalog.write_bundle(bundle, catalog.candidate)
     return bundle.version

@@ -52,7 +52,9 @@ def test_bad_input_case(folder: Path):
     tables = ingest.load_tables(cfg, as_of)
     summary = tables.summary.set_index("table")
     for name, row in summary.iterrows():  # nothing is lost, in every case
-        assert row.rows_read == row.rows_loaded + row.rows_quarantined, name
+        assert row.rows_read == row.rows_loaded + row.rows_quarantined + row.rows_held, name
+    for name, held in (expect.get("held") or {}).items():
+        assert summary.loc[name, "rows_held"] == held, name
     for name, (read, loaded, quarantined) in (expect.get("counts") or {}).items():
         assert tuple(summary.loc[name, ["rows_read", "rows_loaded", "rows_quarantined"]]) == (
             read,

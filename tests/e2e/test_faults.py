@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -110,9 +111,29 @@ def test_a_kill_anywhere_leaves_the_last_good_set_and_a_rerun_completes(tmp_path
     assert catalog.leftovers() == [] and not catalog.stale_table_files()
 
 
-def test_scoring_after_a_failed_run_refuses_stale_features(tmp_path):
+def test_two_runs_at_once_and_scoring_after_a_failed_run_refuses_stale_features(tmp_path):
     root = tmp_path
     assert _run(root).returncode == 0
+    # two runs at once: the second stops at once and names the first, which finishes undisturbed
+    env = {k: v for k, v in os.environ.items() if k != "PIPELINE_FAULT"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", f"paths.root={root}", *SMALL, "as_of=2026-09-30"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    held = root / "data" / ".pipeline.lock"
+    deadline = time.monotonic() + 120
+    while f"pid {first.pid}," not in (held.read_text() if held.exists() else "") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = _run(root, "stage=weekly")
+    assert second.returncode == 2
+    assert f"another run is working in this project (pid {first.pid}" in second.stderr
+    assert "stage=all as_of=2026-09-30" in second.stderr
+    _, err = first.communicate(timeout=900)
+    assert first.returncode == 0, err[-3000:]
     # a run for another horizon builds its features, then dies in training
     killed = _run(root, "stage=all", "horizon_days=60", fault="stage:features:done")
     assert killed.returncode == -9

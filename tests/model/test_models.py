@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from pipeline import evaluate, explain, labels, plan, train
-from pipeline.config import FeaturesConfig, ModelConfig
+from pipeline.config import FeaturesConfig, ModelConfig, load_reasons
 from pipeline.features.build import build
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ def test_the_planted_drivers_are_among_the_top_shap_drivers(backtest):
     """The demo's churn hazard rises with open complaints, slow resolutions, detractor NPS and lapsing. Across the base
     lapsing dominates; for the customers a planted driver applies to, it must be among their top three drivers."""
     trained, test = backtest
-    drivers = explain.by_driver(explain.contributions(trained.churn, test))
+    drivers = explain.by_driver(explain.contributions(trained.churn, test), load_reasons())
     groups = {
         "open_complaint": test["open_complaints"] > 0,
         "slow_resolution": test["slow_resolutions_365d"] > 0,

@@ -47,7 +47,7 @@ def test_purchase_features_on_a_hand_made_table():
         ]
     )
     f = build(FeatureInputs(tx), [CUTOFF], CFG).set_index("customer_id")
-    assert sorted(f.index) == ["a", "b"]
+    assert sorted(f.index) == ["a", "b"]  # c's only line is at the cutoff
     a, b = f.loc["a"], f.loc["b"]
     assert a["n_purchase_days"] == 3
     assert a["recency_days"] == 10  # 2024-02-20 -> 2024-03-01
@@ -61,6 +61,32 @@ def test_purchase_features_on_a_hand_made_table():
     assert a["avg_basket"] == pytest.approx(65 / 3)
     assert b["n_purchase_days"] == 1 and np.isnan(b["gap_mean_days"]) and b["repeat_buyer"] == 0
     assert b["recency_days"] == 91
+
+
+def test_every_customer_with_a_line_before_the_cutoff_has_features_and_a_score():
+    """Customers whose lines were all free or returns, or who bought once on their first day, are scored too."""
+    from pipeline import explain, score
+    from pipeline.config import load_reasons
+
+    tx = _tx(
+        [
+            ("free", "2024-02-01 10:00", 0.0),  # only a free item
+            ("free", "2024-02-11 10:00", 0.0),
+            ("refund", "2023-12-15 10:00", -12.0),  # only a return (the purchase was before the history)
+            ("once", "2024-02-29 18:00", 25.0),  # one purchase, on their first day
+            *[(f"p{i}", f"2023-{1 + i % 12:02d}-{1 + i % 27:02d} 10:00", 10.0 + i) for i in range(30)],
+            *[(f"p{i}", f"2024-01-{1 + i % 27:02d} 10:00", 5.0 + i) for i in range(30)],
+        ]
+    )
+    f = build(FeatureInputs(tx), [CUTOFF], CFG).set_index("customer_id")
+    assert {"free", "refund", "once"} <= set(f.index)
+    free, refund, once = f.loc["free"], f.loc["refund"], f.loc["once"]
+    assert free["n_purchase_days"] == 0 and free["recency_days"] == 19 and free["tenure_days"] == 29
+    assert refund["n_purchase_days"] == 0 and refund["spend_total"] == -12.0 and np.isnan(refund["avg_basket"])
+    assert once["n_purchase_days"] == 1 and once["recency_days"] == 1 and once["tenure_days"] == 1
+    scored, _ = score.run_fallback(f.reset_index(), explain.Wording(load_reasons()))
+    assert set(scored["customer_id"]) == set(f.index)
+    assert scored[["churn_probability", "expected_value"]].notna().all().all()
 
 
 def test_complaint_resolved_after_the_cutoff_is_still_open_at_it():
@@ -301,7 +327,8 @@ def _with_future(past: FeatureInputs, family: str, offsets_h: list[int], rng: np
 def test_property_future_events_never_change_any_feature(family, seed, offsets_h):
     past = _random_past(seed)
     before = build(past, [CUTOFF], FeaturesConfig())
-    assert before["bgnbd_p_alive"].notna().all() and before["brand_loyalty"].notna().all()
+    buyers = before[before["n_purchase_days"] > 0]  # customers whose lines were all free or returns have no brands
+    assert before["bgnbd_p_alive"].notna().all() and buyers["brand_loyalty"].notna().all()
     after = build(_with_future(past, family, [0, *offsets_h], np.random.default_rng(seed)), [CUTOFF], FeaturesConfig())
     pd.testing.assert_frame_equal(before, after)
 

@@ -1,62 +1,100 @@
-"""The report on a small scored list: the at-risk CSV's rows and columns, the page, and the model card."""
+"""The lists and the report on a small scored list: who is on which list, readable columns, the page, the card."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from pipeline import evaluate, report, score
+from pipeline import evaluate, explain, monitor, report, score, targeting
+from pipeline.config import RetentionConfig, load_reasons
 
 
-def _scored():
+def _scored(**retention):
     frame = pd.DataFrame(
         {
-            "customer_id": ["a", "b", "c"],
-            "cutoff": [pd.Timestamp("2026-10-31")] * 3,
-            "n_purchase_days": [1, 8, 5],
-            "recency_days": [10, 200, 5],
-            "overdue_ratio": [float("nan"), 6.0, 0.2],
-            "spend_trend": [0.0, -0.8, 0.1],
-            "spend_365d": [20.0, 300.0, 150.0],
-            "bgnbd_p_alive": [1.0, 0.1, 0.9],
-            "bgnbd_expected_purchases": [0.5, 0.1, 2.0],
-            "bgnbd_p_no_purchase": [0.6, 0.95, 0.1],
-            "gg_expected_spend": [20.0, 40.0, 30.0],
-            "rfm_segment": pd.Categorical(["new customers", "at risk", "champions"]),
+            "customer_id": ["a", "b", "c", "d"],
+            "cutoff": [pd.Timestamp("2026-10-31")] * 4,
+            "n_purchase_days": [1, 8, 5, 6],
+            "recency_days": [10, 400, 5, 30],
+            "gap_mean_days": [float("nan"), 20.0, 30.0, 10.0],
+            "overdue_ratio": [float("nan"), 20.0, 0.2, 3.0],
+            "spend_trend": [0.0, -0.8, 0.1, -0.5],
+            "spend_365d": [20.0, 300.0, 150.0, 500.0],
+            "open_complaints": [0.0, 1.0, 0.0, 1.0],
+            "oldest_open_complaint_days": [0.0, 400.0, 0.0, 12.0],
+            "bgnbd_p_alive": [1.0, 0.1, 0.9, 0.5],
+            "bgnbd_expected_purchases": [0.5, 0.1, 2.0, 1.0],
+            "bgnbd_p_no_purchase": [0.6, 0.95, 0.1, 0.5],
+            "gg_expected_spend": [20.0, 40.0, 30.0, 400.0],
+            "rfm_segment": pd.Categorical(["new customers", "lost", "champions", "at risk"]),
+            "last_order_date": pd.to_datetime(["2026-10-21", "2025-09-26", "2026-10-26", "2026-10-01"]),
+            "last_order_amount": [20.0, 40.5, 31.0, 420.0],
         }
     )
-    return score.run_fallback(frame, 3)
+    reasons = load_reasons()
+    scored, drivers = score.run_fallback(frame, explain.Wording(reasons))
+    cfg = RetentionConfig(**{"holdout_share": 0.0, **retention})
+    return targeting.assign(scored, cfg, reasons, top_n=10, seed=1), drivers
 
 
-def test_the_at_risk_list_keeps_the_ranking_and_the_columns_a_team_acts_on():
+def test_the_gone_go_to_win_back_and_the_save_list_is_ranked_by_what_a_contact_saves():
     scored, _ = _scored()
-    top = report.at_risk_list(scored, 2)
-    assert top["customer_id"].tolist() == scored["customer_id"].head(2).tolist()
-    assert {"customer_id", "churn_probability", "value_at_risk", "reason_1", "suggested_action", "rfm_segment"} <= set(
-        top.columns
+    groups = scored.set_index("customer_id")["group"]
+    assert groups["b"] == targeting.WIN_BACK  # 400 days without a purchase, at 95 %: past the point of no return
+    listed = scored[scored["on_list"]].sort_values("list_rank")
+    assert (listed["saveable_value"] > 0).all() and listed["saveable_value"].is_monotonic_decreasing
+    assert "b" in scored.loc[scored["data_warning"] != "", "customer_id"].tolist()  # a complaint open 400 days
+    save = report.save_list(scored, "EUR")
+    assert save["Rank"].tolist() == list(range(1, len(save) + 1))
+    assert {"Churn risk (%)", "Value at risk (EUR)", "Value a contact can save (EUR)", "Reason 1"} <= set(save.columns)
+    assert save["Churn risk (%)"].dtype.kind == "i" and "b" not in save["Customer ID"].tolist()
+    assert report.win_back_list(scored, "EUR")["Customer ID"].tolist() == ["b"]
+
+
+def test_a_hold_out_is_seeded_kept_off_the_file_and_never_contacted():
+    scored, _ = _scored(holdout_share=0.5)
+    again, _ = _scored(holdout_share=0.5)
+    assert scored["holdout"].tolist() == again["holdout"].tolist()
+    held = scored.loc[scored["holdout"], "customer_id"].tolist()
+    assert set(held) <= set(scored.loc[scored["on_list"], "customer_id"])
+    assert not set(held) & set(report.save_list(scored, "EUR")["Customer ID"])
+
+
+def test_the_page_shows_the_lists_and_says_there_is_no_backtest_or_history_yet():
+    scored, drivers = _scored()
+    health = monitor.Health(pd.Series(dtype=float), pd.Series(dtype=float), 200, ["The model is 200 days old"])
+    page = report.render(
+        report.PageInputs(
+            customers=scored,
+            drivers=drivers,
+            previous_drivers=None,
+            save=report.save_list(scored, "EUR"),
+            win_back=report.win_back_list(scored, "EUR"),
+            changes=None,
+            past=pd.DataFrame(),
+            health=health,
+            driver_labels={k: d.label for k, d in load_reasons().drivers.items()},
+            context={
+                "as_of": "2026-10-31",
+                "horizon_days": 90,
+                "model_version": score.FALLBACK_VERSION,
+                "currency": "EUR",
+                "fallback_reason": "too little history",
+                "left_out": {"customers with no transaction before as_of": 3},
+            },
+        )
     )
-
-
-def test_the_page_and_the_card_say_there_is_no_backtest_when_there_is_none():
-    scored, signs = _scored()
+    assert page.lstrip().lower().startswith("<!doctype html>") and 'name="viewport"' in page
+    assert "too little history" in page and "The model is 200 days old" in page and "nothing to compare" in page
+    assert all(c in page for c in scored.loc[scored["on_list"], "customer_id"])
+    assert "nan" not in page.replace("nance", "") and "unknown" not in page.lower()
     summary = evaluate.summarise(
         pd.DataFrame(columns=["fold", "model", *evaluate.CHURN_METRICS, *evaluate.VALUE_METRICS])
     )
-    figs = report.figures(None, signs, "warning-sign priority")
-    context = {
-        "as_of": "2026-10-31",
-        "horizon_days": 90,
-        "model_version": score.FALLBACK_VERSION,
-        "metric_names": [],
-        "metric_rows": {},
-        "n_folds": 0,
-        "fallback_reason": "too little history",
-    }
-    html = report.render(scored, summary, figs, context, 500)
-    assert html.lstrip().lower().startswith("<!doctype html>")
-    assert all(c in html for c in scored["customer_id"]) and "too little history" in html
     card = report.model_card(
         {
-            **context,
+            "model_version": score.FALLBACK_VERSION,
+            "as_of": "2026-10-31",
+            "horizon_days": 90,
             "first_transaction": "2026-01-01",
             "last_transaction": "2026-10-30",
             "n_customers": 3,

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from pipeline import explain, ingest, threads
-from pipeline.config import Config, DataConfig
+from pipeline.config import Config, DataConfig, load_reasons
 from pipeline.features import engine, sampling
 
 
@@ -94,23 +94,24 @@ def test_reasons_name_only_drivers_that_raise_risk_with_each_customers_numbers()
         {
             "recency_days": [40.0, 3.0, 10.0],
             "gap_mean_days": [8.0, 7.0, np.nan],
+            "n_purchase_days": [6.0, 9.0, 1.0],
             "open_complaints": [0.0, 2.0, 0.0],
             "oldest_open_complaint_days": [0.0, 12.0, 0.0],
             "returns_rate": [0.5, 0.0, 0.0],
         }
     )
-    drivers = pd.DataFrame(
-        {"lapsing": [1.2, -0.3, 0.4], "open_complaint": [0.0, 0.9, -0.1], "returns": [0.3, 0.1, -0.2]}
-    )
-    out = explain.reasons(frame, drivers, n=2)
+    points = pd.DataFrame({"lapsing": [12.0, -3.0, 4.0], "open_complaint": [0.0, 9.0, -1.0], "returns": [3.0, 1.4, -2]})
+    wording = explain.Wording(load_reasons(), n_reasons=2)
+    out = explain.reasons(frame, points, wording, {"typical_returns_rate": 0.1})
     assert list(out["reason_1"]) == [
-        "No purchase for 40 days; usually buys every 8 days",
-        "2 complaint(s) still open, the oldest for 12 days",
-        "No purchase for 10 days",
+        "No purchase for 40 days; usually buys every 8 days (+12 pts)",
+        "2 complaints still open, the oldest for 12 days (+9 pts)",
+        "Bought once, 10 days ago, and not since (+4 pts)",
     ]
-    assert list(out["reason_2"]) == ["Returned 50% of items bought", "Returned 0% of items bought", ""]
+    # returns raise customer 1's risk, but their rate (0%) is below the typical one: no sentence, so no reason
+    assert list(out["reason_2"]) == ["Returned 50% of items bought; typically 10% (+3 pts)", "", ""]
     assert list(out["top_driver"]) == ["lapsing", "open_complaint", "lapsing"]
-    assert out.loc[1, "suggested_action"] == "resolve the open complaint and call the customer"
+    assert out.loc[1, "action"] == "complaint_call" and out.loc[1, "reason_1_points"] == 9.0
 
 
 def test_a_file_too_large_to_check_at_once_stops_before_reading_with_advice(tmp_path, monkeypatch):

@@ -1,0 +1,112 @@
+"""Who goes on the weekly save list, who goes to the win-back group, and what a contact is expected to save.
+
+A customer past the point of no return (almost surely gone, or silent for many of their usual gaps) is not someone a
+retention call saves: they go to the **win-back** group. Everyone else is ranked by the value a contact is expected
+to save: value at risk x the save rate of the suggested action - its cost; where that is not positive the action is
+"none". The save list is the top of that ranking (by count, by threshold, or at the backtest's profit-optimal size);
+a seeded random share of it is held out (not contacted) so that what contacting saves can be measured later.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import ListSize, ReasonsConfig, RetentionConfig
+
+SAVE, WIN_BACK, NOT_LISTED = "save list", "win-back", "not listed"
+BANDS = ("low", "medium", "high")
+
+
+def risk_band(p: pd.Series, cfg: RetentionConfig) -> pd.Categorical:
+    """High, medium or low by the configured probability thresholds."""
+    band = np.select([p >= cfg.high_risk, p >= cfg.medium_risk], ["high", "medium"], default="low")
+    return pd.Categorical(band, categories=BANDS, ordered=True)
+
+
+def past_saving(scored: pd.DataFrame, cfg: RetentionConfig) -> np.ndarray:
+    """Customers past the point of no return: almost surely gone, or silent for many usual gaps or for very long."""
+    recency = scored["recency_days"].to_numpy(dtype=float) if "recency_days" in scored else np.full(len(scored), 0.0)
+    gap = scored["gap_mean_days"].to_numpy(dtype=float) if "gap_mean_days" in scored else np.full(len(scored), np.nan)
+    overdue = (recency >= cfg.winback_gap_multiple * gap) & (recency >= cfg.winback_min_recency_days)
+    return (
+        (scored["churn_probability"].to_numpy() >= cfg.winback_min_probability)
+        | np.nan_to_num(overdue, nan=0).astype(bool)
+        | (recency >= cfg.winback_max_recency_days)
+    )
+
+
+def saveable_value(scored: pd.DataFrame, reasons: ReasonsConfig) -> np.ndarray:
+    """Value at risk x the suggested action's save rate - its cost (the expected gain of one contact)."""
+    actions = reasons.actions
+    rate = scored["action"].map({k: a.save_rate for k, a in actions.items()}).fillna(0.0).to_numpy(dtype=float)
+    cost = scored["action"].map({k: a.cost for k, a in actions.items()}).fillna(0.0).to_numpy(dtype=float)
+    return scored["value_at_risk"].to_numpy(dtype=float) * rate - cost
+
+
+def list_count(eligible: int, saveable: np.ndarray, cfg: RetentionConfig, top_n: int, optimal_share) -> int:
+    """How many eligible customers (sorted by saveable value, best first) go on the list."""
+    if cfg.list_size == ListSize.threshold:
+        return int((saveable >= max(cfg.min_saveable, 1e-12)).sum())
+    if cfg.list_size == ListSize.optimal and optimal_share is not None:
+        return min(eligible, int(round(optimal_share * len(saveable))))
+    return min(eligible, top_n)
+
+
+def held_out(customer_ids: pd.Series, as_of: pd.Timestamp, share: float, seed: int) -> np.ndarray:
+    """A seeded random share of the listed customers, drawn afresh each week, that is not contacted."""
+    if share <= 0 or not len(customer_ids):
+        return np.zeros(len(customer_ids), dtype=bool)
+    key = f"{seed:08d}{as_of:%Y%m%d}"[-16:]
+    u = pd.util.hash_array(customer_ids.astype(str).to_numpy(dtype=object), hash_key=key) / np.float64(2**64)
+    return u < share
+
+
+def assign(
+    scored: pd.DataFrame,
+    cfg: RetentionConfig,
+    reasons: ReasonsConfig,
+    top_n: int,
+    seed: int,
+    optimal_share: float | None = None,
+) -> pd.DataFrame:
+    """The scored customers with their risk band, group, saveable value, list rank, hold-out flag and action."""
+    as_of = pd.Timestamp(scored["as_of"].iloc[0]) if len(scored) else pd.Timestamp(0)
+    winback = past_saving(scored, cfg)
+    saveable = saveable_value(scored, reasons)
+    worth = (saveable > 0) & ~winback
+    order = np.lexsort((scored["customer_id"].to_numpy(dtype=str), -scored["value_at_risk"].to_numpy(), -saveable))
+    ranked = order[worth[order]]
+    listed = ranked[: list_count(len(ranked), saveable[ranked], cfg, top_n, optimal_share)]
+    on_list = np.zeros(len(scored), dtype=bool)
+    on_list[listed] = True
+    holdout = np.zeros(len(scored), dtype=bool)
+    holdout[listed] = held_out(scored["customer_id"].iloc[listed], as_of, cfg.holdout_share, seed)
+    contacted = listed[~holdout[listed]]
+    list_rank = np.full(len(scored), np.nan)
+    list_rank[contacted] = np.arange(1, len(contacted) + 1)
+    action = np.where(worth | winback, scored["action"].to_numpy(dtype=object), "none")
+    labels = {k: a.label for k, a in reasons.actions.items()}
+    return scored.assign(
+        risk_band=risk_band(scored["churn_probability"], cfg),
+        group=np.select([winback, on_list], [WIN_BACK, SAVE], default=NOT_LISTED),
+        saveable_value=np.maximum(saveable, 0.0),
+        on_list=on_list,
+        holdout=holdout,
+        list_rank=list_rank,
+        action=action,
+        suggested_action=[labels.get(a, a) for a in action],
+        data_warning=stale_complaint_warning(scored, cfg),
+    )
+
+
+def stale_complaint_warning(scored: pd.DataFrame, cfg: RetentionConfig) -> np.ndarray:
+    """A complaint open longer than ``stale_complaint_days`` is likely stale ticket data, not a reason to call."""
+    if "oldest_open_complaint_days" not in scored:
+        return np.full(len(scored), "", dtype=object)
+    days = scored["oldest_open_complaint_days"].to_numpy(dtype=float)
+    stale = np.nan_to_num(days, nan=0) > cfg.stale_complaint_days
+    text = [f"A complaint has been open for {d:,.0f} days: check the ticket is still open" for d in days[stale]]
+    out = np.full(len(scored), "", dtype=object)
+    out[stale] = text
+    return out
