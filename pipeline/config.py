@@ -301,6 +301,7 @@ class HealthConfig:
     max_psi: float = 0.25  # population stability index of a feature or of the score
     max_model_age_days: int = 120  # days between the champion's as_of and this list's
     max_missing_increase: float = 0.10  # rise in a feature's share of missing values since training
+    max_data_age_days: int = 7  # the newest transaction is older than this at as_of: has this week's data arrived?
     # not checked for drift: they grow with the calendar wherever the customer base is not renewed (a single cohort)
     ignore: list[str] = field(default_factory=lambda: ["tenure_days", "account_age_days"])
 

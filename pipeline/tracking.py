@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -143,9 +144,14 @@ class MlflowTracker(NullTracker):
 
     def log_models(self, trained, example: pd.DataFrame, names: tuple[str, str]) -> tuple[str, dict[str, str]]:
         """Log and register both models; label 'churn_name/vN' (or the run id when not registering)."""
-        from mlflow.models import infer_signature
 
         x = example[trained.features].head(20)
+        with _quiet("mlflow.sklearn"):  # its caution about cloudpickle, which our model wrappers need: known
+            return self._log_models(trained, x, names)
+
+    def _log_models(self, trained, x: pd.DataFrame, names: tuple[str, str]) -> tuple[str, dict[str, str]]:
+        from mlflow.models import infer_signature
+
         churn_info = self.mlflow.sklearn.log_model(
             trained.churn,
             name="churn_model",
@@ -180,6 +186,18 @@ class MlflowTracker(NullTracker):
     @property
     def ui_hint(self) -> str:
         return f"make mlflow-ui   (tracking store {self.uri}, run {self.run.info.run_id})"
+
+
+@contextlib.contextmanager
+def _quiet(logger: str):
+    """Only errors from ``logger`` while the block runs (a warning it repeats for every model we log on purpose)."""
+    target = logging.getLogger(logger)
+    level = target.level
+    target.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        target.setLevel(level)
 
 
 class _ChildRun(MlflowTracker):

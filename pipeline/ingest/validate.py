@@ -7,12 +7,15 @@ import warnings
 import numpy as np
 import pandas as pd
 
-with warnings.catch_warnings():  # pandera imports pyspark.pandas when pyspark is installed, which warns about pandas 3
-    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
-    import pandera.pandas as pandera
-
 from pipeline.ingest.read import IngestError
 from pipeline.ingest.schemas import TableSpec, row_schema
+
+# pandera imports pyspark.pandas when pyspark is installed (at import, and again when its first validation registers
+# its backends), and pyspark warns there that it does not fully support pandas 3: not ours, and not actionable.
+PYSPARK_PANDAS_WARNING = "PySpark does not yet fully support pandas"
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=PYSPARK_PANDAS_WARNING, category=FutureWarning)
+    import pandera.pandas as pandera
 
 
 def add_reason(reasons: pd.Series, mask: pd.Series, text: pd.Series | str) -> pd.Series:
@@ -31,7 +34,9 @@ def check_rows(frame: pd.DataFrame, spec: TableSpec, reasons: pd.Series) -> pd.S
     """Run the pandera row checks; every failing row gets the failed check as its reason."""
     schema = row_schema(spec, list(frame.columns))
     try:
-        schema.validate(frame, lazy=True)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=PYSPARK_PANDAS_WARNING, category=FutureWarning)
+            schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as err:
         cases = err.failure_cases.dropna(subset=["index"])
         # A check over the whole row is reported once per column; it is one reason, without a column name.

@@ -46,6 +46,14 @@ def run_report(
     changes = monitor.changes(customers, previous, cfg.retention) if previous is not None else None
     past = past_lists(cfg, published, as_of)
     health = check_health(cfg, catalog, customers, champion, as_of)
+    newest = the_plan.last_transaction
+    if newest is not None and (as_of - newest).days > cfg.health.max_data_age_days:
+        health.warnings.insert(
+            0,
+            f"No transaction in the {cfg.health.max_data_age_days} days before {as_of:%Y-%m-%d} (the newest is from "
+            f"{newest:%Y-%m-%d}): has this week's data arrived? The list is made from the data "
+            f"loaded so far.",
+        )
     for warning in health.warnings:
         log.warning("report: %s", warning)
     save = report.save_list(customers, currency, changes.change_points if changes else None)

@@ -49,8 +49,9 @@ def test_demo_end_to_end_with_mlflow(tmp_path):
     assert scored["churn_probability"].between(0, 1).all()
     assert np.allclose(scored["value_at_risk"], scored["churn_probability"] * scored["value_if_retained"])
     assert scored["model_version"].iloc[0] == "churn_classifier/v1"
-    assert scored["reason_1"].str.len().gt(0).mean() > 0.9
-    assert (out / "at_risk.csv").exists() and "Customers at risk" in (out / "report.html").read_text()
+    assert scored.loc[scored["on_list"], "reason_1"].str.len().gt(0).all()  # everyone to call has a reason
+    assert scored.loc[scored["risk_band"] == "high", "reason_1"].str.len().gt(0).mean() > 0.9
+    assert (out / "at_risk.csv").exists() and "Customers to contact this week" in (out / "report.html").read_text()
     for model in ("lightgbm", "rfm_baseline", "logistic_baseline", "bgnbd_gg_baseline"):
         assert model in proc.stdout
     assert "churn_classifier/v1 is now the champion: no champion yet" in proc.stdout and "make mlflow-ui" in proc.stdout
@@ -128,7 +129,8 @@ def test_bad_input_exits_with_a_clear_message(tmp_path):
 
 
 def _run_recent(tmp_path: Path, demo_tables, since: str, file_name: str) -> tuple[subprocess.CompletedProcess, Path]:
-    """Run on the demo transactions from ``since`` only, as of 2026-10-01; check every buyer before it is scored."""
+    """Run on the demo transactions from ``since`` only, as of 2026-10-01; check that the output covers the input:
+    every customer with a line before as_of is scored, whatever their lines' amounts."""
     tx = demo_tables.transactions
     recent = tx[tx["timestamp"] >= since][["customer_id", "timestamp", "amount"]]
     path = tmp_path / file_name
@@ -139,15 +141,17 @@ def _run_recent(tmp_path: Path, demo_tables, since: str, file_name: str) -> tupl
     proc = _run(tmp_path, "data=files", f"data.transactions={file_name}", "as_of=2026-10-01", "tracking.enabled=false")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "data" / "scored" / "2026-10-01"
-    bought = (recent["timestamp"] < "2026-10-01") & (recent["amount"] > 0)
-    assert len(pd.read_parquet(out / "customers.parquet")) == recent.loc[bought, "customer_id"].nunique()
+    known = recent.loc[recent["timestamp"] < "2026-10-01", "customer_id"]
+    scored = pd.read_parquet(out / "customers.parquet")
+    assert set(scored["customer_id"]) == set(known) and scored["customer_id"].is_unique
+    assert scored[["churn_probability", "expected_value", "value_at_risk"]].notna().all().all()
     return proc, out
 
 
 def test_short_history_without_backtest_still_scores_and_says_so(tmp_path, demo_tables):
     proc, out = _run_recent(tmp_path, demo_tables, "2026-01-01", "recent.parquet")
     assert "out-of-time backtest: none" in proc.stdout
-    assert "Not evaluated" in (out / "report.html").read_text()
+    assert "No backtest" in (out / "model_card.md").read_text()
 
 
 def test_files_source_without_a_transactions_path_says_what_to_set(tmp_path):
@@ -164,8 +168,8 @@ def test_too_short_for_labels_scores_with_bgnbd_and_says_so(tmp_path, demo_table
     assert (scored["model_version"] == "bgnbd-gamma-gamma (no labelled history)").all()
     assert scored["churn_probability"].between(0, 1).all() and (scored["value_at_risk"] >= 0).all()
     assert scored["reason_1"].str.len().gt(0).mean() > 0.3
-    html = (out / "report.html").read_text()
-    assert "No labelled model" in html and "Not evaluated" in html
+    assert "No trained model yet" in (out / "report.html").read_text()
+    assert "No backtest" in (out / "model_card.md").read_text()
 
 
 def test_tuning_sweep_selects_on_the_validation_cutoff_and_tracks_every_trial(tmp_path):

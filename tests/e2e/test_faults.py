@@ -44,10 +44,18 @@ def _week_set(catalog: Catalog) -> dict:
     """The published week: every file present, all from one scoring (the list, the report and the card agree)."""
     folder = catalog.scored_dir(WEEK)
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["at_risk.csv", "customers.parquet", "drivers.parquet", "model_card.md", "report.html"], names
+    assert names == [
+        "at_risk.csv",
+        "at_risk.xlsx",
+        "customers.parquet",
+        "drivers.parquet",
+        "model_card.md",
+        "report.html",
+        "win_back.csv",
+    ], names
     customers = pd.read_parquet(folder / "customers.parquet")
     listed = pd.read_csv(folder / "at_risk.csv")
-    assert set(listed["customer_id"].astype(str)) <= set(customers["customer_id"].astype(str))
+    assert set(listed["Customer ID"].astype(str)) <= set(customers["customer_id"].astype(str))
     version = customers["model_version"].iloc[0]
     assert version in (folder / "model_card.md").read_text() and version in (folder / "report.html").read_text()
     return {"target": os.readlink(folder), "list": (folder / "at_risk.csv").read_bytes(), "version": version}

@@ -138,7 +138,10 @@ def test_paths_resolve_against_the_project_from_any_working_directory(tmp_path, 
 def _table_keys() -> list[str]:
     """The keys in the first column of the README's configuration table (``a/b`` after a dot names siblings)."""
     keys = []
-    for line in (ROOT / "README.md").read_text().splitlines():
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("\n## Configuration") :]
+    section = section[: section.find("\n## ", 1)]
+    for line in section.splitlines():
         if not line.startswith("| `"):
             continue
         for key in re.findall(r"`([^`]+)`", line.split("|")[1]):
