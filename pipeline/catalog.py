@@ -44,7 +44,7 @@ from pipeline.config import Config
 from pipeline.errors import PipelineError, StaleArtefact
 from pipeline.plan import Plan
 
-TABLES = ("transactions", "complaints", "customers", "surveys")
+TABLES = ("transactions", "complaints", "customers", "surveys", "contacts")
 
 
 def _labelled_provenance(plan: Plan) -> dict:

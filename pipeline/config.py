@@ -108,11 +108,22 @@ class SurveyColumns:
 
 
 @dataclass
+class ContactColumns:
+    """The retention team's contacts: who was contacted when, how, and what came of it (for how past lists did)."""
+
+    customer_id: str = "customer_id"
+    contacted_at: str = "contacted_at"
+    action: Optional[str] = "action"
+    outcome: Optional[str] = "outcome"
+
+
+@dataclass
 class ColumnMaps:
     transactions: TransactionColumns = field(default_factory=TransactionColumns)
     complaints: ComplaintColumns = field(default_factory=ComplaintColumns)
     customers: CustomerColumns = field(default_factory=CustomerColumns)
     surveys: SurveyColumns = field(default_factory=SurveyColumns)
+    contacts: ContactColumns = field(default_factory=ContactColumns)
 
 
 @dataclass
@@ -167,6 +178,7 @@ class DataConfig:
     complaints: Optional[str] = None
     customers: Optional[str] = None
     surveys: Optional[str] = None
+    contacts: Optional[str] = None  # optional: the team's contacts, to show what contacting changed
     columns: ColumnMaps = field(default_factory=ColumnMaps)
     csv: CsvOptions = field(default_factory=CsvOptions)
     postgres: PostgresConfig = field(default_factory=PostgresConfig)

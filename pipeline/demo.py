@@ -49,6 +49,7 @@ DRIVERS = ("open_complaints", "slow_resolution", "low_nps", "discount_ended", "f
 HAZARD_WEIGHTS = np.array([1.1, 0.9, 0.9, 1.2, 2.8, 0.8])
 BASE_HAZARD = 0.0045
 WELCOME_DISCOUNT_WEEKS = 12
+TABLES = ("customers", "transactions", "complaints", "surveys")  # what the demo writes (it has no contacts table)
 
 
 @dataclass(frozen=True)
@@ -364,7 +365,7 @@ def _assemble(
 
 def write(tables: DemoTables, out_dir: Path) -> dict[str, Path]:
     """Write the public tables as CSV and the truth as Parquet under ``out_dir``; return the table paths."""
-    paths = {name: out_dir / f"{name}.csv" for name in ("customers", "transactions", "complaints", "surveys")}
+    paths = {name: out_dir / f"{name}.csv" for name in TABLES}
     for name, path in paths.items():
         io.write_csv(getattr(tables, name), path)
     io.write_parquet(tables.truth, out_dir / "_truth" / "truth.parquet")

@@ -130,7 +130,7 @@ def reference_profile(features: pd.DataFrame, scores: np.ndarray, bins: int = 10
 def _bins(values: pd.Series, bins: int) -> dict:
     missing = float(values.isna().mean())
     known = values.dropna()
-    if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object:
+    if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         shares = known.astype(str).value_counts(normalize=True)
         return {"kind": "categorical", "shares": shares.to_dict(), "missing": missing}
     edges = np.unique(np.quantile(known.to_numpy(dtype=float), np.linspace(0, 1, bins + 1)[1:-1])) if len(known) else []

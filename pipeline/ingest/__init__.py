@@ -41,6 +41,7 @@ class Tables:
     surveys: Optional[pd.DataFrame]
     summary: pd.DataFrame
     quarantine: dict[str, pd.DataFrame]
+    contacts: Optional[pd.DataFrame] = None
 
 
 def ingest_table(
@@ -113,7 +114,7 @@ def load_tables(
     loaded: dict[str, Optional[pd.DataFrame]] = {}
     quarantine: dict[str, pd.DataFrame] = {}
     rows = []
-    for name in ("transactions", "customers", "complaints", "surveys"):
+    for name in ("transactions", "customers", "complaints", "surveys", "contacts"):
         source = getattr(data, name)
         if source is None:
             loaded[name] = previous.get(name)
@@ -158,5 +159,11 @@ def load_tables(
         )
     summary = pd.DataFrame(rows)
     return Tables(
-        loaded["transactions"], loaded["complaints"], loaded["customers"], loaded["surveys"], summary, quarantine
+        loaded["transactions"],
+        loaded["complaints"],
+        loaded["customers"],
+        loaded["surveys"],
+        summary,
+        quarantine,
+        loaded["contacts"],
     )

@@ -111,6 +111,16 @@ SPECS = {
 }
 
 
+SPECS["contacts"] = TableSpec(
+    "contacts",
+    {"customer_id": "id", "contacted_at": "timestamp", "action": "category", "outcome": "category"},
+    ("customer_id", "contacted_at"),
+    None,
+    "contacted_at",
+    known_customers_only=True,
+)
+
+
 def row_schema(spec: TableSpec, present: list[str]) -> pa.DataFrameSchema:
     """The pandera schema of row-level checks for the columns present in this table."""
     columns = {

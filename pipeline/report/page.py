@@ -158,6 +158,15 @@ def _past_view(past: pd.DataFrame, currency: str) -> list[dict]:
             "Left (all customers)": pct(r.churn_rate_base),
             "Left (held out, not contacted)": pct(r.churn_rate_held_out),
             "Left (contacted)": pct(r.churn_rate_not_held_out),
+            **(
+                {
+                    "Contacted (contacts table)": f"{r.contacted:,.0f}",
+                    "Left (contacted per the table)": pct(r.churn_rate_contacted),
+                    "Left (not contacted)": pct(r.churn_rate_not_contacted),
+                }
+                if "contacted" in past and pd.notna(r.contacted)
+                else {}
+            ),
             "Value lost": sentences.money([r.value_lost], currency)[0],
         }
         for r in past.itertuples()

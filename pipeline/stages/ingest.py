@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def ensure_demo_data(cfg: Config) -> None:
     """Generate the demo tables when the demo source is selected and they are not there yet."""
-    if cfg.data.source != "demo" or all(Path(getattr(cfg.data, t)).exists() for t in TABLES):
+    if cfg.data.source != "demo" or all(Path(getattr(cfg.data, t)).exists() for t in demo.TABLES):
         return
     d = cfg.data.demo
     log.info("generating demo data: %d customers over %.1f years", d.n_customers, d.years)

@@ -129,10 +129,18 @@ def past_lists(cfg: Config, published: Catalog, as_of: pd.Timestamp) -> pd.DataF
     outcome = labels.outcomes_on(
         con, tx, population.rename(columns={"as_of": "cutoff"}), cfg.horizon_days, cfg.model.label_gap_days
     )
-    rows = [
-        monitor.list_outcome(part, outcome.loc[part.index, "churned"])
-        for _, part in population.groupby("as_of", sort=True)
-    ]
+    contacts = (
+        published.read_table("contacts", ["customer_id", "contacted_at"])
+        if "contacts" in published.existing_tables()
+        else None
+    )
+    rows = []
+    for week, part in population.groupby("as_of", sort=True):
+        reached = None
+        if contacts is not None:  # contacted in the list's horizon, by the team's own record
+            when = contacts["contacted_at"]
+            reached = contacts[(when >= week) & (when < week + horizon)]
+        rows.append(monitor.list_outcome(part, outcome.loc[part.index, "churned"], reached))
     return pd.DataFrame(rows).sort_values("as_of", ascending=False).reset_index(drop=True)
 
 

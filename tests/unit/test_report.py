@@ -105,3 +105,21 @@ def test_the_page_shows_the_lists_and_says_there_is_no_backtest_or_history_yet()
         summary,
     )
     assert card.startswith(f"# Model card: {score.FALLBACK_VERSION}") and "No backtest" in card
+
+
+def test_the_list_size_follows_the_configured_rule():
+    from pipeline.config import ListSize
+
+    scored, _ = _scored()
+    worth = int(((scored["saveable_value"] > 0) & (scored["group"] != targeting.WIN_BACK)).sum())
+    assert worth >= 1
+    by_count, _ = _scored(list_size=ListSize.count)
+    assert by_count["on_list"].sum() == min(worth, 10)
+    top = scored.loc[scored["on_list"], "saveable_value"].max()
+    by_threshold, _ = _scored(list_size=ListSize.threshold, min_saveable=top)
+    assert by_threshold["on_list"].sum() == 1  # only the customer worth at least that much
+    saveable = targeting.saveable_value(scored, load_reasons())
+    assert targeting.list_count(worth, saveable, RetentionConfig(list_size=ListSize.optimal), 10, 0.5) == min(worth, 2)
+    assert targeting.list_count(worth, saveable, RetentionConfig(list_size=ListSize.optimal), 10, None) == min(
+        worth, 10
+    )
