@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo score train test test-fast lint mlflow-ui clean lock compare-features bench
+.PHONY: demo score train config-doc test test-fast lint mlflow-ui clean lock compare-features bench
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ test-fast: $(STAMP)
 SIZES ?= 100000 250000 1000000
 bench: $(STAMP)  ## time the weekly and training runs at several sizes; writes bench/results.md
 	$(PY) bench/run.py $(if $(SIZE),--stress $(SIZE),--sizes $(SIZES))
+
+config-doc: $(STAMP)  ## regenerate docs/configuration.md from the structured configs
+	$(PY) -m pipeline.config_doc
 
 mlflow-ui: $(STAMP)  ## open the tracking UI on http://127.0.0.1:5000
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000

@@ -188,5 +188,10 @@ def start() -> None:
 
 
 if __name__ == "__main__":
+    if "--version" in sys.argv[1:]:
+        from pipeline import __version__
+
+        print(f"churn-clv-pipeline {__version__}")
+        sys.exit(0)
     start()
     main()

@@ -130,9 +130,9 @@ class ColumnMaps:
 class CsvOptions:
     """How to read CSV files (applies to every CSV source)."""
 
-    delimiter: str = ","
-    encoding: str = "utf-8"
-    decimal: str = "."
+    delimiter: str = ","  # field separator
+    encoding: str = "utf-8"  # file encoding, e.g. latin-1
+    decimal: str = "."  # decimal mark, e.g. ','
     date_format: Optional[str] = None  # e.g. "%d/%m/%Y"; null = infer ISO-like dates
     thousands: Optional[str] = None  # thousands separator inside numbers, e.g. "," for 1,234.50; null = none
 
@@ -144,20 +144,20 @@ class PostgresConfig:
     The password is never part of the config: it is read from the environment variable named by ``password_env``.
     """
 
-    host: str = "localhost"
-    port: int = 5432
-    dbname: str = "postgres"
-    user: str = "postgres"
-    password_env: Optional[str] = "PGPASSWORD"
-    sslmode: str = "prefer"
-    connect_timeout: int = 10
+    host: str = "localhost"  # server (no password in it)
+    port: int = 5432  # server port
+    dbname: str = "postgres"  # database
+    user: str = "postgres"  # user
+    password_env: Optional[str] = "PGPASSWORD"  # the environment variable holding the password
+    sslmode: str = "prefer"  # libpq sslmode
+    connect_timeout: int = 10  # seconds
     fetch_rows: int = 50_000  # rows per round trip of the server-side cursor
 
 
 @dataclass
 class DemoConfig:
-    n_customers: int = 20_000
-    years: float = 3.0
+    n_customers: int = 20_000  # customers the demo generates
+    years: float = 3.0  # years of history before end_date
     end_date: str = "2026-10-31"  # the demo's "today": the default as_of of a demo run
     weeks_ahead: int = 4  # weeks of data after end_date, loaded by weekly runs with a later as_of (make score AS_OF=)
 
@@ -172,12 +172,12 @@ class DataConfig:
     re-runs never double a row and a later version of a record (e.g. a resolved complaint) replaces the earlier one.
     """
 
-    source: Source = Source.demo
-    mode: LoadMode = LoadMode.replace
-    transactions: Optional[str] = None
-    complaints: Optional[str] = None
-    customers: Optional[str] = None
-    surveys: Optional[str] = None
+    source: Source = Source.demo  # demo: generated tables; files: the paths below
+    mode: LoadMode = LoadMode.replace  # replace: the tables are this load; merge: add it to them
+    transactions: Optional[str] = None  # CSV/Parquet path or postgresql:SCHEMA.TABLE / postgresql:SELECT ...
+    complaints: Optional[str] = None  # optional, like transactions
+    customers: Optional[str] = None  # optional: attributes and signup dates
+    surveys: Optional[str] = None  # optional: NPS answers
     contacts: Optional[str] = None  # optional: the team's contacts, to show what contacting changed
     columns: ColumnMaps = field(default_factory=ColumnMaps)
     csv: CsvOptions = field(default_factory=CsvOptions)
@@ -201,12 +201,11 @@ class LoyaltyConfig:
 
 @dataclass
 class FeaturesConfig:
+    # windows of the count and spend features
     windows_days: list[int] = field(default_factory=lambda: [30, 90, 180, 365])
     engine: Engine = Engine.duckdb  # duckdb (embedded) | spark (needs pyspark and Java 17+)
     spark_master: Optional[str] = None  # null = local[threads]; or spark://host:7077, yarn, sc://host:15002
-    memory_limit: Optional[str] = (
-        None  # DuckDB's memory cap, e.g. "8GB"; past it, it spills to disk (null = 80% of RAM)
-    )
+    memory_limit: Optional[str] = None  # DuckDB's memory cap, e.g. "8GB"; spills past it (null = 80% of RAM)
     probabilistic: bool = True  # BG/NBD and Gamma-Gamma features, fitted per cutoff
     btyd_fit_max_customers: int = 50_000  # BG/NBD and Gamma-Gamma are fitted on at most this many (0 = all)
     exclude: list[str] = field(default_factory=list)  # model inputs to leave out (glob patterns, e.g. "bgnbd_*")
@@ -215,16 +214,16 @@ class FeaturesConfig:
 
 @dataclass
 class LgbmParams:
-    n_estimators: int = 2000
-    learning_rate: float = 0.03
-    num_leaves: int = 31
-    max_depth: int = 6
-    min_child_samples: int = 50
-    subsample: float = 0.8
-    subsample_freq: int = 1
-    colsample_bytree: float = 0.8
-    reg_lambda: float = 1.0
-    early_stopping_rounds: int = 100
+    n_estimators: int = 2000  # most trees (early stopping may stop sooner)
+    learning_rate: float = 0.03  # LightGBM learning rate
+    num_leaves: int = 31  # leaves per tree
+    max_depth: int = 6  # depth per tree
+    min_child_samples: int = 50  # rows per leaf at least
+    subsample: float = 0.8  # share of rows per tree
+    subsample_freq: int = 1  # re-sample rows every this many trees
+    colsample_bytree: float = 0.8  # share of features per tree
+    reg_lambda: float = 1.0  # L2 regularisation
+    early_stopping_rounds: int = 100  # stop after this many trees without gain on validation
 
 
 @dataclass
@@ -247,21 +246,20 @@ class ModelConfig:
         default_factory=lambda: LgbmParams(learning_rate=0.05, num_leaves=15, max_depth=4, n_estimators=200)
     )
     value: LgbmParams = field(default_factory=lambda: LgbmParams(learning_rate=0.08, num_leaves=15, max_depth=4))
-    promotion_margin: float = (
-        0.002  # a candidate with another recipe must beat the champion's backtest log loss by this
-    )
+    promotion_margin: float = 0.002  # log-loss gain a candidate with another recipe needs over the champion
+    # features whose rise never lowers churn risk
     monotone_increasing: list[str] = field(default_factory=lambda: ["open_complaints", "oldest_open_complaint_days"])
 
 
 @dataclass
 class TrackingConfig:
-    enabled: bool = True
+    enabled: bool = True  # log runs to MLflow
     uri: Optional[str] = None  # null = sqlite database under paths.mlruns
-    experiment: str = "churn-clv"
+    experiment: str = "churn-clv"  # MLflow experiment name
     run_name: Optional[str] = None  # null = the stage name
-    register: bool = True
-    churn_model_name: str = "churn_classifier"
-    value_model_name: str = "value_regressor"
+    register: bool = True  # register the models and set the champion alias
+    churn_model_name: str = "churn_classifier"  # registered churn model
+    value_model_name: str = "value_regressor"  # registered value model
 
 
 @dataclass
@@ -271,13 +269,13 @@ class CampaignConfig:
     contact_cost: float = 1.0  # f: cost of contacting one customer
     incentive_cost: float = 10.0  # d: cost of the incentive for a customer who accepts it
     acceptance_alpha: float = 6.0  # acceptance rate of would-be churners ~ Beta(alpha, beta), mean 0.3
-    acceptance_beta: float = 14.0
+    acceptance_beta: float = 14.0  # ... and beta
 
 
 @dataclass
 class ReportConfig:
     top_n: int = 500  # size of the save list (retention.list_size=count): rows in at_risk.csv
-    n_reasons: int = 3
+    n_reasons: int = 3  # reasons per customer
     currency: str = "EUR"  # shown with every amount in the list and the report
 
 
@@ -299,7 +297,7 @@ class RetentionConfig:
     winback_gap_multiple: float = 4.0  # ... or no purchase for this many of the customer's usual gaps ...
     winback_min_recency_days: int = 60  # ... (and at least this many days) ...
     winback_max_recency_days: int = 365  # ... or no purchase for this long at all (one-time buyers too)
-    list_size: ListSize = ListSize.count
+    list_size: ListSize = ListSize.count  # count (report.top_n), threshold (min_saveable) or optimal (backtest)
     min_saveable: float = 0.0  # list_size=threshold: the least expected saving that earns a contact
     holdout_share: float = 0.05  # share of the save list held out (not contacted, not in at_risk.csv) to measure saves
     stale_complaint_days: int = 90  # a complaint open longer is flagged as a data warning, not offered as a reason
@@ -360,20 +358,20 @@ class PathsConfig:
     ``python -m pipeline`` writes to the same place from any working directory (a scheduler's, say)."""
 
     root: str = "${project_root:}"  # the project folder (the one holding configs/); paths.root=... moves them all
-    raw: str = "${paths.root}/data/raw"
-    interim: str = "${paths.root}/data/interim"
-    quarantine: str = "${paths.root}/data/quarantine"
-    scored: str = "${paths.root}/data/scored"
-    models: str = "${paths.root}/models"
-    mlruns: str = "${paths.root}/mlruns"
+    raw: str = "${paths.root}/data/raw"  # demo data
+    interim: str = "${paths.root}/data/interim"  # validated tables, features, evaluation
+    quarantine: str = "${paths.root}/data/quarantine"  # rows set aside, with reasons
+    scored: str = "${paths.root}/data/scored"  # each week's lists and report
+    models: str = "${paths.root}/models"  # candidate, champion, promotion log
+    mlruns: str = "${paths.root}/mlruns"  # MLflow store
 
 
 @dataclass
 class Config:
-    stage: Stage = Stage.all
+    stage: Stage = Stage.all  # which stage(s) to run; all = ingest to report, weekly = score one week with the champion
     as_of: Optional[str] = None  # YYYY-MM-DD; null = the day after the last transaction
-    horizon_days: int = 90
-    seed: int = 42
+    horizon_days: int = 90  # how far ahead churn and value are predicted
+    seed: int = 42  # every random choice (demo data, models, samples, hold-out)
     promote: Promote = Promote.auto  # force: this run's model replaces the champion (a backfill's too)
     threads: int = 0  # LightGBM, DuckDB, Spark (local) and BLAS threads; 0 = all cores, never more than the machine has
     data: DataConfig = MISSING

@@ -160,3 +160,27 @@ def test_every_key_in_the_readme_configuration_table_exists():
     assert len(keys) >= 40
     missing = [k for k in keys if OmegaConf.select(cfg, k, default="<missing>") == "<missing>"]
     assert not missing, missing
+
+
+def test_the_configuration_reference_is_up_to_date_and_names_every_key():
+    from pipeline import config_doc
+
+    assert config_doc.OUT.read_text(encoding="utf-8") == config_doc.render(), "run make config-doc"
+    documented = {row[0] for row in config_doc.rows(Config)}
+    assert {"horizon_days", "retention.holdout_share", "model.churn.num_leaves", "data.columns.contacts.outcome"} <= (
+        documented
+    )
+    assert all(meaning for key, _, _, meaning in config_doc.rows(Config)), "a key without a meaning in config.py"
+
+
+def test_the_version_is_printed_and_matches_the_package():
+    import subprocess
+    import sys
+    import tomllib
+
+    from pipeline import __version__
+
+    out = subprocess.run([sys.executable, "-m", "pipeline", "--version"], capture_output=True, text=True, check=True)
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert out.stdout.strip() == f"churn-clv-pipeline {__version__}" and __version__ == declared
+    assert f"## {declared}" in (ROOT / "CHANGELOG.md").read_text()
