@@ -60,8 +60,8 @@ def run_report(
     win_back = report.win_back_list(customers, currency)
     csv_path = io.write_csv(save, catalog.at_risk(as_of))
     io.write_csv(win_back, catalog.win_back(as_of))
-    with io.atomic_path(catalog.at_risk_xlsx(as_of)) as tmp:
-        report.write_xlsx({"Save list": save, "Win-back": win_back}, tmp, currency)
+    with io.atomic_path(catalog.at_risk_xlsx(as_of)) as tmp:  # the win-back sheet: its most valuable customers
+        report.write_xlsx({"Save list": save, "Win-back": win_back.head(cfg.report.top_n)}, tmp, currency)
     labels_of = {name: d.label for name, d in cfg.reasons.drivers.items()}
     page = report.render(
         report.PageInputs(
