@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo score train config-doc test test-fast lint mlflow-ui clean lock compare-features bench
+.PHONY: demo score train notebooks config-doc test test-fast lint mlflow-ui clean lock compare-features bench
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ test-fast: $(STAMP)
 SIZES ?= 100000 250000 1000000
 bench: $(STAMP)  ## time the weekly and training runs at several sizes; writes bench/results.md
 	$(PY) bench/run.py $(if $(SIZE),--stress $(SIZE),--sizes $(SIZES))
+
+notebooks: $(STAMP)  ## execute the three notebooks (after make demo) into notebooks/*.ipynb with their outputs
+	cd notebooks && for nb in explore_the_data review_a_model why_customers_leave; do \
+	  ../$(VENV)/bin/jupytext --to ipynb --execute $$nb.py || exit 1; done
 
 config-doc: $(STAMP)  ## regenerate docs/configuration.md from the structured configs
 	$(PY) -m pipeline.config_doc

@@ -1,6 +1,6 @@
-"""The retention team's weekly loop on small demo data: a list from one horizon ago (a backfill), this week's training
-run, then two weekly runs a week apart. Each week keeps its own lists; the second weekly report says what changed
-since the first and how the list of one horizon ago turned out, and the page reads well in a real browser."""
+"""The retention team's weekly loop on small demo data (the ``weeks`` fixture: a list from one horizon ago, this week's
+training run, then two weekly runs a week apart). Each week keeps its own lists; the second weekly report says what
+changed since the first and how the list of one horizon ago turned out, and the page reads well in a real browser."""
 
 from __future__ import annotations
 
@@ -10,41 +10,14 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import zipfile
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.slow
-SMALL = ("data.demo.n_customers=1500", "data.demo.years=2", "model.n_backtest_folds=1")
-PAST, TODAY, WEEK1, WEEK2 = "2026-08-01", "2026-10-31", "2026-11-07", "2026-11-14"
+PAST, TODAY, WEEK1, WEEK2 = "2026-08-01", "2026-10-31", "2026-11-07", "2026-11-14"  # the weeks of conftest.weeks
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _run(root: Path, *overrides: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipeline", f"paths.root={root}", *SMALL, *overrides],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
-
-
-@pytest.fixture(scope="module")
-def weeks(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("weekly")
-    _run(root, f"as_of={PAST}")
-    _run(root)
-    for week in (WEEK1, WEEK2):
-        proc = _run(root, "stage=weekly", f"as_of={week}")
-        assert "trained model" not in proc.stdout  # the weekly run only scores
-        assert "FutureWarning" not in proc.stderr and "WARNING mlflow" not in proc.stderr  # a quiet console
-    return root
 
 
 def test_every_week_keeps_its_own_lists(weeks):
