@@ -28,8 +28,7 @@ from pipeline.config import PROJECT_ROOT, FeaturesConfig
 from pipeline.features.build import FeatureInputs, build
 
 ROOT = Path(os.environ.get("CHURN_PROJECT", PROJECT_ROOT))
-FOLDERS = ("data/raw", "data/interim", "data/quarantine", "data/scored", "models", "mlruns")
-catalog = Catalog(*(ROOT / p for p in FOLDERS))
+catalog = Catalog.of_project(ROOT)
 tables = {name: catalog.read_table(name) for name in catalog.existing_tables()}
 HORIZON_DAYS = 90
 

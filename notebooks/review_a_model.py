@@ -27,8 +27,7 @@ from pipeline.catalog import Catalog
 from pipeline.config import PROJECT_ROOT, CampaignConfig
 
 ROOT = Path(os.environ.get("CHURN_PROJECT", PROJECT_ROOT))
-FOLDERS = ("data/raw", "data/interim", "data/quarantine", "data/scored", "models", "mlruns")
-catalog = Catalog(*(ROOT / p for p in FOLDERS))
+catalog = Catalog.of_project(ROOT)
 client = mlflow.MlflowClient(f"sqlite:///{catalog.mlflow_db}")
 
 # %%

@@ -26,8 +26,7 @@ from pipeline.catalog import Catalog
 from pipeline.config import PROJECT_ROOT, load_reasons
 
 ROOT = Path(os.environ.get("CHURN_PROJECT", PROJECT_ROOT))
-FOLDERS = ("data/raw", "data/interim", "data/quarantine", "data/scored", "models", "mlruns")
-catalog = Catalog(*(ROOT / p for p in FOLDERS))
+catalog = Catalog.of_project(ROOT)
 weeks = catalog.published_weeks()
 latest = weeks[-1]
 customers = io.read_parquet(catalog.customers(latest))

@@ -83,6 +83,14 @@ class Catalog:
     def from_config(cls, cfg: Config) -> "Catalog":
         return cls(**{k: Path(v) for k, v in asdict(cfg.paths).items() if k != "root"})
 
+    @classmethod
+    def of_project(cls, root: Path) -> "Catalog":
+        """The artefacts of the project folder ``root`` in the default layout (``paths.root=root``)."""
+        root = Path(root)
+        return cls(
+            *(root / p for p in ("data/raw", "data/interim", "data/quarantine", "data/scored", "models", "mlruns"))
+        )
+
     # ------------------------------------------------------------------ ingest
     @property
     def tables_manifest(self) -> Path:

@@ -113,7 +113,7 @@ def render(inputs: PageInputs) -> str:
         win_back_columns=[c for c in inputs.win_back.columns if not c.startswith("Reason") or c == "Reason 1"],
         n_save=len(inputs.save),
         n_win_back=len(inputs.win_back),
-        changes=_changes_view(changes, inputs.context["currency"]) if changes is not None else None,
+        changes=_changes_view(changes) if changes is not None else None,
         past=_past_view(inputs.past, inputs.context["currency"]),
         drivers=tables,
         chart=base64.b64encode(chart).decode() if chart else None,
@@ -121,7 +121,7 @@ def render(inputs: PageInputs) -> str:
     )
 
 
-def _changes_view(ch: monitor.Changes, currency: str) -> dict:
+def _changes_view(ch: monitor.Changes) -> dict:
     def rows(frame: pd.DataFrame, extra: str | None = None) -> list[dict]:
         out = []
         for r in frame.head(10).itertuples():

@@ -154,7 +154,7 @@ def check_health(cfg: Config, catalog: Catalog, customers: pd.DataFrame, champio
     return monitor.health(
         champion.reference,
         features,
-        customers.set_index(customers.index)["churn_probability"],
+        customers["churn_probability"],
         pd.Timestamp(champion.as_of),
         as_of,
         cfg.health,

@@ -35,9 +35,7 @@ def _run(root: Path, *overrides: str, fault: str | None = None) -> subprocess.Co
 
 
 def _catalog(root: Path) -> Catalog:
-    return Catalog(
-        *(root / p for p in ("data/raw", "data/interim", "data/quarantine", "data/scored", "models", "mlruns"))
-    )
+    return Catalog.of_project(root)
 
 
 def _week_set(catalog: Catalog) -> dict:
