@@ -45,8 +45,7 @@ bench: $(STAMP)  ## time the weekly and training runs at several sizes; writes b
 	$(PY) bench/run.py $(if $(SIZE),--stress $(SIZE),--sizes $(SIZES))
 
 notebooks: $(STAMP)  ## execute the three notebooks (after make demo) into notebooks/*.ipynb with their outputs
-	cd notebooks && for nb in explore_the_data review_a_model why_customers_leave; do \
-	  ../$(VENV)/bin/jupytext --to ipynb --execute $$nb.py || exit 1; done
+	$(PY) notebooks/_execute.py
 
 config-doc: $(STAMP)  ## regenerate docs/configuration.md from the structured configs
 	$(PY) -m pipeline.config_doc
