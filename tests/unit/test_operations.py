@@ -145,3 +145,15 @@ def test_scoring_refuses_features_built_for_another_horizon_or_feature_settings(
     ):
         with pytest.raises(StaleArtefact, match=said):
             check_plan(other, catalog, plan)
+
+
+def test_a_weekly_score_without_a_champion_says_what_to_run(tmp_path):
+    import pandas as pd
+
+    from pipeline.catalog import Catalog, MissingArtefact
+    from pipeline.plan import Plan
+    from pipeline.stages.score import scoring_model
+
+    catalog = Catalog.of_project(tmp_path)
+    with pytest.raises(MissingArtefact, match=r"no champion model in .*models: run stage=train and stage=evaluate"):
+        scoring_model(catalog, Plan(pd.Timestamp("2026-11-07"), None, ()))
