@@ -45,7 +45,8 @@ def run_report(
     previous = previous_week(published, as_of)
     changes = monitor.changes(customers, previous, cfg.retention) if previous is not None else None
     past = past_lists(cfg, published, as_of)
-    health = check_health(cfg, catalog, customers, champion, as_of)
+    labels_of = driver_labels(cfg)
+    health = check_health(cfg, catalog, the_plan, customers, champion, labels_of)
     newest = the_plan.last_transaction
     if newest is not None and (as_of - newest).days > cfg.health.max_data_age_days:
         health.warnings.insert(
@@ -62,7 +63,6 @@ def run_report(
     io.write_csv(win_back, catalog.win_back(as_of))
     with io.atomic_path(catalog.at_risk_xlsx(as_of)) as tmp:  # the win-back sheet: its most valuable customers
         report.write_xlsx({"Save list": save, "Win-back": win_back.head(cfg.report.top_n)}, tmp, currency)
-    labels_of = {name: d.label for name, d in cfg.reasons.drivers.items()}
     page = report.render(
         report.PageInputs(
             customers=customers,
@@ -144,19 +144,25 @@ def past_lists(cfg: Config, published: Catalog, as_of: pd.Timestamp) -> pd.DataF
     return pd.DataFrame(rows).sort_values("as_of", ascending=False).reset_index(drop=True)
 
 
-def check_health(cfg: Config, catalog: Catalog, customers: pd.DataFrame, champion, as_of: pd.Timestamp):
+def driver_labels(cfg: Config) -> dict[str, str]:
+    """Plain words for each driver, and for each feature its driver's words (drift warnings name features)."""
+    drivers = cfg.reasons.drivers
+    return {**{f: d.label for d in drivers.values() for f in d.features}, **{n: d.label for n, d in drivers.items()}}
+
+
+def check_health(
+    cfg: Config, catalog: Catalog, the_plan: plan.Plan, customers: pd.DataFrame, champion, labels_of: dict[str, str]
+) -> monitor.Health:
     """Drift of this week's features and scores from the champion's training data, and the champion's age."""
-    labels_of = {name: d.label for name, d in cfg.reasons.drivers.items()}
-    labels_of.update({f: d.label for d in cfg.reasons.drivers.values() for f in d.features})
     if champion is None or champion.is_fallback:
         return monitor.Health(pd.Series(dtype=float), pd.Series(dtype=float), 0, [])
-    features = catalog.read_scoring_features(catalog.read_plan())
+    features = catalog.read_scoring_features(the_plan)
     return monitor.health(
         champion.reference,
         features,
         customers["churn_probability"],
         pd.Timestamp(champion.as_of),
-        as_of,
+        the_plan.as_of,
         cfg.health,
         labels_of,
     )
