@@ -146,12 +146,13 @@ def reasons(
     chosen = np.take_along_axis(ranked, order, axis=1) > -np.inf
     out = {}
     for k in range(n):
-        text = np.take_along_axis(texts, order[:, k : k + 1], axis=1)[:, 0]
-        if points:
+        text = np.where(chosen[:, k], np.take_along_axis(texts, order[:, k : k + 1], axis=1)[:, 0], "")
+        if points:  # the points follow the sentence, for the customers this is a reason for only
             pts = np.take_along_axis(values, order[:, k : k + 1], axis=1)[:, 0]
-            text = np.array([f"{t} (+{p:.0f} pts)" for t, p in zip(text, pts)], dtype=object)
+            rows = np.flatnonzero(chosen[:, k])
+            text[rows] = [f"{t} (+{p:.0f} pts)" for t, p in zip(text[rows], pts[rows])]
             out[f"reason_{k + 1}_points"] = np.where(chosen[:, k], np.round(pts, 1), np.nan)
-        out[f"reason_{k + 1}"] = np.where(chosen[:, k], text, "")
+        out[f"reason_{k + 1}"] = text
     top = np.where(chosen[:, 0], np.asarray(names, dtype=object)[order[:, 0]], "") if n else np.full(len(frame), "")
     drivers = wording.reasons.drivers
     out["top_driver"] = top
