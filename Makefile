@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo score train notebooks config-doc test test-fast lint mlflow-ui clean lock compare-features bench
+.PHONY: demo demo-retail score train notebooks config-doc test test-fast lint mlflow-ui clean lock compare-features bench
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ DEMO_PAST := 2026-08-01
 demo: $(STAMP)  ## run the whole pipeline on the built-in demo data
 	test -e data/scored/$(DEMO_PAST)/customers.parquet || $(PY) -m pipeline stage=all as_of=$(DEMO_PAST)
 	$(PY) -m pipeline stage=all
+
+# The second demo: data shaped like a real retail log (one acquisition cohort, ~60% one-time buyers, 18 months, a
+# transactions table alone), in a project folder of its own (demo-retail/) so the first demo's models stay apart.
+demo-retail: $(STAMP)  ## run the whole pipeline on the second demo (a real retail log's shape)
+	$(PY) -m pipeline data=demo_retail paths.root=$(CURDIR)/demo-retail
 
 # The weekly loop: this week's list with the current champion, no retraining (AS_OF defaults to the day after the
 # last transaction). The same as `python -m pipeline stage=weekly as_of=...`.
@@ -58,7 +63,7 @@ lock:  ## re-pin dependencies from pyproject into requirements.lock
 	/tmp/lock-venv/bin/pip install --quiet ".[test,spark]" && /tmp/lock-venv/bin/pip freeze --exclude churn-clv-pipeline > requirements.lock
 
 clean:
-	rm -rf data/interim data/quarantine data/scored data/logs mlruns
+	rm -rf data/interim data/quarantine data/scored data/logs mlruns demo-retail
 
 # The feature set of the first release, for comparison in MLflow (issue 4): the same demo, model and folds.
 FIRST_FEATURE_SET := '[bgnbd_*,gg_*,brand_loyalty,complaints_30d,complaints_180d,complaints_other,nps_promoter]'

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 import hydra
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline import evaluate, faults, lock, score, stages, threads, tracking
@@ -94,11 +95,19 @@ def run_stage(stage: str, cfg: Config, catalog: Catalog, tracker, produced: dict
                 f"as_of {plan.as_of:%Y-%m-%d}: {len(plan.folds)} backtest folds, "
                 f"{len(plan.production.train)} training cutoffs for the production model"
             )
+            if plan.extended:
+                print(
+                    f"  a short history: no cutoff has a whole {plan.horizon_days}-day horizon observed; the model "
+                    f"learns {plan.trained_horizon_days}-day labels (and is backtested on them), and its forecasts "
+                    f"are extended to {plan.horizon_days} days with BG/NBD's shape"
+                )
     elif stage == "train":
         print(f"trained model {stages.run_train(cfg, catalog, tracker)}")
     elif stage == "evaluate":
         evaluation = stages.run_evaluate(cfg, catalog, tracker)
         print_metrics(evaluation.summary)
+        if evaluation.scorer_reason:
+            print(f"  {evaluation.scorer_reason[0].upper()}{evaluation.scorer_reason[1:]}.")
         decision = stages.run_promotion(cfg, catalog, tracker, evaluation)
         if decision is not None:
             verdict = (
@@ -138,12 +147,16 @@ def print_metrics(summary) -> None:
         print("out-of-time backtest: none (the history is too short for a fold); the model is not evaluated")
         return
     print("out-of-time backtest (mean ± std over folds; '-' = the model makes no such forecast):")
-    print(f"  {'':<21}" + "".join(f"{m:>22}" for m in summary.index))
-    for metric in evaluate.SHOWN_METRICS:
-        cells = "".join(
-            f"{_cell(summary.loc[m, (metric, 'mean')], summary.loc[m, (metric, 'std')]):>22}" for m in summary.index
-        )
-        print(f"  {metric:<21}{cells}")
+    churn = [m for m in evaluate.MODELS if m in summary.index]
+    value = [m for m in summary.index if np.isfinite(summary.loc[m, ("rmse", "mean")])]
+    for models, metrics in ((churn, evaluate.SHOWN_METRICS[:8]), (value, evaluate.SHOWN_METRICS[8:])):
+        print(f"  {'':<21}" + "".join(f"{m:>22}" for m in models))
+        for metric in metrics:
+            cells = "".join(
+                f"{_cell(summary.loc[m, (metric, 'mean')], summary.loc[m, (metric, 'std')]):>22}" for m in models
+            )
+            print(f"  {metric:<21}{cells}")
+    print("  (value_*: the value model's candidates alone; lightgbm's value is their blend, chosen by backtest RMSE)")
 
 
 def _cell(mean: float, std: float) -> str:

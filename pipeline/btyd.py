@@ -155,17 +155,23 @@ def summaries(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return x, t_x, T
 
 
-def features(frame: pd.DataFrame, horizon_days: int, fit_max_customers: int = 0) -> pd.DataFrame:
+TARGET_COLUMNS = ("bgnbd_p_no_purchase_target", "bgnbd_expected_purchases_target")
+
+
+def features(
+    frame: pd.DataFrame, horizon_days: int, fit_max_customers: int = 0, target_days: int | None = None
+) -> pd.DataFrame:
     """Per cutoff: BG/NBD P(alive), expected purchase days and P(no purchase) over the horizon, Gamma-Gamma spend.
 
     Each cutoff's models are fitted on that cutoff's customers only (at most ``fit_max_customers`` of them, a fixed
     sample by customer: four or five parameters are pinned down long before a million customers, and the fit's cost
     grows with them), then predict for every customer. Too little data for a fit gives missing values.
+    ``target_days`` (a short history, see ``pipeline.extend``) adds P(no purchase) and expected purchases over that
+    longer horizon as ``TARGET_COLUMNS``: what the model's forecasts are extended with; never model inputs.
     """
+    columns = ["bgnbd_p_alive", "bgnbd_expected_purchases", "bgnbd_p_no_purchase", "gg_expected_spend"]
     out = pd.DataFrame(
-        index=frame.index,
-        columns=["bgnbd_p_alive", "bgnbd_expected_purchases", "bgnbd_p_no_purchase", "gg_expected_spend"],
-        dtype="float64",
+        index=frame.index, columns=columns + (list(TARGET_COLUMNS) if target_days else []), dtype="float64"
     )
     t = horizon_days / DAYS_PER_UNIT
     for _, rows in frame.groupby("cutoff", sort=False, observed=True):
@@ -179,6 +185,10 @@ def features(frame: pd.DataFrame, horizon_days: int, fit_max_customers: int = 0)
         out.loc[rows.index, "bgnbd_p_alive"] = bg.p_alive(x, t_x, T)
         out.loc[rows.index, "bgnbd_expected_purchases"] = bg.expected_purchases(t, x, t_x, T)
         out.loc[rows.index, "bgnbd_p_no_purchase"] = bg.p_no_purchase(t, x, t_x, T)
+        if target_days:
+            target = target_days / DAYS_PER_UNIT
+            out.loc[rows.index, TARGET_COLUMNS[0]] = bg.p_no_purchase(target, x, t_x, T)
+            out.loc[rows.index, TARGET_COLUMNS[1]] = bg.expected_purchases(target, x, t_x, T)
         try:
             gg = GammaGamma.fit(rows["n_purchase_days"].to_numpy()[fit], rows["avg_basket"].to_numpy()[fit])
         except ValueError:

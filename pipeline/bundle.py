@@ -33,6 +33,9 @@ class ModelBundle:
     validation_cutoff: Optional[str] = None
     training_digest: Optional[str] = None  # the training and validation rows it was fitted on (see stages.train)
     reference: Optional[dict] = None  # its training data's profile, for drift checks (see monitor.reference_profile)
+    # the baseline that scores instead of the trained model when the backtest found it no better (evaluate.Scorer)
+    scorer: Optional[str] = None
+    scorer_reason: Optional[str] = None
 
     @property
     def is_fallback(self) -> bool:

@@ -154,8 +154,16 @@ class PostgresConfig:
     fetch_rows: int = 50_000  # rows per round trip of the server-side cursor
 
 
+class DemoRegime(StrEnum):
+    """What the demo data looks like: see ``pipeline.demo``."""
+
+    mixed = "mixed"  # many acquisition cohorts, attributes, complaints and NPS surveys
+    retail = "retail"  # a real retail log's shape: one cohort, ~60% one-time buyers, transactions only
+
+
 @dataclass
 class DemoConfig:
+    regime: DemoRegime = DemoRegime.mixed  # mixed | retail (the data=demo_retail preset)
     n_customers: int = 20_000  # customers the demo generates
     years: float = 3.0  # years of history before end_date
     end_date: str = "2026-10-31"  # the demo's "today": the default as_of of a demo run

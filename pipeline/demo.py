@@ -25,12 +25,18 @@ The generative story (simulated week by week for every customer):
   a welcome discount for a price-sensitive customer, fading engagement, and being a one-time buyer; loyalty-programme
   members are stickier.
 
+**The retail regime** (``regime="retail"``, the ``data=demo_retail`` preset) looks like a real retail log instead
+(e.g. the CDNOW panel): one acquisition cohort whose first purchases all fall in the first 12 weeks, most of them
+never buy again (each purchase may also be a customer's last, with a chance of their own, as in BG/NBD's story), no
+customers, complaints or surveys tables, plain numeric customer IDs, and about 18 months of history.
+
 The hidden truth - each customer's dropout time and the hazard term that dominated when they left - is written to
 ``_truth/truth.parquet`` beside the tables.  The pipeline never reads it; tests do.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,11 +51,14 @@ CATEGORIES = np.array(["grocery", "home", "beauty", "electronics", "apparel"])
 BRANDS = np.array(["own_label", "brand_a", "brand_b"])
 COMPLAINT_CATEGORIES = np.array(["delivery", "quality", "billing", "service"])
 DRIVERS = ("open_complaints", "slow_resolution", "low_nps", "discount_ended", "fading_engagement", "one_time_buyer")
+REGIMES = ("mixed", "retail")  # many cohorts with complaints and surveys | one cohort, mostly one-time buyers
+RETAIL_COHORT_WEEKS = 12  # the retail regime's customers all make their first purchase within these weeks
 # log-hazard weight of each driver term; the baseline weekly hazard is BASE_HAZARD.
 HAZARD_WEIGHTS = np.array([1.1, 0.9, 0.9, 1.2, 2.8, 0.8])
 BASE_HAZARD = 0.0045
 WELCOME_DISCOUNT_WEEKS = 12
 TABLES = ("customers", "transactions", "complaints", "surveys")  # what the demo writes (it has no contacts table)
+RETAIL_TABLES = ("transactions",)  # what the retail regime writes
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,8 @@ class _State:
     open_complaints: np.ndarray
     last_slow_week: np.ndarray
     last_nps: np.ndarray
+    drop_after_purchase: np.ndarray  # chance that a purchase occasion is the customer's last (retail regime; else 0)
+    regime: str = "mixed"
 
 
 def _season(day: pd.Timestamp) -> float:
@@ -86,23 +97,28 @@ def _season(day: pd.Timestamp) -> float:
     return 1.0 + 0.25 * np.sin(2 * np.pi * (doy - 80) / 365.25) + peak
 
 
-def _draw_customers(rng: np.random.Generator, n: int, start: pd.Timestamp, n_weeks: int) -> pd.DataFrame:
+def _draw_customers(
+    rng: np.random.Generator, n: int, start: pd.Timestamp, n_weeks: int, regime: str = "mixed"
+) -> pd.DataFrame:
     """Customer attributes plus latent traits (columns starting with '_' are hidden)."""
-    initial = rng.random(n) < 1 / 3
-    signup_week = np.where(initial, 0, rng.integers(0, max(n_weeks - 4, 1), n))
+    retail = regime == "retail"
+    initial = rng.random(n) < (0.0 if retail else 1 / 3)
+    last_signup = min(RETAIL_COHORT_WEEKS, n_weeks) if retail else max(n_weeks - 4, 1)
+    signup_week = np.where(initial, 0, rng.integers(0, last_signup, n))
     signup_offset_days = np.where(initial, -rng.integers(30, 700, n), signup_week * 7 + rng.integers(0, 7, n))
     channel = rng.choice(CHANNELS, n, p=[0.4, 0.25, 0.15, 0.2])
     member = rng.random(n) < 0.35
     price_sensitive = rng.random(n) < np.where(channel == "promo", 0.6, 0.15)
     return pd.DataFrame(
         {
-            "customer_id": [f"C{i:06d}" for i in range(n)],
+            "customer_id": [str(i + 1) if retail else f"C{i:06d}" for i in range(n)],
             "signup_date": (start + pd.to_timedelta(signup_offset_days, unit="D")).normalize(),
             "region": rng.choice(REGIONS, n, p=[0.3, 0.25, 0.25, 0.2]),
             "acquisition_channel": channel,
             "loyalty_member": member,
             "_signup_week": signup_week,
-            "_rate_per_week": rng.gamma(1.3, 0.3, n) * np.where(member, 1.3, 1.0),
+            "_rate_per_week": (rng.gamma(0.4, 0.25, n) if retail else rng.gamma(1.3, 0.3, n))
+            * np.where(member, 1.3, 1.0),
             "_mean_spend": rng.gamma(4.0, 12.0, n),
             "_price_sensitive": price_sensitive,
             "_satisfaction": rng.normal(7.5, 1.5, n),
@@ -150,6 +166,9 @@ def _simulate_week(
     # purchase occasions
     lam = cust["_rate_per_week"].to_numpy() * s.engagement * _season(day) * awake
     k = rng.poisson(lam)
+    retail = s.regime == "retail"
+    if retail:  # the cohort: everyone's first purchase falls in their signup week
+        k = np.where(live & (cust["_signup_week"].to_numpy() == week), np.maximum(k, 1), k)
     who = np.repeat(np.arange(n), k)
     if len(who):
         occ_day = day + pd.to_timedelta(
@@ -163,7 +182,7 @@ def _simulate_week(
         out["occasions"].append(pd.DataFrame({"cust": who, "ts": occ_day, "discounted": discounted}))
         s.n_occasions += k
         # complaints from occasions
-        has_c = rng.random(len(who)) < 0.04
+        has_c = rng.random(len(who)) < (0.0 if retail else 0.04)
         c_who = who[has_c]
         if len(c_who):
             severity = rng.choice([1, 2, 3], len(c_who), p=[0.5, 0.35, 0.15])
@@ -185,7 +204,7 @@ def _simulate_week(
         if d > 14:
             s.last_slow_week[int(c)] = week
     # surveys
-    answers = live & (rng.random(n) < 0.02)
+    answers = live & (rng.random(n) < (0.0 if retail else 0.02))
     if answers.any():
         idx = np.flatnonzero(answers)
         score = (
@@ -215,6 +234,11 @@ def _simulate_week(
         s.driver[leaves] = np.where(contrib.max(axis=1) > 0, np.array(DRIVERS)[contrib.argmax(axis=1)], "baseline")
         s.churned_week[leaves] = week
         s.active &= ~leaves
+    if retail:  # BG/NBD's story: a purchase may be the customer's last
+        last = s.active & (k > 0) & (rng.random(n) < 1 - (1 - s.drop_after_purchase) ** k)
+        s.driver[last] = "after_purchase"
+        s.churned_week[last] = week
+        s.active &= ~last
 
 
 def _transaction_lines(rng: np.random.Generator, occasions: pd.DataFrame, cust: pd.DataFrame) -> pd.DataFrame:
@@ -273,20 +297,28 @@ def _complaint_table(rng: np.random.Generator, raw: pd.DataFrame) -> pd.DataFram
 
 
 def generate(
-    n_customers: int = 20_000, years: float = 3.0, end_date: str = "2026-10-31", seed: int = 42, weeks_ahead: int = 0
+    n_customers: int = 20_000,
+    years: float = 3.0,
+    end_date: str = "2026-10-31",
+    seed: int = 42,
+    weeks_ahead: int = 0,
+    regime: str = "mixed",
 ) -> DemoTables:
     """Simulate ``n_customers`` over ``years`` ending at ``end_date`` (exclusive), reproducibly from ``seed``.
 
     ``weeks_ahead`` more weeks follow ``end_date``: the demo's "next weeks", which weekly runs with a later as_of load
-    as if they had just arrived.
+    as if they had just arrived. ``regime``: "mixed" (the default story) or "retail" (see the module docstring).
     """
+    if regime not in REGIMES:
+        raise ValueError(f"regime={regime!r} is not one of {', '.join(REGIMES)}")
     rng = np.random.default_rng(seed)
     history_end = pd.Timestamp(end_date)
     n_weeks = int(round(years * 52.18))
     start = history_end - pd.Timedelta(weeks=n_weeks)
     end = history_end + pd.Timedelta(weeks=weeks_ahead)
-    cust = _draw_customers(rng, n_customers, start, n_weeks)
+    cust = _draw_customers(rng, n_customers, start, n_weeks, regime)
     n = n_customers
+    retail = regime == "retail"
     state = _State(
         active=np.ones(n, bool),
         churned_week=np.full(n, -1),
@@ -298,13 +330,23 @@ def generate(
         open_complaints=np.zeros(n, int),
         last_slow_week=np.full(n, -10_000),
         last_nps=np.full(n, -1),
+        drop_after_purchase=rng.beta(1.0, 2.0, n) if retail else np.zeros(n),
+        regime=regime,
     )
     welcome_end = cust["_signup_week"].to_numpy() + WELCOME_DISCOUNT_WEEKS
     out: dict[str, list] = {"occasions": [], "complaints": [], "surveys": []}
     resolutions: dict[int, list[np.ndarray]] = {}
     for week in range(n_weeks + weeks_ahead):
         _simulate_week(rng, state, week, start + pd.Timedelta(weeks=week), cust, welcome_end, resolutions, out)
-    return _assemble(rng, cust, state, out, start, end)
+    tables = _assemble(rng, cust, state, out, start, end)
+    if retail:  # a transaction log alone, as retailers' exports are
+        return dataclasses.replace(
+            tables,
+            customers=tables.customers.iloc[:0],
+            complaints=tables.complaints.iloc[:0],
+            surveys=tables.surveys.iloc[:0],
+        )
+    return tables
 
 
 def _assemble(
@@ -324,7 +366,17 @@ def _assemble(
         customer_id=ids[tx["cust"]],
         timestamp=tx["timestamp"].dt.floor("s"),
     )
-    complaints = _complaint_table(rng, pd.concat(out["complaints"], ignore_index=True))
+    raw_complaints = out["complaints"] or [
+        pd.DataFrame(
+            {
+                "cust": pd.Series(dtype=int),
+                "opened_at": pd.Series(dtype="datetime64[ns]"),
+                "res_days": pd.Series(dtype=float),
+                "severity": pd.Series(dtype=int),
+            }
+        )
+    ]
+    complaints = _complaint_table(rng, pd.concat(raw_complaints, ignore_index=True))
     complaints = (
         complaints[complaints["opened_at"] < end].sort_values("opened_at", kind="stable").reset_index(drop=True)
     )
@@ -334,7 +386,19 @@ def _assemble(
         opened_at=complaints["opened_at"].dt.floor("s"),
         resolved_at=complaints["resolved_at"].where(complaints["resolved_at"] < end),
     )
-    surveys = pd.concat(out["surveys"], ignore_index=True)
+    surveys = pd.concat(
+        out["surveys"]
+        or [
+            pd.DataFrame(
+                {
+                    "cust": pd.Series(dtype=int),
+                    "answered_at": pd.Series(dtype="datetime64[ns]"),
+                    "score": pd.Series(dtype=int),
+                }
+            )
+        ],
+        ignore_index=True,
+    )
     surveys = surveys[surveys["answered_at"] < end].sort_values("answered_at", kind="stable")
     surveys = surveys.assign(customer_id=ids[surveys["cust"]], answered_at=surveys["answered_at"].dt.floor("s"))
     churned = s.churned_week >= 0
@@ -363,9 +427,9 @@ def _assemble(
     )
 
 
-def write(tables: DemoTables, out_dir: Path) -> dict[str, Path]:
-    """Write the public tables as CSV and the truth as Parquet under ``out_dir``; return the table paths."""
-    paths = {name: out_dir / f"{name}.csv" for name in TABLES}
+def write(tables: DemoTables, out_dir: Path, names: tuple[str, ...] = TABLES) -> dict[str, Path]:
+    """Write the public tables ``names`` as CSV and the truth as Parquet under ``out_dir``; return the table paths."""
+    paths = {name: out_dir / f"{name}.csv" for name in names}
     for name, path in paths.items():
         io.write_csv(getattr(tables, name), path)
     io.write_parquet(tables.truth, out_dir / "_truth" / "truth.parquet")

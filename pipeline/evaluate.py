@@ -11,13 +11,13 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, mean_absolute_error, roc_auc_score
 
-from pipeline import economics, models
+from pipeline import economics, labels, models
 from pipeline import train as training
 from pipeline.config import CampaignConfig, ModelConfig
 from pipeline.plan import Fold
 
 CHURN_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift", "empc", "best_campaign_profit")
-VALUE_METRICS = ("rmse", "mae", "spearman", "normalised_gini", "total_ratio")
+VALUE_METRICS = ("rmse", "mae", "spearman", "normalised_gini", "total_ratio", "top_decile_capture")
 log = logging.getLogger(__name__)
 # The metrics printed after a backtest and shown in the model card, in this order.
 SHOWN_METRICS = (
@@ -30,19 +30,26 @@ SHOWN_METRICS = (
     "empc",
     "best_campaign_profit",
     "rmse",
+    "mae",
     "spearman",
     "normalised_gini",
     "total_ratio",
+    "top_decile_capture",
 )
-MODELS = ("lightgbm", "rfm_baseline", "logistic_baseline", "bgnbd_gg_baseline")
+BASELINES = ("rfm_baseline", "recency_baseline", "logistic_baseline", "bgnbd_gg_baseline")
+# the value model's blend and each of its candidates on their own (value metrics only; see models.value)
+VALUE_CANDIDATES = tuple(f"value_{c}" for c in models.value.CANDIDATES)
+MODELS = ("lightgbm", *BASELINES)
 
 
 @dataclass(frozen=True)
 class Backtest:
-    """Per-fold metrics (one row per fold x model) and the latest fold's test predictions, for plots."""
+    """Per-fold metrics (one row per fold x model), the latest fold's test predictions (for plots), and the value
+    blend the backtest chose (None with fewer than two folds: then each fit keeps its validation cutoff's)."""
 
     metrics: pd.DataFrame
     latest: pd.DataFrame
+    value_weights: dict[str, float] | None = None
 
 
 def top_decile_lift(y: np.ndarray, p: np.ndarray) -> float:
@@ -92,8 +99,16 @@ def campaign_metrics(
     return {"empc": economics.empc(y, p, float(np.mean(clv)), cfg).value, "best_campaign_profit": float(curve.max())}
 
 
+def top_decile_capture(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Share of the actual spend made by the 10% of customers with the highest forecast."""
+    n = max(int(np.ceil(len(predicted) * 0.1)), 1)
+    top = np.argsort(-predicted, kind="stable")[:n]
+    return float(actual[top].sum() / actual.sum()) if actual.sum() > 0 else float("nan")
+
+
 def value_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     return {
+        "top_decile_capture": top_decile_capture(actual, predicted),
         "rmse": float(np.sqrt(np.mean((actual - predicted) ** 2))),
         "mae": mean_absolute_error(actual, predicted),
         "spearman": float(spearmanr(actual, predicted).statistic),
@@ -115,12 +130,18 @@ def evaluate_fold(
             pred["expected_value"].to_numpy(),
             pred["value_at_risk"].to_numpy(),
         ),
-        "rfm_baseline": _with_value(trained.baseline.predict_proba(test)[:, 1], trained.baseline.predict_value(test)),
-        "logistic_baseline": (p := trained.logistic.predict_proba(test)[:, 1], None, p * clv),
+        "rfm_baseline": _with_value(
+            training.baseline_probability(trained, "rfm_baseline", test), training.rfm_value(trained, test)
+        ),
+        "logistic_baseline": (p := training.baseline_probability(trained, "logistic_baseline", test), None, p * clv),
     }
+    if trained.recency is not None:
+        p = training.baseline_probability(trained, "recency_baseline", test)
+        candidates["recency_baseline"] = (p, None, p * clv)
     if models.BgNbdBaseline.available(test):
-        bg = models.BgNbdBaseline()
-        candidates["bgnbd_gg_baseline"] = _with_value(bg.predict_proba(test)[:, 1], bg.predict_value(test))
+        p = training.baseline_probability(trained, "bgnbd_gg_baseline", test)
+        candidates["bgnbd_gg_baseline"] = _with_value(p, training.bgnbd_value(trained, test))
+    candidates = {k: candidates[k] for k in MODELS if k in candidates}
     rows, detail = [], pred.assign(churned=y, future_spend=spend)
     for name, (p, value, at_risk) in candidates.items():
         row = {"model": name, **churn_metrics(y, p), **campaign_metrics(y, p, at_risk, clv, campaign)}
@@ -129,6 +150,11 @@ def evaluate_fold(
         detail[f"{name}_probability"], detail[f"{name}_value_at_risk"] = p, at_risk
         if value is not None:
             detail[f"{name}_value"] = value
+    weights = trained.value.weights or {}
+    for name, value in training.value_candidates(trained, test, pred["churn_probability"].to_numpy()).items():
+        row = {"model": f"value_{name}", **dict.fromkeys(CHURN_METRICS, float("nan")), **value_metrics(spend, value)}
+        rows.append({**row, "blend_weight": weights.get(name, 0.0)})
+        detail[f"value_{name}"] = value
     return rows, detail
 
 
@@ -145,8 +171,13 @@ def backtest(
     horizon_days: int,
     campaign: CampaignConfig = CampaignConfig(),
 ) -> Backtest:
-    """Fit and test every fold; the first fold (latest test cutoff) keeps its predictions."""
-    rows, latest, started = [], None, time.monotonic()
+    """Fit and test every fold; the first fold (latest test cutoff) keeps its predictions.
+
+    The value blend is chosen by backtest RMSE: each fold's model is scored with the weights that do best on the
+    other folds' tests (so the table judges the rule, not weights fitted to the fold itself), and the production
+    weights are the best on all folds together.
+    """
+    rows, latest, started, tests = [], None, time.monotonic(), []
     for i, fold in enumerate(folds):
         log.info(
             "backtest: fold %d of %d (test cutoff %s), %.0f s elapsed",
@@ -165,7 +196,38 @@ def backtest(
         fold_rows, detail = evaluate_fold(trained, labelled[labelled["cutoff"] == fold.test], campaign)
         rows += [{"fold": i, "test_cutoff": fold.test, **r} for r in fold_rows]
         latest = detail if latest is None else latest
-    return Backtest(pd.DataFrame(rows), latest)
+        tests.append(detail[["future_spend", *[c for c in VALUE_CANDIDATES if c in detail]]])
+    metrics, weights = pd.DataFrame(rows), None
+    if len(tests) >= 2:
+        metrics, weights = _value_blend_by_backtest(metrics, tests)
+        latest = latest.assign(expected_value=blended(tests[0], weights))
+    elif tests:  # one fold: the table shows the fit's own blend; production takes the fold's best
+        weights = choose_value_blend(tests)
+    return Backtest(metrics, latest, weights)
+
+
+def blended(candidates: pd.DataFrame, weights: dict[str, float]) -> np.ndarray:
+    return sum(w * candidates[f"value_{name}"].to_numpy() for name, w in weights.items())
+
+
+def _value_blend_by_backtest(metrics: pd.DataFrame, tests: list[pd.DataFrame]) -> tuple[pd.DataFrame, dict]:
+    """Each fold's value metrics of the model with the blend chosen on the other folds; the blend of all folds."""
+    metrics = metrics.copy()
+    for i, test in enumerate(tests):
+        others = choose_value_blend([t for j, t in enumerate(tests) if j != i])
+        at = (metrics["fold"] == i) & (metrics["model"] == "lightgbm")
+        for metric, v in value_metrics(test["future_spend"].to_numpy(), blended(test, others)).items():
+            metrics.loc[at, metric] = v
+        for name, w in others.items():
+            metrics.loc[(metrics["fold"] == i) & (metrics["model"] == f"value_{name}"), "blend_weight"] = w
+    return metrics, choose_value_blend(tests)
+
+
+def choose_value_blend(tests: list[pd.DataFrame]) -> dict[str, float]:
+    """The value blend with the least RMSE over the given folds' test rows together."""
+    pooled = pd.concat(tests, ignore_index=True)
+    names = [c[len("value_") :] for c in VALUE_CANDIDATES if c in pooled]
+    return models.blend_weights({n: pooled[f"value_{n}"].to_numpy() for n in names}, pooled["future_spend"].to_numpy())
 
 
 def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -174,3 +236,68 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
     grouped = metrics.groupby("model", sort=False)[cols]
     mean, std = grouped.mean(), grouped.std(ddof=0)
     return pd.concat({"mean": mean, "std": std}, axis=1).swaplevel(axis=1).reindex(columns=cols, level=0)
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """Which model scores the list: the trained model, or the best baseline where the model does not beat them all."""
+
+    name: str
+    reason: str | None = None  # why a baseline scores, in words for the report (None = the model)
+    log_loss: float | None = None  # its mean backtest log loss
+
+
+def choose_scorer(summary: pd.DataFrame) -> Scorer:
+    """The model when it beats every baseline on mean ROC AUC and log loss at once; else the best baseline (best sum
+    of ranks on the two, then the lower log loss), with the comparison that decided it."""
+    means = summary.xs("mean", axis=1, level=1) if isinstance(summary.columns, pd.MultiIndex) else summary
+    scored = means.loc[[m for m in MODELS if m in means.index], ["roc_auc", "log_loss"]].dropna()
+    if "lightgbm" not in scored.index:
+        return Scorer("lightgbm")
+    model = scored.loc["lightgbm"]
+    rivals = scored.drop(index="lightgbm")
+    beaten = rivals[(model["roc_auc"] <= rivals["roc_auc"]) | (model["log_loss"] >= rivals["log_loss"])]
+    if beaten.empty:
+        return Scorer("lightgbm", None, float(model["log_loss"]))
+    ranks = rivals["roc_auc"].rank(ascending=False) + rivals["log_loss"].rank()
+    best = min(rivals.index, key=lambda m: (ranks[m], rivals.loc[m, "log_loss"]))
+    lost = "; ".join(
+        f"{label(m)} has ROC AUC {beaten.loc[m, 'roc_auc']:.3f} and log loss {beaten.loc[m, 'log_loss']:.3f}"
+        for m in beaten.index
+    )
+    reason = (
+        f"the trained model (ROC AUC {model['roc_auc']:.3f}, log loss {model['log_loss']:.3f}) does not beat every "
+        f"simple baseline in the backtest ({lost}), so this list's risks come from {label(best)}, the best of them"
+    )
+    return Scorer(best, reason, float(rivals.loc[best, "log_loss"]))
+
+
+LABELS = {
+    "lightgbm": "the trained model",
+    "rfm_baseline": "the RFM score",
+    "recency_baseline": "days since the last purchase",
+    "logistic_baseline": "the logistic regression",
+    "bgnbd_gg_baseline": "BG/NBD",
+}
+
+
+def label(model: str) -> str:
+    return LABELS.get(model, model)
+
+
+def hindsight(
+    trained: training.TrainedModels,
+    features: pd.DataFrame,
+    transactions: pd.DataFrame,
+    horizon_days: int,
+    campaign: CampaignConfig = CampaignConfig(),
+) -> pd.DataFrame:
+    """How a list turned out once its horizon has passed: the metrics of the model and every baseline, scored as
+    they would have scored as_of (a short history's forecasts extended the same way), against what happened.
+
+    ``features``: the scoring features of that as_of; ``transactions``: the validated transactions, now reaching at
+    least ``horizon_days`` past it. The same regime as the list itself, judged on the horizon it forecast.
+    """
+    outcome = labels.outcomes(transactions, features[["customer_id", "cutoff"]], horizon_days)
+    test = features.assign(churned=outcome["churned"].to_numpy(), future_spend=outcome["future_spend"].to_numpy())
+    return pd.DataFrame(evaluate_fold(trained, test, campaign)[0])

@@ -42,6 +42,8 @@ def contributions(model: CalibratedChurnModel, frame: pd.DataFrame) -> pd.DataFr
                 time.monotonic() - started,
             )
     values = np.concatenate(parts) if parts else np.empty((0, len(model.features)))
+    if model.blended and len(frame):  # the other parts' exact contributions, in the blend's weights
+        values = model.tree_weight * values + model.other_contributions(frame)
     return pd.DataFrame(values, columns=model.features, index=frame.index)
 
 

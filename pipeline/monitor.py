@@ -202,7 +202,7 @@ def health(
     gone = [n for n in reference["features"] if n not in features]
     shifted = drift[drift > cfg.max_psi]
     if len(shifted):
-        named = ", ".join(labels.get(n, n) for n in shifted.index[:5])
+        named = ", ".join(_distinct(labels.get(n, n) for n in shifted.index)[:5])
         warnings.append(
             f"This week's customers look different from those the model was trained on ({named}: population "
             f"stability index above {cfg.max_psi}). Check the latest data load; if it is right, retrain with "
@@ -210,9 +210,14 @@ def health(
         )
     gaps = missing[missing > cfg.max_missing_increase]
     if len(gaps) or gone:
-        named = ", ".join([*(labels.get(n, n) for n in gaps.index[:5]), *gone[:5]])
+        named = ", ".join(_distinct([*(labels.get(n, n) for n in gaps.index), *gone])[:5])
         warnings.append(
             f"Inputs are missing for more customers than in training ({named}). A column or table may be missing "
             f"from this week's data; check the ingest summary."
         )
     return Health(drift, missing, age, warnings)
+
+
+def _distinct(names) -> list[str]:
+    """The names in order, each once (several features share a driver's label)."""
+    return list(dict.fromkeys(names))

@@ -57,6 +57,18 @@ class Plan:
     explicit_as_of: bool = False  # as_of was set by the run (not the day after the last transaction)
     features_digest: Optional[str] = None  # the feature settings they were built with (registry.features_digest)
     left_out: Optional[dict] = None  # customers known at as_of but not scored: {reason: count}
+    # A short history: no cutoff has a whole horizon_days observed, so the labels judge this shorter horizon and
+    # the model's forecasts are extended to horizon_days with BG/NBD's shape (see ``pipeline.extend``). None = no.
+    trained_horizon_days: Optional[int] = None
+
+    @property
+    def label_days(self) -> Optional[int]:
+        """The horizon the labelled cutoffs are labelled with (and the backtest judges)."""
+        return self.trained_horizon_days or self.horizon_days
+
+    @property
+    def extended(self) -> bool:
+        return self.trained_horizon_days is not None
 
     @property
     def provenance(self) -> dict:
@@ -66,6 +78,7 @@ class Plan:
             "horizon_days": self.horizon_days,
             "tables": self.tables_digest,
             "features": self.features_digest,
+            **({"label_days": self.trained_horizon_days} if self.extended else {}),
         }
 
     @property
@@ -91,6 +104,7 @@ class Plan:
             "explicit_as_of": self.explicit_as_of,
             "features_digest": self.features_digest,
             "left_out": self.left_out,
+            "trained_horizon_days": self.trained_horizon_days,
         }
 
     @classmethod
@@ -106,6 +120,7 @@ class Plan:
             bool(d.get("explicit_as_of")),
             d.get("features_digest"),
             d.get("left_out"),
+            d.get("trained_horizon_days"),
         )
         return cls(pd.Timestamp(d["as_of"]), production, folds, d.get("fallback_reason"), *span, *made)
 
@@ -135,12 +150,29 @@ def folds_for(
     return production, backtest
 
 
-def make(as_of: pd.Timestamp, first: pd.Timestamp, last: pd.Timestamp, observed_days: int, cfg: ModelConfig) -> Plan:
-    """The plan for as_of over transactions from ``first`` to ``last``; ``observed_days`` is how long after a cutoff
-    its label is known (horizon + gap)."""
-    production, folds = folds_for(as_of, first, observed_days, cfg)
-    reason = None if production else too_short_message(as_of, first, observed_days, cfg)
-    return Plan(as_of, production, tuple(folds), reason, first, last)
+MIN_TRAINED_HORIZON_DAYS = 28  # a short history trains on labels of at least four weeks, or not at all
+
+
+def make(as_of: pd.Timestamp, first: pd.Timestamp, last: pd.Timestamp, horizon_days: int, cfg: ModelConfig) -> Plan:
+    """The plan for as_of over transactions from ``first`` to ``last``.
+
+    A label is known ``horizon_days`` + ``cfg.label_gap_days`` after its cutoff. When no cutoff has that much
+    observed (a short history), the plan trains on the longest shorter horizon, in whole weeks, whose fit and at
+    least one backtest fold still fit before as_of (``trained_horizon_days``); only if none does, no model is
+    trained and scoring falls back to BG/NBD x Gamma-Gamma.
+    """
+    gap = cfg.label_gap_days
+    production, folds = folds_for(as_of, first, horizon_days + gap, cfg)
+    if production is not None:
+        return Plan(as_of, production, tuple(folds), None, first, last, horizon_days)
+    shorter = range(7 * ((horizon_days - 1) // 7), MIN_TRAINED_HORIZON_DAYS - 1, -7)
+    fits = [(days, *folds_for(as_of, first, days + gap, cfg)) for days in shorter]
+    fits = [f for f in fits if f[1] is not None]
+    if not fits:
+        reason = too_short_message(as_of, first, horizon_days + gap, cfg)
+        return Plan(as_of, None, (), reason, first, last, horizon_days)
+    days, production, folds = next((f for f in fits if f[2]), fits[0])
+    return Plan(as_of, production, tuple(folds), None, first, last, horizon_days, trained_horizon_days=days)
 
 
 def too_short_message(as_of: pd.Timestamp, first_purchase: pd.Timestamp, horizon_days: int, cfg: ModelConfig) -> str:

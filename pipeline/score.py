@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline import explain, models
+from pipeline import explain, models, train
 from pipeline.bundle import FALLBACK_VERSION
 from pipeline.train import NotEnoughHistory, TrainedModels, predict
 
-__all__ = ["FALLBACK_VERSION", "run_fallback", "run_on_spark", "score_customers", "score_rows"]
+__all__ = ["FALLBACK_VERSION", "run_baseline", "run_fallback", "run_on_spark", "score_customers", "score_rows"]
 # What the list shows beside the scores: the customer's last order and the facts a call would start from.
 DESCRIBING_COLUMNS = (
     "recency_days",
@@ -52,6 +52,12 @@ def score_rows(
     scored = predict(trained, features, raw)
     log_odds = explain.by_driver(explain.contributions(trained.churn, features), wording.reasons)
     drivers = explain.to_points(log_odds, raw, trained.churn.calibrator)
+    if trained.extended:  # the risk over the full horizon is the label horizon's times a factor: so are its points
+        label_p = trained.churn.calibrated(raw)
+        factor = np.divide(
+            scored["churn_probability"].to_numpy(), label_p, out=np.ones_like(label_p), where=label_p > 0
+        )
+        drivers = drivers.mul(factor, axis=0)
     return _rows(scored, drivers, features, wording, typical), drivers
 
 
@@ -127,17 +133,36 @@ def run_fallback(features: pd.DataFrame, wording: explain.Wording) -> tuple[pd.D
             "the BG/NBD and Gamma-Gamma fallback; features.probabilistic must be on"
         )
     scored = bgnbd_predictions(features)
+    signs = warning_signs(features)
+    typical = explain.typical_values(features, wording)
+    rows = _rows(scored, signs, features, wording, typical, points=False)
+    return _rank(rows, signs, FALLBACK_VERSION, wording.n_reasons)
+
+
+def run_baseline(
+    trained: TrainedModels, name: str, features: pd.DataFrame, model_version: str, wording: explain.Wording
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score with the baseline the backtest preferred to the model: its risks, the value model's values, and
+    rule-based warning signs as the reasons (a baseline has no exact contributions to give)."""
+    scored = predict(trained, features)
+    p = train.baseline_probability(trained, name, features)
+    p = np.clip(np.where(np.isnan(p), scored["churn_probability"].to_numpy(), p), 0, 1)  # no BG/NBD fit: the model's
+    scored = scored.assign(churn_probability=p, value_at_risk=p * scored["value_if_retained"].to_numpy())
+    signs = warning_signs(features)
+    rows = _rows(scored, signs, features, wording, explain.typical_values(features, wording), points=False)
+    return _rank(rows, signs, f"{name} (the backtest's best, over model {model_version})", wording.n_reasons)
+
+
+def warning_signs(features: pd.DataFrame) -> pd.DataFrame:
+    """The rule-based warning signs of each customer, as priorities (the first sign in WARNING_SIGNS ranks highest)."""
     n = len(WARNING_SIGNS)
-    signs = pd.DataFrame(
+    return pd.DataFrame(
         {
             name: np.where(np.asarray(test(features), bool), float(n - k), 0.0)
             for k, (name, test) in enumerate(WARNING_SIGNS)
         },
         index=features.index,
     )
-    typical = explain.typical_values(features, wording)
-    rows = _rows(scored, signs, features, wording, typical, points=False)
-    return _rank(rows, signs, FALLBACK_VERSION, wording.n_reasons)
 
 
 def _rows(

@@ -21,7 +21,7 @@ CATEGORICAL = ["region", "acquisition_channel"]
 NON_FEATURES = {"customer_id", "cutoff", "n_lines", "n_return_lines", *segments.SEGMENT_COLUMNS}
 # What the list shows about a customer's last order: scoring features only, never model inputs.
 DESCRIBING = ["last_order_date", "last_order_amount"]
-NON_FEATURES |= set(DESCRIBING)
+NON_FEATURES |= set(DESCRIBING) | set(btyd.TARGET_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -90,15 +90,18 @@ def build_on(
     cfg: FeaturesConfig,
     horizon_days: int = 90,
     describe: bool = False,
+    target_days: Optional[int] = None,
 ) -> pd.DataFrame:
     """The features computed where ``tables`` live (any Ibis backend: DuckDB, Spark, PostgreSQL, ...).
 
     ``tables`` maps transactions (required), complaints, customers and surveys to backend tables with our column
     names and types. One query per cutoff; only the per-customer result comes back. The BG/NBD and Gamma-Gamma fits
     and the segment labels are computed from it, per cutoff. ``describe`` adds each customer's last order (date and
-    amount) for the list; it is not a model input.
+    amount) for the list; it is not a model input. ``target_days``: see ``btyd.features``.
     """
-    return concat_cutoffs([_build_one(con, tables, c, cfg, horizon_days, describe) for c in sorted(set(cutoffs))])
+    return concat_cutoffs(
+        [_build_one(con, tables, c, cfg, horizon_days, describe, target_days) for c in sorted(set(cutoffs))]
+    )
 
 
 def _build_one(
@@ -108,6 +111,7 @@ def _build_one(
     cfg: FeaturesConfig,
     horizon_days: int,
     describe: bool = False,
+    target_days: Optional[int] = None,
 ) -> pd.DataFrame:
     """The features of one cutoff."""
     cutoff = _literal(at)
@@ -129,7 +133,7 @@ def _build_one(
         table = table.left_join(last, "customer_id").select(table, *DESCRIBING)
     out = _finish(engine.fetch(con, table.order_by("customer_id")))
     if cfg.probabilistic:
-        out = pd.concat([out, btyd.features(out, horizon_days, cfg.btyd_fit_max_customers)], axis=1)
+        out = pd.concat([out, btyd.features(out, horizon_days, cfg.btyd_fit_max_customers, target_days)], axis=1)
     return segments.add(out, cfg.loyalty)
 
 

@@ -3,20 +3,24 @@
 Fitted models saved by earlier releases refer to ``pipeline.models.<Class>``; the names below keep them loadable.
 """
 
-from pipeline.models.baselines import BgNbdBaseline, LogisticBaseline, RfmBaseline
+from pipeline.models.baselines import BgNbdBaseline, LogisticBaseline, RecencyBaseline, RfmBaseline
 from pipeline.models.calibration import ProbabilityCalibrator
-from pipeline.models.churn import CalibratedChurnModel
-from pipeline.models.estimators import align, categories_of, churn_classifier, value_regressor
-from pipeline.models.value import ValueModel, value_if_retained
+from pipeline.models.churn import CalibratedChurnModel, logit
+from pipeline.models.estimators import align, categories_of, churn_classifier, spend_regressor, value_regressor
+from pipeline.models.value import ValueModel, blend_weights, value_if_retained
 
 __all__ = [
     "BgNbdBaseline",
     "CalibratedChurnModel",
     "LogisticBaseline",
     "ProbabilityCalibrator",
+    "RecencyBaseline",
     "RfmBaseline",
     "ValueModel",
     "align",
+    "blend_weights",
+    "logit",
+    "spend_regressor",
     "categories_of",
     "churn_classifier",
     "value_if_retained",

@@ -49,3 +49,9 @@ def align(X: pd.DataFrame, features: list[str], categories: dict[str, list]) -> 
     if not categories:
         return out
     return out.assign(**{c: pd.Categorical(out[c].astype("object"), categories=cats) for c, cats in categories.items()})
+
+
+def spend_regressor(params: LgbmParams, seed: int) -> lgb.LGBMRegressor:
+    """Spend over the horizon of every customer, buyers or not: zero-inflated and long-tailed, so a Tweedie objective
+    (a compound Poisson-gamma: a number of purchases times their amounts)."""
+    return lgb.LGBMRegressor(objective="tweedie", tweedie_variance_power=1.5, **_lgbm_kwargs(params, seed))

@@ -1,6 +1,18 @@
-"""The value model as scored: spend over the horizon if the customer keeps buying."""
+"""The value model as scored: expected spend over the horizon, and spend if the customer keeps buying.
+
+Three forecasts of the horizon's spend compete, and are blended with convex weights chosen on the validation
+cutoff (by RMSE on customers the models were not fitted on):
+
+* ``two_part``: P(any purchase) from the churn model x spend given a purchase (a gamma regressor on buyers);
+* ``tweedie``: spend of every customer, buyers or not, directly (a zero-inflated Tweedie regressor);
+* ``bgnbd_gg``: BG/NBD's expected purchases x Gamma-Gamma's spend per purchase (needs no labels).
+
+A single forecast wins where it gets all the weight.
+"""
 
 from __future__ import annotations
+
+import itertools
 
 import lightgbm as lgb
 import numpy as np
@@ -9,17 +21,80 @@ from sklearn.base import BaseEstimator
 
 from pipeline.models.estimators import align
 
+CANDIDATES = ("two_part", "tweedie", "bgnbd_gg")
+
 
 class ValueModel(BaseEstimator):
-    """A fitted LightGBM spend regressor that restores training categories before predicting."""
+    """Fitted value regressors, their blend weights, and the level of spend given a purchase.
 
-    def __init__(self, regressor: lgb.LGBMRegressor, features: list[str], categories: dict[str, list]):
+    ``predict`` is spend if retained (the buyers' regressor, levelled on the validation buyers); ``expected`` is the
+    blended expected spend given the churn probabilities.
+    """
+
+    def __init__(
+        self,
+        regressor: lgb.LGBMRegressor,
+        features: list[str],
+        categories: dict[str, list],
+        tweedie: lgb.LGBMRegressor | None = None,
+        weights: dict[str, float] | None = None,
+        scale: float = 1.0,
+    ):
         self.regressor = regressor
         self.features = features
         self.categories = categories
+        self.tweedie = tweedie
+        self.weights = weights
+        self.scale = scale
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.regressor.predict(align(X, self.features, self.categories))
+        return self.regressor.predict(align(X, self.features, self.categories)) * getattr(self, "scale", 1.0)
+
+    def candidates(self, X: pd.DataFrame, p: np.ndarray) -> dict[str, np.ndarray]:
+        """Each candidate's expected spend over the horizon for customers with churn probabilities ``p``."""
+        aligned = align(X, self.features, self.categories)
+        two_part = (1 - p) * self.regressor.predict(aligned)
+        out = {"two_part": two_part}
+        if getattr(self, "tweedie", None) is not None:
+            out["tweedie"] = self.tweedie.predict(aligned)
+        out["bgnbd_gg"] = np.where(np.isnan(bg := bgnbd_value(X)), two_part, bg)
+        return out
+
+    def expected(self, X: pd.DataFrame, p: np.ndarray) -> np.ndarray:
+        """The blended expected spend (spend if retained x P(buying) for a model saved without weights)."""
+        weights = getattr(self, "weights", None)
+        if not weights:
+            return (1 - p) * self.predict(X)
+        found = self.candidates(X, p)
+        return sum(w * found[name] for name, w in weights.items() if w > 0)
+
+
+def bgnbd_value(X: pd.DataFrame) -> np.ndarray:
+    """BG/NBD x Gamma-Gamma expected spend from the per-cutoff features (missing where they are)."""
+    if "bgnbd_expected_purchases" not in X or "gg_expected_spend" not in X:
+        return np.full(len(X), np.nan)
+    return X["bgnbd_expected_purchases"].to_numpy(float) * X["gg_expected_spend"].to_numpy(float)
+
+
+GRID = np.linspace(0, 1, 5)  # the blend weights tried, in quarters
+
+
+def blend_weights(found: dict[str, np.ndarray], actual: np.ndarray) -> dict[str, float]:
+    """Convex weights of the candidates (in quarters, summing to 1) with the least RMSE on labelled rows.
+
+    Convex, not free least squares: spend is long-tailed, so free weights chase the few largest spenders of one
+    cutoff and move the level with them; a mix of forecasts keeps their own levels.
+    """
+    names = list(found)
+    matrix = np.column_stack([found[n] for n in names])
+    best, best_rmse = None, np.inf
+    for w in itertools.product(GRID, repeat=len(names)):
+        if abs(sum(w) - 1) > 1e-9:
+            continue
+        rmse = float(np.sqrt(np.mean((matrix @ np.array(w) - actual) ** 2)))
+        if rmse < best_rmse - 1e-9:
+            best, best_rmse = w, rmse
+    return {n: float(v) for n, v in zip(names, best)}
 
 
 def value_if_retained(p: np.ndarray, expected_value: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ def model_card(context: dict, summary: pd.DataFrame) -> str:
         f"validation cutoff: {context['validation_cutoff'] or '-'}.",
         f"- Features ({len(context['features'])}): {', '.join(context['features']) or 'BG/NBD and Gamma-Gamma only'}.",
         f"- Calibration: {context.get('calibration') or '-'}.",
+        *_shape(context),
         "",
         "## Out-of-time backtest (mean ± spread over folds)",
     ]
@@ -51,6 +52,25 @@ def model_card(context: dict, summary: pd.DataFrame) -> str:
         "- Customer attributes (region, channel, loyalty membership) are a current snapshot, not as of each cutoff.",
         "- Reasons are TreeSHAP contributions of the uncalibrated model, grouped into drivers: "
         "associations, not causes.",
-        "- The value model is fitted on customers who buy in the horizon; it is not a lifetime value.",
+        "- The value forecast covers the horizon only; it is not a lifetime value.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _shape(context: dict) -> list[str]:
+    """The lines saying how the model is blended, whether a baseline scores, and whether it is extended."""
+    out = []
+    if blend := context.get("churn_blend"):
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in blend.items() if v > 0)
+        out.append(f"- Churn: a blend of log-odds, weighted on the validation cutoff: {parts}.")
+    if value := context.get("value_blend"):
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in value.items() if v > 0)
+        out.append(f"- Value: a blend of forecasts, weighted by backtest RMSE: {parts} (see `models.value`).")
+    if reason := context.get("scorer_reason"):
+        out.append(f"- **A baseline scores the list**: {reason}.")
+    if extended := context.get("extended"):
+        out.append(
+            f"- **A short history**: the model learnt {extended[0]}-day labels (the backtest judges those); its "
+            f"forecasts are extended to {extended[1]} days with BG/NBD's shape (see `pipeline.extend`)."
+        )
+    return out

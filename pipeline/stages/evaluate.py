@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Optional
@@ -26,6 +27,7 @@ class Evaluation:
     summary: pd.DataFrame
     candidate_log_loss: Optional[float] = None
     champion_log_loss: Optional[float] = None
+    scorer_reason: Optional[str] = None  # why a baseline scores the list instead of the model (None = the model)
 
 
 def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
@@ -39,7 +41,7 @@ def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
         io.write_csv(empty, catalog.metrics)
         return Evaluation(evaluate.summarise(empty))
     labelled = load_labelled(catalog, [c for f in folds for c in f.cutoffs], the_plan)
-    bt = evaluate.backtest(labelled, folds, cfg.model, cfg.seed, cfg.horizon_days, cfg.campaign)
+    bt = evaluate.backtest(labelled, folds, cfg.model, cfg.seed, the_plan.label_days, cfg.campaign)
     io.write_csv(bt.metrics, catalog.metrics)
     io.write_parquet(bt.latest, catalog.latest_fold)
     summary = evaluate.summarise(bt.metrics)
@@ -55,8 +57,35 @@ def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
             )
     tracker.log_metrics({f"{m}.{metric}.{stat}": v for (metric, stat), col in summary.items() for m, v in col.items()})
     tracker.log_artifact(catalog.metrics, "evaluation")
-    ll = float(summary.loc["lightgbm", ("log_loss", "mean")]) if "lightgbm" in summary.index else None
-    return Evaluation(summary, ll, _champion_recipe_log_loss(cfg, catalog, the_plan, labelled))
+    scorer = evaluate.choose_scorer(summary)
+    _settle_candidate(catalog, the_plan, scorer, bt.value_weights, tracker)
+    champion_loss = _champion_recipe_log_loss(cfg, catalog, the_plan, labelled)
+    return Evaluation(summary, scorer.log_loss, champion_loss, scorer.reason)
+
+
+def _settle_candidate(catalog: Catalog, the_plan: Plan, scorer, value_weights, tracker) -> None:
+    """Record on the candidate what the backtest decided: the value blend, and whether a baseline scores instead."""
+    candidate = catalog.read_bundle(catalog.candidate)
+    if candidate is None or candidate.trained is None or candidate.as_of != the_plan.as_of.isoformat():
+        return
+    if value_weights:
+        candidate.trained.value.weights = value_weights
+        tracker.log_params({f"evaluate.value_weight.{k}": v for k, v in value_weights.items()})
+        log.info(
+            "evaluate: value blend by backtest RMSE: %s", ", ".join(f"{k} {v:.2f}" for k, v in value_weights.items())
+        )
+    name = None if scorer.name == "lightgbm" else scorer.name
+    if name:
+        log.warning("evaluate: %s", scorer.reason)
+    tracker.set_tags({"scorer": scorer.name})
+    settled = dataclasses.replace(candidate, scorer=name, scorer_reason=scorer.reason)
+    catalog.write_bundle(settled, catalog.candidate)
+    champion = catalog.read_bundle(catalog.champion)
+    if champion is not None and (champion.version, champion.training_digest) == (
+        candidate.version,
+        candidate.training_digest,
+    ):  # the same model, refitted on the same rows: what its backtest decided holds for the champion too
+        catalog.write_bundle(settled, catalog.champion)
 
 
 def _champion_recipe_log_loss(cfg: Config, catalog: Catalog, the_plan: Plan, labelled: pd.DataFrame) -> Optional[float]:
@@ -73,5 +102,5 @@ def _champion_recipe_log_loss(cfg: Config, catalog: Catalog, the_plan: Plan, lab
     kept = [c for c in labelled.columns if c not in excluded(labelled.columns, saved["features"].get("exclude", []))]
     log.info("evaluate: backtesting the champion's recipe (%s) on the same folds to compare", champion.version)
     model = registry.model_config(saved["model"])
-    bt = evaluate.backtest(labelled[kept], list(the_plan.folds), model, saved["seed"], cfg.horizon_days)
+    bt = evaluate.backtest(labelled[kept], list(the_plan.folds), model, saved["seed"], the_plan.label_days)
     return float(bt.metrics.query("model == 'lightgbm'")["log_loss"].mean())

@@ -104,13 +104,11 @@ def run_features(cfg: Config, catalog: Catalog, training: bool = True) -> plan.P
     first, last = pd.Timestamp(span["first"].iloc[0]), pd.Timestamp(span["last"].iloc[0])
     as_of = resolve_as_of(cfg, last)
     check_as_of(as_of, first, last, cfg.horizon_days)
-    observed = cfg.horizon_days + cfg.model.label_gap_days  # a label is known this long after its cutoff
     data_end = last
     if last >= as_of:  # a backfill: the data goes on past as_of; the plan records the last transaction before it
         last = pd.Timestamp(engine.execute(con, tx.filter(tx.timestamp < as_of).timestamp.max()))
     the_plan = dataclasses.replace(
-        plan.make(as_of, first, last, observed, cfg.model),
-        horizon_days=cfg.horizon_days,
+        plan.make(as_of, first, last, cfg.horizon_days, cfg.model),
         tables_digest=catalog.tables_digest(),
         data_end=data_end,
         explicit_as_of=cfg.as_of is not None,
@@ -118,6 +116,14 @@ def run_features(cfg: Config, catalog: Catalog, training: bool = True) -> plan.P
     )
     if the_plan.production is None:
         log.warning("%s: scoring with BG/NBD x Gamma-Gamma, which needs no labels", the_plan.fallback_reason)
+    elif the_plan.extended:
+        log.warning(
+            "features: a short history: no cutoff has a whole %d-day horizon observed before as_of, so the model "
+            "learns %d-day labels and its forecasts are extended to %d days with BG/NBD's shape",
+            cfg.horizon_days,
+            the_plan.trained_horizon_days,
+            cfg.horizon_days,
+        )
     cutoffs = the_plan.labelled_cutoffs
     started = time.monotonic()
     todo = [*cutoffs, as_of] if training else [as_of]
@@ -125,11 +131,17 @@ def run_features(cfg: Config, catalog: Catalog, training: bool = True) -> plan.P
     for k, cutoff in enumerate(todo, 1):
         labelled = cutoff < as_of
         frame = build_on(
-            con, sampled if labelled else tables, [cutoff], cfg.features, cfg.horizon_days, describe=not labelled
+            con,
+            sampled if labelled else tables,
+            [cutoff],
+            cfg.features,
+            the_plan.label_days,
+            describe=not labelled,
+            target_days=cfg.horizon_days if the_plan.extended else None,
         )
         frame = frame.drop(columns=excluded(frame.columns, cfg.features.exclude))
         if labelled:
-            outcome = labels.outcomes_on(con, tx, frame, cfg.horizon_days, cfg.model.label_gap_days)
+            outcome = labels.outcomes_on(con, tx, frame, the_plan.label_days, cfg.model.label_gap_days)
             catalog.write_labelled(
                 frame.assign(churned=outcome["churned"], future_spend=outcome["future_spend"]), cutoff, the_plan
             )

@@ -21,12 +21,13 @@ log = logging.getLogger(__name__)
 
 def ensure_demo_data(cfg: Config) -> None:
     """Generate the demo tables when the demo source is selected and they are not there yet."""
-    if cfg.data.source != "demo" or all(Path(getattr(cfg.data, t)).exists() for t in demo.TABLES):
+    wanted = tuple(t for t in demo.TABLES if getattr(cfg.data, t))
+    if cfg.data.source != "demo" or all(Path(getattr(cfg.data, t)).exists() for t in wanted):
         return
     d = cfg.data.demo
-    log.info("generating demo data: %d customers over %.1f years", d.n_customers, d.years)
-    tables = demo.generate(d.n_customers, d.years, d.end_date, cfg.seed, d.weeks_ahead)
-    demo.write(tables, Path(cfg.data.transactions).parent)
+    log.info("generating demo data (%s): %d customers over %.1f years", d.regime, d.n_customers, d.years)
+    tables = demo.generate(d.n_customers, d.years, d.end_date, cfg.seed, d.weeks_ahead, str(d.regime))
+    demo.write(tables, Path(cfg.data.transactions).parent, wanted)
 
 
 MAX_PARTS = 16  # past this many parts a table's small parts are folded into one

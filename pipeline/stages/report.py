@@ -80,6 +80,8 @@ def run_report(
                 "model_version": customers["model_version"].iloc[0] if len(customers) else "",
                 "currency": currency,
                 "fallback_reason": the_plan.fallback_reason,
+                "scorer_reason": getattr(champion, "scorer_reason", None),
+                "extended": (the_plan.trained_horizon_days, cfg.horizon_days) if the_plan.extended else None,
                 "left_out": the_plan.left_out,
             },
         )
@@ -206,10 +208,31 @@ def write_model_card(cfg: Config, catalog: Catalog, the_plan: plan.Plan, custome
             "validation_cutoff": champion.validation_cutoff if champion else None,
             "features": list(champion.features) if champion else [],
             "calibration": champion.calibration if champion else None,
+            **_model_shape(champion, the_plan),
         },
         summary,
     )
     return io.write_text(card, catalog.model_card(as_of))
+
+
+def _model_shape(champion, the_plan: plan.Plan) -> dict:
+    """How the scoring model is put together: the churn blend, the value blend, a baseline scoring, a short history."""
+    trained = getattr(champion, "trained", None)
+    if trained is None:
+        return {}
+    churn = trained.churn
+    shape = {
+        "churn_blend": {
+            "trees": getattr(churn, "tree_weight", 1.0),
+            "linear": churn.linear_weight if hasattr(churn, "linear_weight") else 0.0,
+            "BG/NBD": getattr(churn, "bgnbd_weight", 0.0),
+        },
+        "value_blend": getattr(trained.value, "weights", None),
+        "scorer_reason": getattr(champion, "scorer_reason", None),
+    }
+    if the_plan.extended:
+        shape["extended"] = (the_plan.trained_horizon_days, the_plan.horizon_days)
+    return shape
 
 
 def _data_window(the_plan: plan.Plan, catalog: Catalog, as_of: pd.Timestamp) -> dict[str, str]:

@@ -47,6 +47,9 @@ def run_score(cfg: Config, catalog: Catalog) -> Scored:
     )
     if bundle.is_fallback:
         scored, drivers = score.run_fallback(features, wording)
+    elif bundle.scorer:  # the backtest found the model no better than this baseline
+        log.warning("score: %s", bundle.scorer_reason)
+        scored, drivers = score.run_baseline(bundle.trained, bundle.scorer, features, bundle.version, wording)
     elif cfg.features.engine == "spark":  # predictions and exact reasons on the executors
         session = engine.spark_session(engine.connect("spark", threads.count(), cfg.features.spark_master))
         scored, drivers = score.run_on_spark(session, bundle.trained, features, bundle.version, wording)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -42,7 +43,9 @@ def run_train(cfg: Config, catalog: Catalog, tracker) -> str:
             return champion.version
         train_rows = labelled[labelled["cutoff"].isin(production.train)]
         validation_rows = labelled[labelled["cutoff"] == production.validation]
-        trained = train.fit(train_rows, validation_rows, cfg.model, cfg.seed, cfg.horizon_days)
+        trained = train.fit(train_rows, validation_rows, cfg.model, cfg.seed, the_plan.label_days)
+        if the_plan.extended:
+            trained = dataclasses.replace(trained, label_days=the_plan.label_days, target_days=cfg.horizon_days)
         tracker.log_params(
             {
                 "train.calibration": trained.calibration,
@@ -70,7 +73,7 @@ def run_train(cfg: Config, catalog: Catalog, tracker) -> str:
             validation_cutoff=f"{production.validation:%Y-%m-%d}",
             training_digest=digest,
             reference=monitor.reference_profile(  # the latest labelled customers: the nearest to what it will score
-                validation_rows[trained.features], trained.churn.predict_proba(validation_rows)[:, 1]
+                validation_rows[trained.features], train.predict(trained, validation_rows)["churn_probability"]
             ),
         )
     catalog.write_bundle(bundle, catalog.candidate)
