@@ -106,8 +106,8 @@ def run_stage(stage: str, cfg: Config, catalog: Catalog, tracker, produced: dict
     elif stage == "evaluate":
         evaluation = stages.run_evaluate(cfg, catalog, tracker)
         print_metrics(evaluation.summary)
-        if evaluation.scorer_reason:
-            print(f"  {evaluation.scorer_reason[0].upper()}{evaluation.scorer_reason[1:]}.")
+        if said := evaluation.scorer_reason or evaluation.scorer_note:
+            print(f"  {said[0].upper()}{said[1:]}.")
         decision = stages.run_promotion(cfg, catalog, tracker, evaluation)
         if decision is not None:
             verdict = (

@@ -36,6 +36,7 @@ class ModelBundle:
     # the baseline that scores instead of the trained model when the backtest found it no better (evaluate.Scorer)
     scorer: Optional[str] = None
     scorer_reason: Optional[str] = None
+    backtest_note: Optional[str] = None  # the model scores, but the backtest found a baseline ahead on one metric
 
     @property
     def is_fallback(self) -> bool:

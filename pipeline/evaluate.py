@@ -240,36 +240,41 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Scorer:
-    """Which model scores the list: the trained model, or the best baseline where the model does not beat them all."""
+    """Which model scores the list: the trained model, or a baseline that did better in the backtest."""
 
     name: str
     reason: str | None = None  # why a baseline scores, in words for the report (None = the model)
     log_loss: float | None = None  # its mean backtest log loss
+    note: str | None = None  # the model scores but is not ahead of every baseline on both metrics: where it is not
 
 
 def choose_scorer(summary: pd.DataFrame) -> Scorer:
-    """The model when it beats every baseline on mean ROC AUC and log loss at once; else the best baseline (best sum
-    of ranks on the two, then the lower log loss), with the comparison that decided it."""
+    """The model when it beats every baseline on mean ROC AUC and log loss at once. Otherwise whichever of the model
+    and the baselines ranks best on the two together (the sum of its ranks, then the lower log loss): a baseline
+    that does scores the list; a model that still does scores with a note of where it fell short."""
     means = summary.xs("mean", axis=1, level=1) if isinstance(summary.columns, pd.MultiIndex) else summary
     scored = means.loc[[m for m in MODELS if m in means.index], ["roc_auc", "log_loss"]].dropna()
     if "lightgbm" not in scored.index:
         return Scorer("lightgbm")
     model = scored.loc["lightgbm"]
-    rivals = scored.drop(index="lightgbm")
-    beaten = rivals[(model["roc_auc"] <= rivals["roc_auc"]) | (model["log_loss"] >= rivals["log_loss"])]
+    beaten = scored.drop(index="lightgbm")
+    beaten = beaten[(model["roc_auc"] <= beaten["roc_auc"]) | (model["log_loss"] >= beaten["log_loss"])]
     if beaten.empty:
         return Scorer("lightgbm", None, float(model["log_loss"]))
-    ranks = rivals["roc_auc"].rank(ascending=False) + rivals["log_loss"].rank()
-    best = min(rivals.index, key=lambda m: (ranks[m], rivals.loc[m, "log_loss"]))
-    lost = "; ".join(
-        f"{label(m)} has ROC AUC {beaten.loc[m, 'roc_auc']:.3f} and log loss {beaten.loc[m, 'log_loss']:.3f}"
-        for m in beaten.index
+    ranks = scored["roc_auc"].rank(ascending=False) + scored["log_loss"].rank()
+    best = min(scored.index, key=lambda m: (ranks[m], scored.loc[m, "log_loss"]))
+    shortfall = (
+        f"the trained model (ROC AUC {model['roc_auc']:.3f}, log loss {model['log_loss']:.3f}) is not ahead of every "
+        f"simple baseline in the backtest: "
+        + "; ".join(
+            f"{label(m)} has ROC AUC {beaten.loc[m, 'roc_auc']:.3f} and log loss {beaten.loc[m, 'log_loss']:.3f}"
+            for m in beaten.index
+        )
     )
-    reason = (
-        f"the trained model (ROC AUC {model['roc_auc']:.3f}, log loss {model['log_loss']:.3f}) does not beat every "
-        f"simple baseline in the backtest ({lost}), so this list's risks come from {label(best)}, the best of them"
-    )
-    return Scorer(best, reason, float(rivals.loc[best, "log_loss"]))
+    if best == "lightgbm":
+        return Scorer("lightgbm", None, float(model["log_loss"]), f"{shortfall}; it still ranks best on the two")
+    reason = f"{shortfall}, so this list's risks come from {label(best)}, which ranks best on the two"
+    return Scorer(best, reason, float(scored.loc[best, "log_loss"]))
 
 
 LABELS = {

@@ -176,21 +176,18 @@ def _fit_value(
     """The buyers' spend regressor, the Tweedie regressor on everyone, and their blend with BG/NBD x Gamma-Gamma."""
     buyers, val_buyers = (f[(f["churned"] == 0) & (f["future_spend"] > 0)] for f in (train, validation))
     stop = [lgb.early_stopping(cfg.value.early_stopping_rounds, verbose=False)]
-    reg = models.value_regressor(cfg.value, seed)
-    reg.fit(
-        buyers[features],
-        buyers["future_spend"],
-        eval_X=(val_buyers[features],),
-        eval_y=(val_buyers["future_spend"],),
-        callbacks=stop,
-    )
-    tweedie = models.spend_regressor(cfg.value, seed)
-    tweedie.fit(
-        train[features],
-        train["future_spend"],
-        eval_X=(validation[features],),
-        eval_y=(validation["future_spend"],),
-        callbacks=stop,
+    reg, tweedie = (
+        estimator(cfg.value, seed).fit(
+            rows[features],
+            rows["future_spend"],
+            eval_X=(held[features],),
+            eval_y=(held["future_spend"],),
+            callbacks=stop,
+        )
+        for estimator, rows, held in (
+            (models.value_regressor, buyers, val_buyers),
+            (models.spend_regressor, train, validation),
+        )
     )
     value = models.ValueModel(reg, features, categories, tweedie)
     actual = validation["future_spend"].to_numpy(float)

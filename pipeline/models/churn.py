@@ -50,7 +50,7 @@ class CalibratedChurnModel(ClassifierMixin, BaseEstimator):
 
     @property
     def linear_weight(self) -> float:
-        return 1.0 - getattr(self, "tree_weight", 1.0) - getattr(self, "bgnbd_weight", 0.0)
+        return round(1.0 - getattr(self, "tree_weight", 1.0) - getattr(self, "bgnbd_weight", 0.0), 9)
 
     def tree_probability(self, X: pd.DataFrame) -> np.ndarray:
         return self.classifier.predict_proba(align(X, self.features, self.categories))[:, 1]

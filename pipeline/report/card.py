@@ -68,6 +68,8 @@ def _shape(context: dict) -> list[str]:
         out.append(f"- Value: a blend of forecasts, weighted by backtest RMSE: {parts} (see `models.value`).")
     if reason := context.get("scorer_reason"):
         out.append(f"- **A baseline scores the list**: {reason}.")
+    if note := context.get("backtest_note"):
+        out.append(f"- **Not ahead of every baseline**: {note}.")
     if extended := context.get("extended"):
         out.append(
             f"- **A short history**: the model learnt {extended[0]}-day labels (the backtest judges those); its "

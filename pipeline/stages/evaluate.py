@@ -28,6 +28,7 @@ class Evaluation:
     candidate_log_loss: Optional[float] = None
     champion_log_loss: Optional[float] = None
     scorer_reason: Optional[str] = None  # why a baseline scores the list instead of the model (None = the model)
+    scorer_note: Optional[str] = None  # the model scores, though a baseline was ahead of it on one metric
 
 
 def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
@@ -60,7 +61,7 @@ def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
     scorer = evaluate.choose_scorer(summary)
     _settle_candidate(catalog, the_plan, scorer, bt.value_weights, tracker)
     champion_loss = _champion_recipe_log_loss(cfg, catalog, the_plan, labelled)
-    return Evaluation(summary, scorer.log_loss, champion_loss, scorer.reason)
+    return Evaluation(summary, scorer.log_loss, champion_loss, scorer.reason, scorer.note)
 
 
 def _settle_candidate(catalog: Catalog, the_plan: Plan, scorer, value_weights, tracker) -> None:
@@ -75,10 +76,10 @@ def _settle_candidate(catalog: Catalog, the_plan: Plan, scorer, value_weights, t
             "evaluate: value blend by backtest RMSE: %s", ", ".join(f"{k} {v:.2f}" for k, v in value_weights.items())
         )
     name = None if scorer.name == "lightgbm" else scorer.name
-    if name:
-        log.warning("evaluate: %s", scorer.reason)
+    if scorer.reason or scorer.note:
+        log.warning("evaluate: %s", scorer.reason or scorer.note)
     tracker.set_tags({"scorer": scorer.name})
-    settled = dataclasses.replace(candidate, scorer=name, scorer_reason=scorer.reason)
+    settled = dataclasses.replace(candidate, scorer=name, scorer_reason=scorer.reason, backtest_note=scorer.note)
     catalog.write_bundle(settled, catalog.candidate)
     champion = catalog.read_bundle(catalog.champion)
     if champion is not None and (champion.version, champion.training_digest) == (

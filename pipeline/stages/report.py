@@ -81,6 +81,7 @@ def run_report(
                 "currency": currency,
                 "fallback_reason": the_plan.fallback_reason,
                 "scorer_reason": getattr(champion, "scorer_reason", None),
+                "backtest_note": getattr(champion, "backtest_note", None),
                 "extended": (the_plan.trained_horizon_days, cfg.horizon_days) if the_plan.extended else None,
                 "left_out": the_plan.left_out,
             },
@@ -229,6 +230,7 @@ def _model_shape(champion, the_plan: plan.Plan) -> dict:
         },
         "value_blend": getattr(trained.value, "weights", None),
         "scorer_reason": getattr(champion, "scorer_reason", None),
+        "backtest_note": getattr(champion, "backtest_note", None),
     }
     if the_plan.extended:
         shape["extended"] = (the_plan.trained_horizon_days, the_plan.horizon_days)

@@ -13,9 +13,10 @@ SMALL = ("data.demo.n_customers=1500", "data.demo.years=2", "model.n_backtest_fo
 WEEKS = ("2026-08-01", "2026-10-31", "2026-11-07", "2026-11-14")
 
 
-def run_pipeline(root: Path, *overrides: str) -> subprocess.CompletedProcess:
+def run_pipeline(root: Path, *overrides: str, small: bool = True) -> subprocess.CompletedProcess:
+    """``python -m pipeline`` with its project in ``root``; ``small``: on the small demo. Fails the test on an error."""
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline", f"paths.root={root}", *SMALL, *overrides],
+        [sys.executable, "-m", "pipeline", f"paths.root={root}", *(SMALL if small else ()), *overrides],
         cwd=root,
         capture_output=True,
         text=True,
@@ -23,6 +24,12 @@ def run_pipeline(root: Path, *overrides: str) -> subprocess.CompletedProcess:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+@pytest.fixture(scope="session")
+def run_app():
+    """``run_pipeline``, for test modules."""
+    return run_pipeline
 
 
 @pytest.fixture(scope="session")

@@ -160,8 +160,19 @@ def test_files_source_without_a_transactions_path_says_what_to_set(tmp_path):
     assert "data.transactions must be set" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_too_short_for_labels_scores_with_bgnbd_and_says_so(tmp_path, demo_tables):
+def test_a_history_shorter_than_two_horizons_is_extended_and_says_so(tmp_path, demo_tables):
+    """Four months of data and a 90-day horizon: the model learns four-week labels and is extended to 90 days."""
     proc, out = _run_recent(tmp_path, demo_tables, "2026-06-01", "recent.csv")
+    assert "a short history" in proc.stdout and "28-day labels" in proc.stdout
+    scored = pd.read_parquet(out / "customers.parquet")
+    assert set(CONTRACT) <= set(scored.columns) and scored["churn_probability"].between(0, 1).all()
+    assert "A short history" in (out / "report.html").read_text()
+    assert "A short history" in (out / "model_card.md").read_text()
+
+
+def test_too_short_for_labels_scores_with_bgnbd_and_says_so(tmp_path, demo_tables):
+    """Seven weeks of data: not even four-week labels fit after the 60 days of history a cutoff needs."""
+    proc, out = _run_recent(tmp_path, demo_tables, "2026-08-15", "recent.csv")
     assert "No model can be trained on labels" in proc.stdout and "BG/NBD" in proc.stdout
     scored = pd.read_parquet(out / "customers.parquet")
     assert set(CONTRACT) <= set(scored.columns)

@@ -4,8 +4,6 @@ history trains on shorter labels and is extended, or a baseline scores and the r
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,26 +17,14 @@ pytestmark = pytest.mark.slow
 VALUE_REPORTED = ("rmse", "mae", "spearman", "normalised_gini", "total_ratio", "top_decile_capture")
 
 
-def _run(root: Path, *overrides: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipeline", f"paths.root={root}", "tracking.enabled=false", *overrides],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
-
-
 def _customers_before(raw: Path, as_of: str) -> set[str]:
     tx = pd.read_csv(raw, dtype={"customer_id": str}, usecols=["customer_id", "timestamp"])
     return set(tx.loc[pd.to_datetime(tx["timestamp"]) < as_of, "customer_id"])
 
 
 @pytest.mark.parametrize("preset", ["demo", "demo_retail"])
-def test_each_demo_regime_has_models_ahead_of_every_baseline(tmp_path, preset):
-    proc = _run(tmp_path, f"data={preset}")
+def test_each_demo_regime_has_models_ahead_of_every_baseline(tmp_path, preset, run_app):
+    proc = run_app(tmp_path, "tracking.enabled=false", f"data={preset}", small=False)
     metrics = pd.read_csv(tmp_path / "data" / "interim" / "evaluation" / "metrics.csv")
     means = evaluate.summarise(metrics).xs("mean", axis=1, level=1)
     model = means.loc["lightgbm"]
@@ -58,13 +44,15 @@ def test_each_demo_regime_has_models_ahead_of_every_baseline(tmp_path, preset):
     assert set(scored["customer_id"]) == _customers_before(raw, "2026-10-31")  # everyone in the input
 
 
-def test_a_short_history_is_extended_and_scored_by_whichever_the_backtest_found_best(tmp_path):
+def test_a_short_history_is_extended_and_scored_by_whichever_the_backtest_found_best(tmp_path, run_app):
     """The retail regime cut to its first 39 weeks, with a 39-week horizon: no cutoff has a whole horizon behind it.
     The model learns shorter labels and is backtested on them; the list is scored by it only if it beat every
     baseline there, else by the best baseline, and the run and the report say so. Judged afterwards on the 39 weeks
     that followed (the demo goes on), the list's forecasts of every kind are scored on the horizon they forecast."""
     as_of, horizon = "2026-01-31", 273
-    proc = _run(tmp_path, "data=demo_retail", f"as_of={as_of}", f"horizon_days={horizon}")
+    proc = run_app(
+        tmp_path, "tracking.enabled=false", "data=demo_retail", f"as_of={as_of}", f"horizon_days={horizon}", small=False
+    )
     catalog = Catalog.of_project(tmp_path)
     the_plan = catalog.read_plan()
     assert the_plan.extended and the_plan.trained_horizon_days < horizon and the_plan.folds

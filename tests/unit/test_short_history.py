@@ -95,8 +95,15 @@ def test_the_model_scores_only_when_it_beats_every_baseline_on_auc_and_log_loss_
     )
     assert loses.name == "bgnbd_gg_baseline" and loses.log_loss == pytest.approx(0.25)
     assert "BG/NBD has ROC AUC 0.820 and log loss 0.250" in loses.reason and "RFM" not in loses.reason
-    tie = evaluate.choose_scorer(_summary(lightgbm=(0.82, 0.24), bgnbd_gg_baseline=(0.82, 0.25)))
-    assert tie.name == "bgnbd_gg_baseline"  # equal is not ahead
+    # equal is not ahead: level on ROC AUC and worse on log loss, the model gives way
+    level = evaluate.choose_scorer(_summary(lightgbm=(0.82, 0.26), bgnbd_gg_baseline=(0.82, 0.25)))
+    assert level.name == "bgnbd_gg_baseline" and level.reason
+    # behind on one metric but ahead on the two together: the model scores, and says where it fell short
+    close = evaluate.choose_scorer(
+        _summary(lightgbm=(0.937, 0.340), logistic_baseline=(0.930, 0.336), bgnbd_gg_baseline=(0.934, 0.348))
+    )
+    assert close.name == "lightgbm" and close.reason is None
+    assert "the logistic regression has ROC AUC 0.930 and log loss 0.336" in close.note and "BG/NBD" not in close.note
 
 
 def test_the_value_blend_is_convex_and_finds_the_forecast_that_is_right():
