@@ -1,4 +1,4 @@
-"""The simple baselines every model is compared with: RFM score, logistic regression, BG/NBD x Gamma-Gamma."""
+"""The simple baselines every model is compared with: RFM score, recency, logistic regression, BG/NBD x Gamma-Gamma."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
+
+CHUNK_ROWS = 100_000  # rows transformed at once for the linear contributions (memory stays bounded)
 
 
 class RfmBaseline(BaseEstimator):
@@ -129,13 +131,14 @@ class LogisticBaseline(BaseEstimator):
         """
         lr = self.model_[-1]
         coef = lr.coef_[0] if coef is None else coef
-        with threadpool_limits(limits=1, user_api="blas"):
-            z = self._transformed(X)
-        per_column = (z - self.z_mean_) * coef
-        out = np.zeros((len(z), len(self.features)))
-        for j, src in enumerate(self.source_):
-            out[:, src] += per_column[:, j]
-        return out, float(lr.intercept_[0] + self.z_mean_ @ coef) * np.ones(len(z))
+        out = np.zeros((len(X), len(self.features)))
+        for start in range(0, len(X), CHUNK_ROWS):  # the scaled and one-hot columns of a chunk at a time
+            with threadpool_limits(limits=1, user_api="blas"):
+                z = self._transformed(X.iloc[start : start + CHUNK_ROWS])
+            per_column = (z - self.z_mean_) * coef
+            for j, src in enumerate(self.source_):
+                out[start : start + len(z), src] += per_column[:, j]
+        return out, float(lr.intercept_[0] + self.z_mean_ @ coef) * np.ones(len(X))
 
     def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
         out = X[self.features].copy()

@@ -69,13 +69,14 @@ def test_demo_end_to_end_with_mlflow(tmp_path):
     pd.testing.assert_frame_equal(rescored, scored)
 
     # A different recipe that does not beat the champion's by the margin is not promoted; the list keeps the champion.
+    # (Not a crippled one: with tiny trees the blend leans on the logistic regression and BG/NBD and, on this small
+    # demo, really is better, by 0.018 in log loss.)
     worse = _run(
         tmp_path,
         "data.demo.n_customers=1500",
         "data.demo.years=2",
         "model.n_backtest_folds=2",
-        "model.churn.num_leaves=2",
-        "model.churn.n_estimators=5",
+        "model.churn.reg_lambda=1.5",  # another recipe, about as good: short of the margin
         "model.promotion_margin=0.01",
     )
     assert worse.returncode == 0, worse.stderr[-3000:]
