@@ -50,23 +50,26 @@ class ValueModel(BaseEstimator):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.regressor.predict(align(X, self.features, self.categories)) * getattr(self, "scale", 1.0)
 
-    def candidates(self, X: pd.DataFrame, p: np.ndarray) -> dict[str, np.ndarray]:
-        """Each candidate's expected spend over the horizon for customers with churn probabilities ``p``."""
+    def candidates(self, X: pd.DataFrame, p: np.ndarray, names=CANDIDATES) -> dict[str, np.ndarray]:
+        """Each candidate's (of ``names``) expected spend over the horizon for customers with churn probabilities
+        ``p``. BG/NBD x Gamma-Gamma falls back to two-part where it could not be fitted."""
         aligned = align(X, self.features, self.categories)
-        two_part = (1 - p) * self.regressor.predict(aligned)
-        out = {"two_part": two_part}
-        if getattr(self, "tweedie", None) is not None:
+        out = {}
+        if "two_part" in names or "bgnbd_gg" in names:
+            out["two_part"] = (1 - p) * self.regressor.predict(aligned)
+        if "tweedie" in names and getattr(self, "tweedie", None) is not None:
             out["tweedie"] = self.tweedie.predict(aligned)
-        out["bgnbd_gg"] = np.where(np.isnan(bg := bgnbd_value(X)), two_part, bg)
-        return out
+        if "bgnbd_gg" in names:
+            out["bgnbd_gg"] = np.where(np.isnan(bg := bgnbd_value(X)), out["two_part"], bg)
+        return {k: v for k, v in out.items() if k in names}
 
     def expected(self, X: pd.DataFrame, p: np.ndarray) -> np.ndarray:
         """The blended expected spend (spend if retained x P(buying) for a model saved without weights)."""
-        weights = getattr(self, "weights", None)
+        weights = {k: w for k, w in (getattr(self, "weights", None) or {}).items() if w > 0}
         if not weights:
             return (1 - p) * self.predict(X)
-        found = self.candidates(X, p)
-        return sum(w * found[name] for name, w in weights.items() if w > 0)
+        found = self.candidates(X, p, tuple(weights))
+        return sum(w * found[name] for name, w in weights.items())
 
 
 def bgnbd_value(X: pd.DataFrame) -> np.ndarray:
