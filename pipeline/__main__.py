@@ -149,7 +149,8 @@ def print_metrics(summary) -> None:
     print("out-of-time backtest (mean ± std over folds; '-' = the model makes no such forecast):")
     churn = [m for m in evaluate.MODELS if m in summary.index]
     value = [m for m in summary.index if np.isfinite(summary.loc[m, ("rmse", "mean")])]
-    for models, metrics in ((churn, evaluate.SHOWN_METRICS[:8]), (value, evaluate.SHOWN_METRICS[8:])):
+    for models, kind in ((churn, evaluate.CHURN_METRICS), (value, evaluate.VALUE_METRICS)):
+        metrics = [m for m in evaluate.SHOWN_METRICS if m in kind]
         print(f"  {'':<21}" + "".join(f"{m:>22}" for m in models))
         for metric in metrics:
             cells = "".join(

@@ -367,14 +367,7 @@ def _assemble(
         timestamp=tx["timestamp"].dt.floor("s"),
     )
     raw_complaints = out["complaints"] or [
-        pd.DataFrame(
-            {
-                "cust": pd.Series(dtype=int),
-                "opened_at": pd.Series(dtype="datetime64[ns]"),
-                "res_days": pd.Series(dtype=float),
-                "severity": pd.Series(dtype=int),
-            }
-        )
+        _empty(cust=int, opened_at="datetime64[ns]", res_days=float, severity=int)  # the retail regime has none
     ]
     complaints = _complaint_table(rng, pd.concat(raw_complaints, ignore_index=True))
     complaints = (
@@ -387,17 +380,7 @@ def _assemble(
         resolved_at=complaints["resolved_at"].where(complaints["resolved_at"] < end),
     )
     surveys = pd.concat(
-        out["surveys"]
-        or [
-            pd.DataFrame(
-                {
-                    "cust": pd.Series(dtype=int),
-                    "answered_at": pd.Series(dtype="datetime64[ns]"),
-                    "score": pd.Series(dtype=int),
-                }
-            )
-        ],
-        ignore_index=True,
+        out["surveys"] or [_empty(cust=int, answered_at="datetime64[ns]", score=int)], ignore_index=True
     )
     surveys = surveys[surveys["answered_at"] < end].sort_values("answered_at", kind="stable")
     surveys = surveys.assign(customer_id=ids[surveys["cust"]], answered_at=surveys["answered_at"].dt.floor("s"))
@@ -425,6 +408,11 @@ def _assemble(
         surveys=surveys[["customer_id", "answered_at", "score"]].reset_index(drop=True),
         truth=truth,
     )
+
+
+def _empty(**dtypes) -> pd.DataFrame:
+    """A frame with no rows and these columns' types."""
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
 
 
 def write(tables: DemoTables, out_dir: Path, names: tuple[str, ...] = TABLES) -> dict[str, Path]:
