@@ -68,7 +68,7 @@ def test_a_short_history_is_extended_and_scored_by_whichever_the_backtest_found_
         assert "A simple rule scores this list" not in report
     else:
         assert scored["model_version"].str.startswith(chosen.name).all()
-        assert "A simple rule scores this list" in report and "does not beat every simple baseline" in proc.stdout
+        assert "A simple rule scores this list" in report and "is not ahead of every simple baseline" in proc.stdout
         assert "A baseline scores the list" in (out / "model_card.md").read_text()
     raw = tmp_path / "data" / "raw" / "demo_retail" / "transactions.csv"
     assert set(scored["customer_id"]) == _customers_before(raw, as_of)
