@@ -14,6 +14,7 @@ from pipeline.config import CampaignConfig
 LABELS = {
     "lightgbm": "LightGBM",
     "rfm_baseline": "RFM baseline",
+    "recency_baseline": "Days since last purchase",
     "logistic_baseline": "Logistic regression",
     "bgnbd_gg_baseline": "BG/NBD x Gamma-Gamma",
 }
