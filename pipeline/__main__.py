@@ -132,13 +132,15 @@ def run_stage(stage: str, cfg: Config, catalog: Catalog, tracker, produced: dict
 
 def print_summary(summary) -> None:
     print(
-        "ingest: rows read = loaded + quarantined + held for later cutoffs   (loaded = new + updated + already there)"
+        "ingest: rows read = loaded + quarantined + held for later cutoffs   (loaded = new + updated + already there"
+        + (" + lines grouped into another line's transaction)" if summary["rows_grouped"].any() else ")")
     )
     for r in summary.itertuples():
+        grouped = f", {r.rows_grouped:,} lines grouped into {r.rows_loaded - r.rows_grouped:,} transactions"
         print(
             f"  {r.table:<13} {r.rows_read:>10,} = {r.rows_loaded:>10,} + {r.rows_quarantined:>7,} + {r.rows_held:>7,} "
-            f"({r.rows_new:,} new, {r.rows_updated:,} updated, {r.rows_unchanged:,} already there; "
-            f"table now {r.rows_in_table:,})  {r.source}"
+            f"({r.rows_new:,} new, {r.rows_updated:,} updated, {r.rows_unchanged:,} already there"
+            f"{grouped if r.rows_grouped else ''}; table now {r.rows_in_table:,})  {r.source}"
         )
 
 

@@ -71,13 +71,15 @@ class TransactionColumns:
     transaction_id: Optional[str] = "transaction_id"
     customer_id: str = "customer_id"
     timestamp: str = "timestamp"
-    amount: str = "amount"
+    amount: Optional[str] = "amount"  # null: amount = quantity x unit_price (map those two)
     category: Optional[str] = "category"
     brand: Optional[str] = "brand"
     discount: Optional[str] = "discount"
     # Exports without a line amount: map amount=null and these two; amount = quantity x unit_price.
     quantity: Optional[str] = None
     unit_price: Optional[str] = None
+    # The product of a line (e.g. a stock code): credit notes reverse a purchase of the same product (data.lines).
+    product_id: Optional[str] = None
 
 
 @dataclass
@@ -138,6 +140,16 @@ class CsvOptions:
 
 
 @dataclass
+class LinesConfig:
+    """Exports with one row per invoice line (see pipeline.ingest.lines and docs/data.md); all off by default."""
+
+    group: bool = False  # rows sharing a transaction_id are lines of one transaction: grouped into one
+    credit_note_pattern: Optional[str] = None  # transaction IDs matching this regex are credit notes, e.g. "^C"
+    any_product: list[str] = field(default_factory=list)  # credit-note product codes that reverse any product
+    drop_unpriced: bool = False  # purchase lines with a unit price of zero or less are set aside
+
+
+@dataclass
 class PostgresConfig:
     """Connection to a PostgreSQL server, for tables given as ``postgresql:SCHEMA.TABLE`` or ``postgresql:SELECT ...``.
 
@@ -189,6 +201,7 @@ class DataConfig:
     contacts: Optional[str] = None  # optional: the team's contacts, to show what contacting changed
     columns: ColumnMaps = field(default_factory=ColumnMaps)
     csv: CsvOptions = field(default_factory=CsvOptions)
+    lines: LinesConfig = field(default_factory=LinesConfig)
     postgres: PostgresConfig = field(default_factory=PostgresConfig)
     timezone: str = "UTC"  # every timestamp is converted to this zone, then stored without zone
     max_bad_row_share: float = 0.05  # more bad rows than this in a table stops the run

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import pandas as pd
 
 from pipeline.config import DataConfig
+from pipeline.ingest import lines
 from pipeline.ingest.columns import coerce, map_columns
 from pipeline.ingest.merge import MergedTable, PreviousTable, merge, record_keys
 from pipeline.ingest.read import IngestError, describe, read_source
@@ -28,7 +29,7 @@ from pipeline.ingest.validate import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["IngestError", "MergedTable", "PreviousTable", "Tables", "load_tables", "ingest_table"]
+__all__ = ["IngestError", "MergedTable", "PreviousTable", "Tables", "load_tables", "ingest_table", "TableLoad"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,16 @@ class Tables:
     contacts: Optional[pd.DataFrame] = None
 
 
+class TableLoad(NamedTuple):
+    """One raw table checked: the rows loaded, the rows set aside (with reasons), how many rows were held for a later
+    as_of, and how many loaded lines were grouped into another line's transaction (``data.lines.group``)."""
+
+    loaded: pd.DataFrame
+    quarantined: pd.DataFrame
+    held: int
+    grouped: int = 0
+
+
 def ingest_table(
     raw: pd.DataFrame,
     spec: TableSpec,
@@ -52,17 +63,19 @@ def ingest_table(
     data: DataConfig,
     path: str,
     as_of: Optional[pd.Timestamp],
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(loaded rows, quarantined rows with their reasons, count of rows held for later cutoffs) for one raw table."""
+) -> TableLoad:
+    """The loaded rows, the quarantined rows with their reasons and the counts of one raw table."""
     mapped = map_columns(raw.reset_index(drop=True), spec, mapping, defaults, path)
     typed, reasons = coerce(mapped, spec, data)
-    if "quantity" in typed and "unit_price" in typed:
-        if "amount" not in typed:
-            typed.insert(len(typed.columns), "amount", typed["quantity"] * typed["unit_price"])
-        typed = typed.drop(columns=["quantity", "unit_price"])
+    if "quantity" in typed and "unit_price" in typed and "amount" not in typed:
+        typed.insert(len(typed.columns), "amount", typed["quantity"] * typed["unit_price"])
+    lined = spec.name == "transactions" and lines.active(data.lines)
+    if lined:
+        lines.check_columns(data.lines, set(typed.columns), path)
     reasons = check_rows(typed, spec, reasons)
-    dup = duplicates(typed, spec)
-    reasons = add_reason(reasons, dup.ne("") & reasons.eq(""), dup)
+    if not (lined and data.lines.group):  # grouped lines share their transaction ID by design
+        dup = duplicates(typed, spec)
+        reasons = add_reason(reasons, dup.ne("") & reasons.eq(""), dup)
     # A row whose only problem is a missing customer ID (a guest purchase) cannot be attributed to anyone: it is set
     # aside like any bad row, but real exports have many, so it does not count against max_bad_row_share.
     anonymous = reasons.eq("customer_id: is missing")
@@ -77,7 +90,18 @@ def ingest_table(
     if (bad | later).all() and spec.needs_rows:
         first = reasons.iloc[0] or f"{spec.time_column}: on or after as_of {as_of:%Y-%m-%d}"
         raise IngestError(f"{spec.name}: {path}: none of its {len(bad):,} rows can be used. Row 1: {first}")
-    return typed.loc[~bad & ~later], quarantine_rows(raw, reasons[bad]), int(later.sum())
+    if lined:  # credit notes, the purchases they reverse, free lines: set aside with their reasons (not bad rows)
+        aside = lines.set_aside(typed, ~bad & ~later, data.lines)
+        reasons = reasons.mask(aside.ne(""), aside)
+        bad = reasons.ne("")
+    loaded = typed.loc[~bad & ~later].drop(columns=[c for c in LINE_ONLY if c in typed])
+    kept = len(loaded)
+    if lined and data.lines.group:
+        loaded = lines.group(loaded)
+    return TableLoad(loaded, quarantine_rows(raw, reasons[bad]), int(later.sum()), kept - len(loaded))
+
+
+LINE_ONLY = ("quantity", "unit_price", "product_id")  # what a line carries for the ingest rules alone
 
 
 def _known_customers(loaded: dict) -> pd.Index:
@@ -123,7 +147,7 @@ def load_tables(
         raw = read(source, name, data)
         mapping = asdict(getattr(data.columns, name))
         defaults = asdict(type(getattr(data.columns, name))())
-        good, bad, held = ingest_table(raw, SPECS[name], mapping, defaults, data, where, as_of)
+        good, bad, held, grouped = ingest_table(raw, SPECS[name], mapping, defaults, data, where, as_of)
         if SPECS[name].known_customers_only:
             orphan = unknown_customers(good, _known_customers(loaded))
             moved = orphan.ne("")
@@ -137,10 +161,11 @@ def load_tables(
                 "table": name,
                 "source": where,
                 "rows_read": len(raw),
-                "rows_loaded": len(good),
+                "rows_loaded": len(good) + grouped,
                 "rows_quarantined": len(bad),
                 "rows_held": held,
                 **counts,
+                "rows_grouped": grouped,
                 "rows_in_table": len(merged),
             }
         )

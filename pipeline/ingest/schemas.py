@@ -52,6 +52,7 @@ SPECS = {
             "discount": "number",
             "quantity": "number",
             "unit_price": "number",
+            "product_id": "id",
         },
         ("customer_id", "timestamp", "amount"),
         "transaction_id",

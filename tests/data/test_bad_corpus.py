@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from pipeline import ingest
-from pipeline.config import ColumnMaps, CsvOptions, DataConfig
+from pipeline.config import ColumnMaps, CsvOptions, DataConfig, LinesConfig
 from pipeline.ingest import IngestError
 
 CORPUS = Path(__file__).parent / "bad"
@@ -24,11 +24,12 @@ def test_the_corpus_has_at_least_twenty_cases():
 def _config(folder: Path, case: dict) -> DataConfig:
     options = dict(case.get("config") or {})
     csv = CsvOptions(**options.pop("csv", {}))
+    lines = LinesConfig(**options.pop("lines", {}))
     columns = ColumnMaps(
         **{name: type(getattr(ColumnMaps(), name))(**mapping) for name, mapping in options.pop("columns", {}).items()}
     )
     tables = {name: str(folder / file) for name, file in case["tables"].items()}
-    return DataConfig(source="files", csv=csv, columns=columns, **tables, **options)
+    return DataConfig(source="files", csv=csv, lines=lines, columns=columns, **tables, **options)
 
 
 def _values(series: pd.Series) -> list:
