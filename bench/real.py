@@ -32,6 +32,7 @@ Writes ``bench/real_data.md``. A benchmark, not a test: ``tests/unit/test_bench_
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import time
@@ -115,7 +116,9 @@ def clean(raw: pd.DataFrame) -> pd.DataFrame:
     )
     reversed_rows = _credit_note_matches(lines)
     kept = lines[~lines["credit"] & ~lines.index.isin(reversed_rows) & (lines["UnitPrice"].astype(float) > 0)]
-    invoices = kept.groupby("InvoiceNo").agg(customer=("customer", "first"), time=("time", "min"), pence=("pence", "sum"))
+    invoices = kept.groupby("InvoiceNo").agg(
+        customer=("customer", "first"), time=("time", "min"), pence=("pence", "sum")
+    )
     return invoices.assign(day=(invoices["time"].dt.normalize() - DAY0).dt.days).reset_index()
 
 
@@ -219,11 +222,13 @@ def _gamma_gamma(invoices: pd.DataFrame, f: pd.DataFrame, c: int) -> np.ndarray:
 
 
 def run_pipeline(task: Task, fresh: bool) -> tuple[pd.DataFrame, float]:
-    """``python -m pipeline data=online_retail as_of=... horizon_days=...`` in the task's own project folder."""
+    """``python -m pipeline data=online_retail as_of=... horizon_days=...`` in the task's own project folder, made
+    anew (``fresh``, or when it holds no list yet)."""
     root = CACHE / task.name
     scored = root / "data" / "scored" / task.as_of / "customers.parquet"
     if fresh or not scored.exists():
-        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(root, ignore_errors=True)  # a new project: no champion of an earlier run to compare with
+        root.mkdir(parents=True)
         command = [
             sys.executable,
             "-m",
@@ -277,7 +282,9 @@ def evaluate(task: Task, invoices: pd.DataFrame, fresh: bool) -> tuple[pd.DataFr
     if len(missing):
         raise SystemExit(f"task {task.name}: the pipeline did not score {len(missing)} customers, e.g. {missing[0]}")
     mine = scored.reindex(predictions.index)
-    rows = {"pipeline": metrics(churned, spend, mine["churn_probability"].to_numpy(), mine["expected_value"].to_numpy())}
+    rows = {
+        "pipeline": metrics(churned, spend, mine["churn_probability"].to_numpy(), mine["expected_value"].to_numpy())
+    }
     for name in LABELS:
         p, v = predictions.get(f"{name}|p"), predictions.get(f"{name}|v")
         if p is not None or v is not None:
@@ -323,7 +330,9 @@ def _cell(table: pd.DataFrame, name: str, metric: str) -> str:
     value = table.loc[name, metric]
     if pd.isna(value):
         return "–"
-    text = f"{value:,.0f}" if metric in ("rmse", "mae") else f"{value:.4f}" if metric != "total_ratio" else f"{value:.3f}"
+    text = (
+        f"{value:,.0f}" if metric in ("rmse", "mae") else f"{value:.4f}" if metric != "total_ratio" else f"{value:.3f}"
+    )
     column = table[metric].dropna()
     if metric == "total_ratio":
         best = (column - 1).abs().min()
@@ -354,7 +363,8 @@ def write(tables: dict[str, pd.DataFrame], facts: dict[str, dict], checks: list[
             "",
             f"{fact['population']:,} customers (the pipeline scored {fact['scored']:,}); churn rate "
             f"{fact['churn_rate']:.3f}; GBP {fact['spend']:,.0f} spent in the window. Scored by: "
-            f"`{fact['model_version']}`" + (f"; the run took {fact['seconds']:.0f} s." if fact["seconds"] == fact["seconds"] else "."),
+            f"`{fact['model_version']}`"
+            + (f"; the run took {fact['seconds']:.0f} s." if fact["seconds"] == fact["seconds"] else "."),
             "",
             "| forecaster | " + " | ".join((*CHURN, *VALUE)) + " |",
             "|---" * (1 + len(CHURN) + len(VALUE)) + "|",
@@ -372,7 +382,9 @@ def write(tables: dict[str, pd.DataFrame], facts: dict[str, dict], checks: list[
         "|---|---|---|---:|---:|---|",
     ]
     for task, name, metric, published, measured, ok in checks:
-        lines.append(f"| {task} | {LABELS[name]} | {metric} | {published:,.4f} | {measured:,.4f} | {'yes' if ok else 'NO'} |")
+        lines.append(
+            f"| {task} | {LABELS[name]} | {metric} | {published:,.4f} | {measured:,.4f} | {'yes' if ok else 'NO'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -383,8 +395,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     raw = pd.read_csv(RAW, dtype=str, keep_default_na=False, na_values=[""])
     invoices = clean(raw)
-    print(f"cleaned: {len(invoices):,} invoices of {invoices['customer'].nunique():,} customers, "
-          f"GBP {invoices['pence'].sum() / 100:,.2f}")
+    print(
+        f"cleaned: {len(invoices):,} invoices of {invoices['customer'].nunique():,} customers, "
+        f"GBP {invoices['pence'].sum() / 100:,.2f}"
+    )
     tables, facts = {}, {}
     for task in TASKS:
         if task.name in args.tasks:

@@ -105,7 +105,7 @@ def run_stage(stage: str, cfg: Config, catalog: Catalog, tracker, produced: dict
         print(f"trained model {stages.run_train(cfg, catalog, tracker)}")
     elif stage == "evaluate":
         evaluation = stages.run_evaluate(cfg, catalog, tracker)
-        print_metrics(evaluation.summary)
+        print_metrics(evaluation.summary, evaluation.summaries or {})
         if said := evaluation.scorer_reason or evaluation.scorer_note:
             print(f"  {said[0].upper()}{said[1:]}.")
         decision = stages.run_promotion(cfg, catalog, tracker, evaluation)
@@ -144,11 +144,12 @@ def print_summary(summary) -> None:
         )
 
 
-def print_metrics(summary) -> None:
+def print_metrics(summary, others: dict) -> None:
+    """The backtest on the active base in full; the win-back group's and everyone's churn metrics beside it."""
     if summary.empty:
         print("out-of-time backtest: none (the history is too short for a fold); the model is not evaluated")
         return
-    print("out-of-time backtest (mean ± std over folds; '-' = the model makes no such forecast):")
+    print("out-of-time backtest on the active base (mean ± std over folds; '-' = the model makes no such forecast):")
     churn = [m for m in evaluate.MODELS if m in summary.index]
     value = [m for m in summary.index if np.isfinite(summary.loc[m, ("rmse", "mean")])]
     for models, kind in ((churn, evaluate.CHURN_METRICS), (value, evaluate.VALUE_METRICS)):
@@ -160,6 +161,19 @@ def print_metrics(summary) -> None:
             )
             print(f"  {metric:<21}{cells}")
     print("  (value_*: the value model's candidates alone; lightgbm's value is their blend, chosen by backtest RMSE)")
+    for population, table in others.items():
+        if population == "active" or "lightgbm" not in table.index:
+            continue
+        means = table.xs("mean", axis=1, level=1)
+        churn = means.loc[[m for m in evaluate.MODELS if m in means.index], ["roc_auc", "log_loss"]].dropna()
+        if "lightgbm" not in churn.index:  # e.g. a group where everyone left: no ranking to judge
+            continue
+        best = churn.drop(index="lightgbm")
+        line = f"  {population}: the model ROC AUC {churn.loc['lightgbm', 'roc_auc']:.3f}, log loss "
+        line += f"{churn.loc['lightgbm', 'log_loss']:.3f}"
+        if len(best):
+            line += f" (best baseline {best['roc_auc'].max():.3f}, {best['log_loss'].min():.3f})"
+        print(line)
 
 
 def _cell(mean: float, std: float) -> str:

@@ -30,7 +30,6 @@ class ModelBundle:
     features: tuple[str, ...] = ()
     calibration: Optional[str] = None
     train_cutoffs: tuple[str, ...] = ()
-    validation_cutoff: Optional[str] = None
     training_digest: Optional[str] = None  # the training and validation rows it was fitted on (see stages.train)
     reference: Optional[dict] = None  # its training data's profile, for drift checks (see monitor.reference_profile)
     # the baseline that scores instead of the trained model when the backtest found it no better (evaluate.Scorer)

@@ -251,8 +251,9 @@ class LgbmParams:
 class ModelConfig:
     """Training windows and model settings."""
 
-    cutoff_step_days: int = 28  # spacing of training cutoffs
-    n_train_cutoffs: int = 8  # how many cutoffs are stacked into one training set
+    cutoff_step_days: int = 28  # spacing of training cutoffs (weekly where fewer than min_train_cutoffs fit)
+    n_train_cutoffs: int = 13  # how many cutoffs are stacked into one training set (13 x 28 days: every season)
+    min_train_cutoffs: int = 8  # fewer than this fit at cutoff_step_days (a short history): cutoffs are weekly
     n_backtest_folds: int = 4  # out-of-time folds, each one step earlier than the last
     min_history_days: int = 60  # a cutoff needs this much transaction history before it
     label_gap_days: int = 0  # days between a cutoff and the start of the window its label judges (time to act)
@@ -314,15 +315,21 @@ class RetentionConfig:
 
     medium_risk: float = 0.33  # risk band: churn probability from which risk is medium ...
     high_risk: float = 0.66  # ... and from which it is high
-    winback_min_probability: float = 0.95  # past the point of no return: churn probability at least this ...
-    winback_gap_multiple: float = 4.0  # ... or no purchase for this many of the customer's usual gaps ...
-    winback_min_recency_days: int = 60  # ... (and at least this many days) ...
-    winback_max_recency_days: int = 365  # ... or no purchase for this long at all (one-time buyers too)
     list_size: ListSize = ListSize.count  # count (report.top_n), threshold (min_saveable) or optimal (backtest)
+    above_typical_only: bool = True  # the save list holds only customers at more risk than a typical active one
     min_saveable: float = 0.0  # list_size=threshold: the least expected saving that earns a contact
     holdout_share: float = 0.05  # share of the save list held out (not contacted, not in at_risk.csv) to measure saves
     stale_complaint_days: int = 90  # a complaint open longer is flagged as a data warning, not offered as a reason
     risk_rise_points: float = 10.0  # week over week: a rise of at least this many probability points is reported
+
+
+@dataclass
+class PopulationConfig:
+    """Who a team can still keep (the active base) and who is in the win-back group (see pipeline.population)."""
+
+    return_quantile: float = 0.9  # active: silent no longer than this share of the base's repeat-purchase gaps ...
+    max_silence_days: Optional[int] = None  # ... or than this many days, if set (null = the window from the data)
+    own_rhythm: bool = True  # ... or than their own usual gap allows at that quantile (repeat buyers)
 
 
 @dataclass
@@ -333,8 +340,9 @@ class HealthConfig:
     max_model_age_days: int = 120  # days between the champion's as_of and this list's
     max_missing_increase: float = 0.10  # rise in a feature's share of missing values since training
     max_data_age_days: int = 7  # the newest transaction is older than this at as_of: has this week's data arrived?
-    # not checked for drift: they grow with the calendar wherever the customer base is not renewed (a single cohort)
-    ignore: list[str] = field(default_factory=lambda: ["tenure_days", "account_age_days"])
+    # not checked for drift: they grow with the calendar wherever the customer base is not renewed (a single cohort),
+    # or follow it by design (the season ahead)
+    ignore: list[str] = field(default_factory=lambda: ["tenure_days", "account_age_days", "season_ahead"])
 
 
 @dataclass
@@ -401,6 +409,7 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    population: PopulationConfig = field(default_factory=PopulationConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     reasons: ReasonsConfig = MISSING
     campaign: CampaignConfig = field(default_factory=CampaignConfig)
@@ -419,7 +428,8 @@ def validate(cfg: Config) -> Config:
         ("threads", cfg.threads, cfg.threads >= 0, "0 (all cores) or a positive count"),
         ("model.cutoff_step_days", cfg.model.cutoff_step_days, cfg.model.cutoff_step_days > 0, "positive"),
         ("model.n_train_cutoffs", cfg.model.n_train_cutoffs, cfg.model.n_train_cutoffs > 0, "at least 1"),
-        ("model.n_backtest_folds", cfg.model.n_backtest_folds, cfg.model.n_backtest_folds >= 0, "0 or more"),
+        ("model.min_train_cutoffs", cfg.model.min_train_cutoffs, cfg.model.min_train_cutoffs > 0, "at least 1"),
+        ("model.n_backtest_folds", cfg.model.n_backtest_folds, cfg.model.n_backtest_folds >= 1, "at least 1"),
         ("model.min_history_days", cfg.model.min_history_days, cfg.model.min_history_days >= 0, "0 or more"),
         ("model.label_gap_days", cfg.model.label_gap_days, cfg.model.label_gap_days >= 0, "0 or more"),
         (
@@ -449,6 +459,18 @@ def validate(cfg: Config) -> Config:
         ("report.top_n", cfg.report.top_n, cfg.report.top_n > 0, "a positive count"),
         ("report.n_reasons", cfg.report.n_reasons, cfg.report.n_reasons > 0, "a positive count"),
         *_share_checks(cfg),
+        (
+            "population.return_quantile",
+            cfg.population.return_quantile,
+            0 < cfg.population.return_quantile < 1,
+            "a share strictly between 0 and 1",
+        ),
+        (
+            "population.max_silence_days",
+            cfg.population.max_silence_days,
+            cfg.population.max_silence_days is None or cfg.population.max_silence_days > 0,
+            "null (from the data) or a positive number of days",
+        ),
     ]
     for key, value, ok, allowed in checks:
         if not ok:
@@ -479,7 +501,6 @@ def _share_checks(cfg: Config) -> list[tuple]:
     """(key, value, ok, allowed) for the settings that are shares or probabilities."""
     shares = {
         "retention.holdout_share": cfg.retention.holdout_share,
-        "retention.winback_min_probability": cfg.retention.winback_min_probability,
         **{f"reasons.actions.{k}.save_rate": a.save_rate for k, a in cfg.reasons.actions.items()},
     }
     return [(k, v, 0 <= v <= 1, "a share between 0 and 1") for k, v in shares.items()]

@@ -117,10 +117,20 @@ def value_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]
     }
 
 
+POPULATIONS = ("active", "win-back", "all")  # the active base first: what the model is judged and promoted on
+
+
+def populations(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each population's rows: the active base, the win-back group and everyone (without an ``active`` column,
+    everyone is taken as active)."""
+    active = frame["active"].to_numpy(bool) if "active" in frame else np.ones(len(frame), dtype=bool)
+    return {"active": active, "win-back": ~active, "all": np.ones(len(frame), dtype=bool)}
+
+
 def evaluate_fold(
     trained: training.TrainedModels, test: pd.DataFrame, campaign: CampaignConfig = CampaignConfig()
 ) -> tuple[list[dict], pd.DataFrame]:
-    """Metrics of the model and every baseline on one test cutoff, plus the row-level predictions."""
+    """Metrics of the model and every baseline on one test cutoff, per population, plus the row-level predictions."""
     y, spend = test["churned"].to_numpy(), test["future_spend"].to_numpy()
     pred = training.predict(trained, test)
     clv = pred["value_if_retained"].to_numpy()  # the value model's customer value, the same for every model's campaign
@@ -142,20 +152,36 @@ def evaluate_fold(
         p = training.baseline_probability(trained, "bgnbd_gg_baseline", test)
         candidates["bgnbd_gg_baseline"] = _with_value(p, training.bgnbd_value(trained, test))
     candidates = {k: candidates[k] for k in MODELS if k in candidates}
-    rows, detail = [], pred.assign(churned=y, future_spend=spend)
+    detail = pred.assign(churned=y, future_spend=spend, active=populations(test)["active"])
     for name, (p, value, at_risk) in candidates.items():
-        row = {"model": name, **churn_metrics(y, p), **campaign_metrics(y, p, at_risk, clv, campaign)}
-        row.update(value_metrics(spend, value) if value is not None else dict.fromkeys(VALUE_METRICS, float("nan")))
-        rows.append(row)
         detail[f"{name}_probability"], detail[f"{name}_value_at_risk"] = p, at_risk
         if value is not None:
             detail[f"{name}_value"] = value
     weights = trained.value.weights or {}
-    for name, value in training.value_candidates(trained, test, pred["churn_probability"].to_numpy()).items():
-        row = {"model": f"value_{name}", **dict.fromkeys(CHURN_METRICS, float("nan")), **value_metrics(spend, value)}
-        rows.append({**row, "blend_weight": weights.get(name, 0.0)})
+    found = training.value_candidates(trained, test, pred["churn_probability"].to_numpy())
+    for name, value in found.items():
         detail[f"value_{name}"] = value
+    rows = []
+    for population, m in populations(test).items():
+        if not m.any():
+            continue
+        for name, (p, value, at_risk) in candidates.items():
+            row = {
+                "population": population,
+                "model": name,
+                **churn_metrics(y[m], p[m]),
+                **campaign_metrics(y[m], p[m], at_risk[m], clv[m], campaign),
+            }
+            row.update(_value_metrics_or_none(spend[m], None if value is None else value[m]))
+            rows.append(row)
+        for name, value in found.items():
+            row = {"population": population, "model": f"value_{name}", **dict.fromkeys(CHURN_METRICS, float("nan"))}
+            rows.append({**row, **value_metrics(spend[m], value[m]), "blend_weight": weights.get(name, 0.0)})
     return rows, detail
+
+
+def _value_metrics_or_none(actual: np.ndarray, predicted: np.ndarray | None) -> dict[str, float]:
+    return value_metrics(actual, predicted) if predicted is not None else dict.fromkeys(VALUE_METRICS, float("nan"))
 
 
 def _with_value(p: np.ndarray, expected_value: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -186,17 +212,11 @@ def backtest(
             f"{fold.test:%Y-%m-%d}",
             time.monotonic() - started,
         )
-        trained = training.fit(
-            labelled[labelled["cutoff"].isin(fold.train)],
-            labelled[labelled["cutoff"] == fold.validation],
-            cfg,
-            seed,
-            horizon_days,
-        )
+        trained = training.fit(labelled[labelled["cutoff"].isin(fold.train)], cfg, seed, horizon_days)
         fold_rows, detail = evaluate_fold(trained, labelled[labelled["cutoff"] == fold.test], campaign)
         rows += [{"fold": i, "test_cutoff": fold.test, **r} for r in fold_rows]
         latest = detail if latest is None else latest
-        tests.append(detail[["future_spend", *[c for c in VALUE_CANDIDATES if c in detail]]])
+        tests.append(detail[["future_spend", "active", *[c for c in VALUE_CANDIDATES if c in detail]]])
     metrics, weights = pd.DataFrame(rows), None
     if len(tests) >= 2:
         metrics, weights = _value_blend_by_backtest(metrics, tests)
@@ -215,11 +235,15 @@ def _value_blend_by_backtest(metrics: pd.DataFrame, tests: list[pd.DataFrame]) -
     metrics = metrics.copy()
     for i, test in enumerate(tests):
         others = choose_value_blend([t for j, t in enumerate(tests) if j != i])
-        at = (metrics["fold"] == i) & (metrics["model"] == "lightgbm")
-        for metric, v in value_metrics(test["future_spend"].to_numpy(), blended(test, others)).items():
-            metrics.loc[at, metric] = v
-        for name, w in others.items():
-            metrics.loc[(metrics["fold"] == i) & (metrics["model"] == f"value_{name}"), "blend_weight"] = w
+        value = blended(test, others)
+        for population, m in populations(test).items():
+            at = (metrics["fold"] == i) & (metrics["population"] == population)
+            if not m.any():
+                continue
+            for metric, v in value_metrics(test["future_spend"].to_numpy()[m], value[m]).items():
+                metrics.loc[at & (metrics["model"] == "lightgbm"), metric] = v
+            for name, w in others.items():
+                metrics.loc[at & (metrics["model"] == f"value_{name}"), "blend_weight"] = w
     return metrics, choose_value_blend(tests)
 
 
@@ -230,12 +254,21 @@ def choose_value_blend(tests: list[pd.DataFrame]) -> dict[str, float]:
     return models.blend_weights({n: pooled[f"value_{n}"].to_numpy() for n in names}, pooled["future_spend"].to_numpy())
 
 
-def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over folds, one row per model."""
+def summarise(metrics: pd.DataFrame, population: str = "active") -> pd.DataFrame:
+    """Mean and standard deviation over folds, one row per model, on one population (see ``POPULATIONS``; metrics
+    without a population column are taken as they are)."""
+    if "population" in metrics:
+        metrics = metrics[metrics["population"] == population]
     cols = list(CHURN_METRICS + VALUE_METRICS)
     grouped = metrics.groupby("model", sort=False)[cols]
     mean, std = grouped.mean(), grouped.std(ddof=0)
     return pd.concat({"mean": mean, "std": std}, axis=1).swaplevel(axis=1).reindex(columns=cols, level=0)
+
+
+def summaries(metrics: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``summarise`` of every population the metrics hold, the active base first."""
+    found = set(metrics["population"]) if "population" in metrics else {"active"}
+    return {p: summarise(metrics, p) for p in POPULATIONS if p in found}
 
 
 @dataclass(frozen=True)

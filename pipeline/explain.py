@@ -1,7 +1,8 @@
 """Why each customer is at risk: exact TreeSHAP contributions grouped into drivers, in probability points, in words.
 
-Contributions come in the churn model's log-odds before calibration and are converted to points of the calibrated
-probability the list shows (``to_points``). Drivers, sentences and actions are configuration (configs/reasons).
+Contributions come in the churn model's log-odds before calibration, are measured from the typical active customer
+of the week (``Reference``) and converted to points of the calibrated probability the list shows (``to_points``).
+Drivers, sentences and actions are configuration (configs/reasons).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import pandas as pd
 
 from pipeline import sentences, threads
 from pipeline.config import ReasonsConfig
-from pipeline.models import CalibratedChurnModel, align
+from pipeline.features import sampling
+from pipeline.models import CalibratedChurnModel, align, logit
 from pipeline.models.treeshap import TreeShap
 
 log = logging.getLogger(__name__)
@@ -25,25 +27,28 @@ CHUNK_ROWS = 200_000
 
 
 def contributions(model: CalibratedChurnModel, frame: pd.DataFrame) -> pd.DataFrame:
-    """Exact TreeSHAP values per customer and feature (log-odds), the same as LightGBM's ``pred_contrib``.
+    """Exact contributions per customer and feature to the blend's log-odds (see ``models.churn``).
 
-    Computed by ``models.treeshap`` (several times faster on the small trees the churn model uses), in chunks so
-    memory stays bounded and a person can follow the progress.
+    The trees' part is exact TreeSHAP (the same as LightGBM's ``pred_contrib``), computed by ``models.treeshap``
+    (several times faster on the small trees the churn model uses), in chunks so memory stays bounded and a person
+    can follow the progress; the other parts explain themselves.
     """
-    X = align(frame, model.features, model.categories)
-    explainer, started, parts = _explainer(model.classifier), time.monotonic(), []
-    for start in range(0, len(X), CHUNK_ROWS):
-        parts.append(explainer.shap_values(X.iloc[start : start + CHUNK_ROWS], threads.count()))
-        if len(X) > CHUNK_ROWS:
-            log.info(
-                "reasons: exact TreeSHAP for %s of %s customers, %.0f s elapsed",
-                f"{min(start + CHUNK_ROWS, len(X)):,}",
-                f"{len(X):,}",
-                time.monotonic() - started,
-            )
-    values = np.concatenate(parts) if parts else np.empty((0, len(model.features)))
-    if model.blended and len(frame):  # the other parts' exact contributions, in the blend's weights
-        values = model.tree_weight * values + model.other_contributions(frame)
+    values = np.zeros((len(frame), len(model.features)))
+    if model.weight("trees") > 0 and len(frame):
+        X = align(frame, model.features, model.categories)
+        explainer, started, parts = _explainer(model.classifier), time.monotonic(), []
+        for start in range(0, len(X), CHUNK_ROWS):
+            parts.append(explainer.shap_values(X.iloc[start : start + CHUNK_ROWS], threads.count()))
+            if len(X) > CHUNK_ROWS:
+                log.info(
+                    "reasons: exact TreeSHAP for %s of %s customers, %.0f s elapsed",
+                    f"{min(start + CHUNK_ROWS, len(X)):,}",
+                    f"{len(X):,}",
+                    time.monotonic() - started,
+                )
+        values = model.weight("trees") * np.concatenate(parts)
+    if len(frame):
+        values = values + model.other_contributions(frame)
     return pd.DataFrame(values, columns=model.features, index=frame.index)
 
 
@@ -81,7 +86,11 @@ class Wording:
 
 
 def typical_values(features: pd.DataFrame, wording: Wording) -> dict[str, float]:
-    """``typical_<feature>``: the median over every scored customer with a value (computed once for all batches)."""
+    """``typical_<feature>``: the median over this week's active customers with a value (every customer where
+    there is no active base), computed once for all batches: the same typical customer the points are measured
+    from."""
+    if "active" in features and features["active"].any():
+        features = features[features["active"].to_numpy(bool)]
     found = {}
     for name in wording.typical_features:
         if name in features and not isinstance(features[name].dtype, pd.CategoricalDtype):
@@ -104,24 +113,52 @@ def by_driver(shap_values: pd.DataFrame, reasons: ReasonsConfig) -> pd.DataFrame
     return pd.DataFrame(grouped, index=shap_values.index)
 
 
-def to_points(log_odds: pd.DataFrame, raw: np.ndarray, calibrator) -> pd.DataFrame:
-    """Driver contributions in points of calibrated churn probability (0-100) instead of log-odds.
+REFERENCE_MAX_ROWS = 50_000  # active customers the typical one is averaged over (a fixed sample, beyond this many)
 
-    Each customer's contributions are scaled by one factor, so they still add up: together they are the difference
-    between the customer's calibrated probability and the model's baseline (its expected log-odds, calibrated), and
-    each driver keeps its share and sign. A customer exactly at the baseline has no points.
+
+@dataclass(frozen=True)
+class Reference:
+    """The typical active customer this week, whom every listed customer's points are measured against.
+
+    ``centre``: each driver's mean log-odds contribution over this week's active customers (a fixed sample of at
+    most ``REFERENCE_MAX_ROWS``); ``log_odds``: their mean log-odds; ``probability``: that, calibrated: the risk the
+    report states ("compared with a typical active customer, whose risk is 21 %").
     """
-    f = _logit(raw)
-    f0 = f - log_odds.to_numpy().sum(axis=1)
-    p, p0 = calibrator.transform(raw), calibrator.transform(1 / (1 + np.exp(-f0)))
-    span = f - f0
-    scale = np.divide(100 * (p - p0), span, out=np.zeros_like(span), where=np.abs(span) > 1e-9)
-    return log_odds.mul(scale, axis=0)
+
+    centre: pd.Series
+    log_odds: float
+    probability: float
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    return np.log(p / (1 - p))
+def reference_rows(customer_ids: pd.Series) -> np.ndarray:
+    """The positions of the active customers the reference is averaged over (all, up to the sample size)."""
+    return sampling.by_customer(customer_ids, REFERENCE_MAX_ROWS, seed=0)
+
+
+def reference(log_odds: pd.DataFrame, raw: np.ndarray, calibrator) -> Reference:
+    """The reference of the customers given (their driver contributions in log-odds and raw probabilities)."""
+    if not len(log_odds):
+        return Reference(pd.Series(0.0, index=log_odds.columns), 0.0, float("nan"))
+    mean = float(np.mean(logit(raw)))
+    probability = float(calibrator.transform(np.array([1 / (1 + np.exp(-mean))]))[0])
+    return Reference(log_odds.mean(), mean, probability)
+
+
+def to_points(log_odds: pd.DataFrame, raw: np.ndarray, calibrator, ref: Reference) -> pd.DataFrame:
+    """Driver contributions in points of calibrated churn probability (0-100), measured from the reference customer.
+
+    Each driver's contribution is re-centred on the typical active customer (its contribution minus its mean over
+    them), so together they are the customer's log-odds minus the reference's, exactly. Each customer's centred
+    contributions are then scaled by one factor, so they still add up: to the difference between the customer's
+    calibrated probability and the reference's, each driver keeping its share and sign. A customer exactly at the
+    reference has no points. (Centring is exact for the linear and BG/NBD parts; for the trees it is the
+    path-dependent TreeSHAP values' difference from their average, not TreeSHAP with another background.)
+    """
+    centred = log_odds - ref.centre.reindex(log_odds.columns).fillna(0.0)
+    span = logit(raw) - ref.log_odds
+    p = calibrator.transform(raw)
+    scale = np.divide(100 * (p - ref.probability), span, out=np.zeros_like(span), where=np.abs(span) > 1e-9)
+    return centred.mul(scale, axis=0)
 
 
 def reasons(

@@ -1,8 +1,14 @@
 """The plan every later stage shares: as_of, the production fold and the out-of-time backtest folds.
 
-Time order is strict: every training cutoff's horizon ends at or before the validation cutoff, and the validation
-horizon ends at or before the test cutoff (or ``as_of`` for the production model), so nothing a model is checked on
-was visible when it was fitted. The feature stage makes the plan and the catalog saves it; train and evaluate read it.
+A fold is a set of training cutoffs and the cutoff it is tested on (``as_of`` for the production model). Time order
+is strict: every training cutoff's label window ends at or before the test cutoff, so nothing a model is tested on
+was visible when it was fitted. Early stopping, the blend's weights and the calibration are chosen by cross-fitting
+within the training cutoffs (customers split in two, see ``pipeline.train``), so a fold needs one label window of
+history before its test, and the production model one before as_of: a short history still gets out-of-time folds.
+
+Training cutoffs are ``model.cutoff_step_days`` apart, up to ``model.n_train_cutoffs`` of them (13 x 28 days: a year,
+so every season is seen); where fewer than ``model.min_train_cutoffs`` fit at that step, they are taken weekly. The
+feature stage makes the plan and the catalog saves it; train and evaluate read it.
 """
 
 from __future__ import annotations
@@ -17,28 +23,31 @@ from pipeline.config import ModelConfig
 
 @dataclass(frozen=True)
 class Fold:
-    """Cutoffs of one fit: training cutoffs, the validation cutoff, and the cutoff it is tested on (None = as_of)."""
+    """Cutoffs of one fit: the training cutoffs, and the cutoff it is tested on (None = as_of, not yet observed)."""
 
     train: tuple[pd.Timestamp, ...]
-    validation: pd.Timestamp
     test: Optional[pd.Timestamp]
 
     @property
     def cutoffs(self) -> tuple[pd.Timestamp, ...]:
         """Every cutoff this fold reads labelled rows of."""
-        return (*self.train, self.validation, *([self.test] if self.test is not None else []))
+        return (*self.train, *([self.test] if self.test is not None else []))
+
+    @property
+    def latest(self) -> pd.Timestamp:
+        """The latest training cutoff (its customers are the nearest to those the model will score)."""
+        return max(self.train)
 
     def to_dict(self) -> dict:
         return {
             "train": [c.isoformat() for c in self.train],
-            "validation": self.validation.isoformat(),
             "test": self.test.isoformat() if self.test is not None else None,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> "Fold":
         test = pd.Timestamp(d["test"]) if d["test"] else None
-        return cls(tuple(pd.Timestamp(c) for c in d["train"]), pd.Timestamp(d["validation"]), test)
+        return cls(tuple(pd.Timestamp(c) for c in d["train"]), test)
 
 
 @dataclass(frozen=True)
@@ -125,29 +134,34 @@ class Plan:
         return cls(pd.Timestamp(d["as_of"]), production, folds, d.get("fallback_reason"), *span, *made)
 
 
+WEEK = pd.Timedelta(days=7)
+
+
 def folds_for(
     as_of: pd.Timestamp, first_purchase: pd.Timestamp, horizon_days: int, cfg: ModelConfig
 ) -> tuple[Optional[Fold], list[Fold]]:
-    """The production fold (validated on the last fully observed cutoff) and the out-of-time backtest folds.
+    """The production fold and the out-of-time backtest folds, for labels of ``horizon_days``.
 
-    The production fold is None when no cutoff before as_of has a fully observed horizon: then nothing can be
-    trained on labels, and scoring falls back to BG/NBD x Gamma-Gamma, which needs none.
+    The production fold is None when no cutoff before as_of has its label window observed and
+    ``model.min_history_days`` of history before it: then nothing can be trained on labels, and scoring falls back
+    to BG/NBD x Gamma-Gamma, which needs none.
     """
     h = pd.Timedelta(days=horizon_days)
-    step = pd.Timedelta(days=cfg.cutoff_step_days)
     earliest = first_purchase.normalize() + pd.Timedelta(days=cfg.min_history_days)
 
-    def fold(end: pd.Timestamp, test: Optional[pd.Timestamp]) -> Optional[Fold]:
-        validation = end - h
-        train = tuple(c for c in (validation - h - j * step for j in range(cfg.n_train_cutoffs)) if c >= earliest)
-        return Fold(train[::-1], validation, test) if train else None
+    def cutoffs(end: pd.Timestamp, step: pd.Timedelta) -> tuple[pd.Timestamp, ...]:
+        latest = end - h
+        found = (latest - j * step for j in range(cfg.n_train_cutoffs))
+        return tuple(c for c in found if c >= earliest)[::-1]
 
-    production = fold(as_of, None)
-    if production is None:
+    step = pd.Timedelta(days=cfg.cutoff_step_days)
+    if len(cutoffs(as_of, step)) < min(cfg.min_train_cutoffs, cfg.n_train_cutoffs) and step > WEEK:
+        step = WEEK  # a short history: weekly cutoffs, so the model has enough of them to learn from
+    if not cutoffs(as_of, step):
         return None, []
     tests = [as_of - h - k * step for k in range(cfg.n_backtest_folds)]
-    backtest = [f for f in (fold(t, t) for t in tests) if f is not None]
-    return production, backtest
+    backtest = [Fold(train, t) for t in tests if (train := cutoffs(t, step))]
+    return Fold(cutoffs(as_of, step), None), backtest
 
 
 MIN_TRAINED_HORIZON_DAYS = 28  # a short history trains on labels of at least four weeks, or not at all
@@ -156,28 +170,28 @@ MIN_TRAINED_HORIZON_DAYS = 28  # a short history trains on labels of at least fo
 def make(as_of: pd.Timestamp, first: pd.Timestamp, last: pd.Timestamp, horizon_days: int, cfg: ModelConfig) -> Plan:
     """The plan for as_of over transactions from ``first`` to ``last``.
 
-    A label is known ``horizon_days`` + ``cfg.label_gap_days`` after its cutoff. When no cutoff has that much
-    observed (a short history), the plan trains on the longest shorter horizon, in whole weeks, whose fit and at
-    least one backtest fold still fit before as_of (``trained_horizon_days``); only if none does, no model is
-    trained and scoring falls back to BG/NBD x Gamma-Gamma.
+    A label is known ``horizon_days`` + ``cfg.label_gap_days`` after its cutoff. The plan trains on the whole
+    horizon when the production fit and at least one out-of-time backtest fold fit before as_of. Otherwise (a short
+    history) it trains on the longest shorter horizon, in whole weeks of at least four, for which they do
+    (``trained_horizon_days``), and the forecasts are extended to the horizon (``pipeline.extend``). When no horizon
+    leaves room for a fold, no model is trained (it could not be tested) and scoring falls back to BG/NBD x
+    Gamma-Gamma, which needs no labels.
     """
     gap = cfg.label_gap_days
-    production, folds = folds_for(as_of, first, horizon_days + gap, cfg)
-    if production is not None:
-        return Plan(as_of, production, tuple(folds), None, first, last, horizon_days)
     shorter = range(7 * ((horizon_days - 1) // 7), MIN_TRAINED_HORIZON_DAYS - 1, -7)
-    fits = [(days, *folds_for(as_of, first, days + gap, cfg)) for days in shorter]
-    fits = [f for f in fits if f[1] is not None]
-    if not fits:
-        reason = too_short_message(as_of, first, horizon_days + gap, cfg)
-        return Plan(as_of, None, (), reason, first, last, horizon_days)
-    days, production, folds = next((f for f in fits if f[2]), fits[0])
-    return Plan(as_of, production, tuple(folds), None, first, last, horizon_days, trained_horizon_days=days)
+    for days in (horizon_days, *shorter):
+        production, folds = folds_for(as_of, first, days + gap, cfg)
+        if production is not None and folds:
+            extended = days if days != horizon_days else None
+            return Plan(as_of, production, tuple(folds), None, first, last, horizon_days, trained_horizon_days=extended)
+    reason = too_short_message(as_of, first, horizon_days + gap, cfg)
+    return Plan(as_of, None, (), reason, first, last, horizon_days)
 
 
 def too_short_message(as_of: pd.Timestamp, first_purchase: pd.Timestamp, horizon_days: int, cfg: ModelConfig) -> str:
     return (
-        f"no training cutoff has {cfg.min_history_days} days of history before it and a fully observed "
-        f"{horizon_days}-day horizon before the validation cutoff {as_of - pd.Timedelta(days=horizon_days):%Y-%m-%d} "
-        f"(history starts {first_purchase:%Y-%m-%d}, as_of is {as_of:%Y-%m-%d})"
+        f"the history is too short to train a model and test it out of time: that needs a training cutoff with "
+        f"{cfg.min_history_days} days of history before it and two label windows of at least "
+        f"{MIN_TRAINED_HORIZON_DAYS} days (up to {horizon_days}) after it, one to learn and one to test on, before "
+        f"as_of {as_of:%Y-%m-%d} (history starts {first_purchase:%Y-%m-%d})"
     )

@@ -18,15 +18,24 @@ from pipeline.config import Config, ModelConfig
 
 
 def recipe(cfg: Config) -> dict:
-    """What determines a model given the data: horizon, seed, model and feature settings (not threads or engine)."""
+    """What determines a model given the data: horizon, seed, model, feature and population settings (not threads or
+    engine)."""
     model = asdict(cfg.model)
     features = {k: v for k, v in asdict(cfg.features).items() if k not in ("engine", "spark_master", "memory_limit")}
-    return {"horizon_days": cfg.horizon_days, "seed": cfg.seed, "model": model, "features": features}
+    return {
+        "horizon_days": cfg.horizon_days,
+        "seed": cfg.seed,
+        "model": model,
+        "features": features,
+        "population": asdict(cfg.population),
+    }
 
 
 def features_digest(cfg: Config) -> str:
-    """Names the feature settings (``features.*`` but the engine's): features built with others are not these."""
-    settings = json.dumps(recipe(cfg)["features"], sort_keys=True, default=str)
+    """Names the feature settings (``features.*`` but the engine's, and ``population.*``, which decides the
+    ``active`` column): features built with others are not these."""
+    made = recipe(cfg)
+    settings = json.dumps({**made["features"], "population": made["population"]}, sort_keys=True, default=str)
     return hashlib.sha256(settings.encode()).hexdigest()[:12]
 
 

@@ -12,8 +12,11 @@ from pipeline.train import NotEnoughHistory, TrainedModels, predict
 __all__ = ["FALLBACK_VERSION", "run_baseline", "run_fallback", "run_on_spark", "score_customers", "score_rows"]
 # What the list shows beside the scores: the customer's last order and the facts a call would start from.
 DESCRIBING_COLUMNS = (
+    "active",
+    "return_window_days",
     "recency_days",
     "gap_mean_days",
+    "spend_total",
     "n_purchase_days",
     "spend_365d",
     "last_order_date",
@@ -38,27 +41,50 @@ def score_customers(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The scored list (ranked by value at risk) and each customer's driver contributions in probability points."""
     typical = explain.typical_values(features, wording)
-    return _rank(*score_rows(trained, features, wording, typical), model_version, wording.n_reasons)
+    ref = week_reference(trained, features, wording)
+    return _rank(*score_rows(trained, features, wording, typical, ref), model_version, wording.n_reasons)
+
+
+def week_reference(trained: TrainedModels, features: pd.DataFrame, wording: explain.Wording) -> explain.Reference:
+    """The typical active customer of this week's features (see ``explain.Reference``), computed once for all
+    batches."""
+    active = features[trained.active(features)]
+    sample = active.iloc[explain.reference_rows(active["customer_id"])]
+    if sample.empty:  # no active customer this week: no one to measure from
+        return explain.Reference(pd.Series(dtype=float), 0.0, float("nan"))
+    log_odds = explain.by_driver(explain.contributions(trained.churn, sample), wording.reasons)
+    return explain.reference(log_odds, trained.churn.raw_probability(sample), trained.churn.calibrator)
 
 
 def score_rows(
-    trained: TrainedModels, features: pd.DataFrame, wording: explain.Wording, typical: dict
+    trained: TrainedModels, features: pd.DataFrame, wording: explain.Wording, typical: dict, ref: explain.Reference
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Risk, value, reasons and filter columns of each customer, unranked (each row on its own: any batch of rows).
 
-    ``typical`` holds the medians the sentences compare with, computed once over every scored customer.
+    ``typical`` holds the medians the sentences compare with and ``ref`` the typical active customer, both computed
+    once over every scored customer. The active base is explained by the churn model, in points from ``ref``; the
+    win-back group, scored by its own model, gets warning signs as reasons and no points.
     """
-    raw = trained.churn.raw_probability(features)
+    active = trained.active(features)
+    mine = features[active]
+    raw = trained.churn.raw_probability(mine) if len(mine) else np.empty(0)
     scored = predict(trained, features, raw)
-    log_odds = explain.by_driver(explain.contributions(trained.churn, features), wording.reasons)
-    drivers = explain.to_points(log_odds, raw, trained.churn.calibrator)
+    log_odds = explain.by_driver(explain.contributions(trained.churn, mine), wording.reasons)
+    points = explain.to_points(log_odds, raw, trained.churn.calibrator, ref)
     if trained.extended:  # the risk over the full horizon is the label horizon's times a factor: so are its points
         label_p = trained.churn.calibrated(raw)
-        factor = np.divide(
-            scored["churn_probability"].to_numpy(), label_p, out=np.ones_like(label_p), where=label_p > 0
-        )
-        drivers = drivers.mul(factor, axis=0)
-    return _rows(scored, drivers, features, wording, typical), drivers
+        full = scored.loc[active, "churn_probability"].to_numpy()
+        points = points.mul(np.divide(full, label_p, out=np.ones_like(label_p), where=label_p > 0), axis=0)
+    drivers = points.reindex(features.index)
+    rows = _rows(scored[active], points, mine, wording, typical)
+    if not active.all():
+        gone = features[~active]
+        signs = warning_signs(gone)
+        rows = pd.concat([rows, _rows(scored[~active], signs, gone, wording, typical, points=False)]).loc[
+            features.index
+        ]
+    reference_probability = scored["churn_probability"] - drivers.sum(axis=1, min_count=1) / 100
+    return rows.assign(reference_probability=reference_probability), drivers
 
 
 def run_on_spark(
@@ -67,17 +93,18 @@ def run_on_spark(
     """The same list as ``score_customers``, with predictions and exact reasons computed on Spark's executors.
 
     Each partition of the feature rows is scored by ``score_rows`` in a pandas UDF (``mapInPandas``; the fitted
-    models travel with it); only the global ranking runs on the driver.
+    models travel with it); only the reference customer and the global ranking are computed on the driver.
     """
     plain = _plain(features)
     typical = explain.typical_values(features, wording)
-    sample_rows, sample_drivers = score_rows(trained, features.head(50), wording, typical)
+    ref = week_reference(trained, features, wording)
+    sample_rows, sample_drivers = score_rows(trained, features.head(50), wording, typical, ref)
     template = _plain(pd.concat([sample_rows, sample_drivers.add_prefix(DRIVER_PREFIX)], axis=1))
     schema = session.createDataFrame(template.head(1)).schema
 
     def score_partition(batches):
         for batch in batches:
-            rows, drivers = score_rows(trained, batch, wording, typical)
+            rows, drivers = score_rows(trained, batch, wording, typical, ref)
             yield _plain(pd.concat([rows, drivers.add_prefix(DRIVER_PREFIX)], axis=1))[template.columns]
 
     out = session.createDataFrame(plain).mapInPandas(score_partition, schema).toPandas()

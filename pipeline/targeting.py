@@ -1,10 +1,11 @@
 """Who goes on the weekly save list, who goes to the win-back group, and what a contact is expected to save.
 
-A customer past the point of no return (almost surely gone, or silent for many of their usual gaps) is not someone a
-retention call saves: they go to the **win-back** group. Everyone else is ranked by the value a contact is expected
-to save: value at risk x the save rate of the suggested action - its cost; where that is not positive the action is
-"none". The save list is the top of that ranking (by count, by threshold, or at the backtest's profit-optimal size);
-a seeded random share of it is held out (not contacted) so that what contacting saves can be measured later.
+A customer outside the active base (silent longer than nearly every returning customer took: see
+``pipeline.population``) is not someone a retention call saves: they go to the **win-back** group. Customers of the
+active base at more risk than a typical active one are ranked by the value a contact is expected to save: value at
+risk x the save rate of the suggested action - its cost; where that is not positive the action is "none". The save
+list is the top of that ranking (by count, by threshold, or at the backtest's profit-optimal size); a seeded random
+share of it is held out (not contacted) so that what contacting saves can be measured later.
 """
 
 from __future__ import annotations
@@ -24,16 +25,21 @@ def risk_band(p: pd.Series, cfg: RetentionConfig) -> pd.Categorical:
     return pd.Categorical(band, categories=BANDS, ordered=True)
 
 
-def past_saving(scored: pd.DataFrame, cfg: RetentionConfig) -> np.ndarray:
-    """Customers past the point of no return: almost surely gone, or silent for many usual gaps or for very long."""
-    recency = scored["recency_days"].to_numpy(dtype=float) if "recency_days" in scored else np.full(len(scored), 0.0)
-    gap = scored["gap_mean_days"].to_numpy(dtype=float) if "gap_mean_days" in scored else np.full(len(scored), np.nan)
-    overdue = (recency >= cfg.winback_gap_multiple * gap) & (recency >= cfg.winback_min_recency_days)
-    return (
-        (scored["churn_probability"].to_numpy() >= cfg.winback_min_probability)
-        | np.nan_to_num(overdue, nan=0).astype(bool)
-        | (recency >= cfg.winback_max_recency_days)
-    )
+def outside_active_base(scored: pd.DataFrame) -> np.ndarray:
+    """The win-back group: the customers outside the active base (a list without the column: nobody)."""
+    if "active" not in scored:
+        return np.zeros(len(scored), dtype=bool)
+    return ~scored["active"].to_numpy(bool)
+
+
+def above_typical(scored: pd.DataFrame) -> np.ndarray:
+    """Customers at more risk than a typical active customer (``reference_probability``): below it a customer is
+    doing better than most, and a retention contact is as likely to disturb as to save them. Where there is no
+    reference (a list scored without the churn model's points), everyone qualifies."""
+    if "reference_probability" not in scored:
+        return np.ones(len(scored), dtype=bool)
+    reference = scored["reference_probability"].to_numpy(dtype=float)
+    return np.isnan(reference) | (scored["churn_probability"].to_numpy(dtype=float) > reference)
 
 
 def saveable_value(scored: pd.DataFrame, reasons: ReasonsConfig) -> np.ndarray:
@@ -72,9 +78,9 @@ def assign(
 ) -> pd.DataFrame:
     """The scored customers with their risk band, group, saveable value, list rank, hold-out flag and action."""
     as_of = pd.Timestamp(scored["as_of"].iloc[0]) if len(scored) else pd.Timestamp(0)
-    winback = past_saving(scored, cfg)
+    winback = outside_active_base(scored)
     saveable = saveable_value(scored, reasons)
-    worth = (saveable > 0) & ~winback
+    worth = (saveable > 0) & ~winback & (above_typical(scored) if cfg.above_typical_only else True)
     order = np.lexsort((scored["customer_id"].to_numpy(dtype=str), -scored["value_at_risk"].to_numpy(), -saveable))
     ranked = order[worth[order]]
     listed = ranked[: list_count(len(ranked), saveable[ranked], cfg, top_n, optimal_share)]

@@ -145,7 +145,7 @@ class MlflowTracker(NullTracker):
     def log_models(self, trained, example: pd.DataFrame, names: tuple[str, str]) -> tuple[str, dict[str, str]]:
         """Log and register both models; label 'churn_name/vN' (or the run id when not registering)."""
 
-        x = example[trained.features].head(20)
+        x = example[list(dict.fromkeys([*trained.scorer.inputs, *trained.features]))].head(20)
         with _quiet("mlflow.sklearn"):  # its caution about cloudpickle, which our model wrappers need: known
             return self._log_models(trained, x, names)
 
@@ -153,9 +153,9 @@ class MlflowTracker(NullTracker):
         from mlflow.models import infer_signature
 
         churn_info = self.mlflow.sklearn.log_model(
-            trained.churn,
+            trained.scorer,
             name="churn_model",
-            signature=infer_signature(x, trained.churn.predict_proba(x)[:, 1]),
+            signature=infer_signature(x, trained.scorer.predict_proba(x)[:, 1]),
             input_example=x.head(3),
             pip_requirements=pip_requirements(),
             serialization_format="cloudpickle",

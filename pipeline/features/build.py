@@ -7,13 +7,22 @@ from dataclasses import dataclass
 from typing import Optional
 
 import ibis
+import numpy as np
 import pandas as pd
 
-from pipeline import btyd
-from pipeline.config import FeaturesConfig
+from pipeline import btyd, population
+from pipeline.config import FeaturesConfig, PopulationConfig
 from pipeline.features import engine, segments
 from pipeline.features.complaints import complaint_features, survey_features
-from pipeline.features.transactions import _days_between, _flag, last_orders, rfm
+from pipeline.features.transactions import (
+    SEASON_LAG_DAYS,
+    _days_between,
+    _flag,
+    gap_histogram,
+    last_orders,
+    rfm,
+    season_activity,
+)
 
 KEYS = ["customer_id", "cutoff"]
 CATEGORICAL = ["region", "acquisition_channel"]
@@ -21,7 +30,7 @@ CATEGORICAL = ["region", "acquisition_channel"]
 NON_FEATURES = {"customer_id", "cutoff", "n_lines", "n_return_lines", *segments.SEGMENT_COLUMNS}
 # What the list shows about a customer's last order: scoring features only, never model inputs.
 DESCRIBING = ["last_order_date", "last_order_amount"]
-NON_FEATURES |= set(DESCRIBING) | set(btyd.TARGET_COLUMNS)
+NON_FEATURES |= set(DESCRIBING) | set(btyd.TARGET_COLUMNS) | set(population.COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ def build(
     cfg: FeaturesConfig,
     threads: Optional[int] = None,
     horizon_days: int = 90,
+    base: PopulationConfig = PopulationConfig(),
 ) -> pd.DataFrame:
     """Features for every customer with a purchase before each cutoff, from events strictly before it.
 
@@ -80,7 +90,7 @@ def build(
     }
     # One cutoff at a time: memory stays at one pass over the events (joining every event to every cutoff at once grows
     # with events x cutoffs), and each cutoff's features, BG/NBD fit and quintiles depend on its customers only.
-    return build_on(con, tables, cutoffs, cfg, horizon_days)
+    return build_on(con, tables, cutoffs, cfg, horizon_days, base=base)
 
 
 def build_on(
@@ -91,16 +101,18 @@ def build_on(
     horizon_days: int = 90,
     describe: bool = False,
     target_days: Optional[int] = None,
+    base: PopulationConfig = PopulationConfig(),
 ) -> pd.DataFrame:
     """The features computed where ``tables`` live (any Ibis backend: DuckDB, Spark, PostgreSQL, ...).
 
     ``tables`` maps transactions (required), complaints, customers and surveys to backend tables with our column
     names and types. One query per cutoff; only the per-customer result comes back. The BG/NBD and Gamma-Gamma fits
     and the segment labels are computed from it, per cutoff. ``describe`` adds each customer's last order (date and
-    amount) for the list; it is not a model input. ``target_days``: see ``btyd.features``.
+    amount) for the list; it is not a model input. ``target_days``: see ``btyd.features``. ``base`` decides who is
+    in the active base (``pipeline.population``): the columns ``return_window_days`` and ``active``.
     """
     return concat_cutoffs(
-        [_build_one(con, tables, c, cfg, horizon_days, describe, target_days) for c in sorted(set(cutoffs))]
+        [_build_one(con, tables, c, cfg, horizon_days, describe, target_days, base) for c in sorted(set(cutoffs))]
     )
 
 
@@ -112,6 +124,7 @@ def _build_one(
     horizon_days: int,
     describe: bool = False,
     target_days: Optional[int] = None,
+    base: PopulationConfig = PopulationConfig(),
 ) -> pd.DataFrame:
     """The features of one cutoff."""
     cutoff = _literal(at)
@@ -132,9 +145,26 @@ def _build_one(
         last = last_orders(tx, cutoff)
         table = table.left_join(last, "customer_id").select(table, *DESCRIBING)
     out = _finish(engine.fetch(con, table.order_by("customer_id")))
+    window = population.window_days(engine.fetch(con, gap_histogram(tx, cutoff)), base)
+    out = out.assign(
+        season_ahead=season_ahead(engine.fetch(con, season_activity(tx, cutoff, horizon_days)), at, horizon_days),
+        return_window_days=window,
+        active=population.is_active(out, window, base),
+    )
     if cfg.probabilistic:
         out = pd.concat([out, btyd.features(out, horizon_days, cfg.btyd_fit_max_customers, target_days)], axis=1)
     return segments.add(out, cfg.loyalty)
+
+
+def season_ahead(activity: pd.DataFrame, at: pd.Timestamp, horizon_days: int) -> float:
+    """How the base's buying changed a year ago from the horizon-long window before the cutoff's date to the one
+    after it: log((purchase days after + 1) / (before + 1)); the season ahead, the same for every customer of the
+    cutoff. Missing where the data does not reach that far back."""
+    row = activity.iloc[0]
+    reach = at - pd.Timedelta(days=SEASON_LAG_DAYS + horizon_days)
+    if pd.isna(row["first"]) or pd.Timestamp(row["first"]) > reach:
+        return float("nan")
+    return float(np.log((float(row["after"]) + 1) / (float(row["before"]) + 1)))
 
 
 def concat_cutoffs(frames: list[pd.DataFrame]) -> pd.DataFrame:

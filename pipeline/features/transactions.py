@@ -41,6 +41,29 @@ def purchase_days(transactions: ibis.Table, cutoff: ibis.Scalar) -> ibis.Table:
     return days.mutate(gap_days=_days_between(days.day, days.day.lag().over(w)))
 
 
+def gap_histogram(transactions: ibis.Table, cutoff: ibis.Scalar) -> ibis.Table:
+    """How many repeat purchases came how many days after the purchase day before them (``gap_days``, ``n``)."""
+    gaps = purchase_days(transactions, cutoff)
+    gaps = gaps.filter(gaps.gap_days.notnull())
+    return gaps.group_by("gap_days").aggregate(n=gaps.count()).order_by("gap_days")
+
+
+SEASON_LAG_DAYS = 364  # a year back, in whole weeks (the same weekdays)
+
+
+def season_activity(transactions: ibis.Table, cutoff: ibis.Scalar, horizon_days: int) -> ibis.Table:
+    """The base's purchase days a year before the cutoff: in the horizon-long window that followed that date
+    (``after``) and in the one before it (``before``), with the first purchase day of the data (``first``)."""
+    days = purchase_days(transactions, cutoff)
+    then = cutoff - ibis.interval(days=SEASON_LAG_DAYS)
+    span = ibis.interval(days=horizon_days)
+    return days.aggregate(
+        before=((days.day >= then - span) & (days.day < then)).sum(),
+        after=((days.day >= then) & (days.day < then + span)).sum(),
+        first=days.day.min(),
+    )
+
+
 def _trend(recent: ibis.Value, previous: ibis.Value) -> ibis.Value:
     """Symmetric change from ``previous`` to ``recent`` in [-1, 1]: -1 stopped spending, +1 started; null if both 0."""
     return (recent - previous) / (recent.abs() + previous.abs()).nullif(0)

@@ -123,8 +123,11 @@ def _other_customers(frame: pd.DataFrame, usable: pd.Series, reasons: pd.Series)
     first = kept.groupby("transaction_id", sort=False)["customer_id"].transform("first")
     other = kept.index[kept["customer_id"].ne(first).to_numpy() & kept["transaction_id"].notna().to_numpy()]
     reasons[other] = (
-        "transaction_id: " + kept.loc[other, "transaction_id"].astype(str) + " belongs to customer "
-        + first[other].astype(str) + " on its first line; this line names another customer; set aside"
+        "transaction_id: "
+        + kept.loc[other, "transaction_id"].astype(str)
+        + " belongs to customer "
+        + first[other].astype(str)
+        + " on its first line; this line names another customer; set aside"
     )
     return reasons
 
@@ -141,10 +144,7 @@ def group(frame: pd.DataFrame) -> pd.DataFrame:
     if "discount" in frame:
         sums["discount"] = ("discount", "sum")
     grouped = (
-        with_id.assign(_cents=cents)
-        .groupby(keys, sort=False, dropna=False, observed=True)
-        .agg(**sums)
-        .reset_index()
+        with_id.assign(_cents=cents).groupby(keys, sort=False, dropna=False, observed=True).agg(**sums).reset_index()
     )
     grouped = grouped.assign(amount=grouped.pop("_cents").to_numpy() / 100.0)
     alone = frame[frame["transaction_id"].isna()]

@@ -68,11 +68,13 @@ class RecencyBaseline(BaseEstimator):
 
 class LogisticBaseline(BaseEstimator):
     """Logistic regression on the same features: median-imputed (with missing indicators) and standardised numbers,
-    one-hot categories. The linear baseline a tree model has to beat."""
+    one-hot categories. The linear baseline a tree model has to beat. ``log_scale``: numbers enter as
+    sign(x) log(1 + |x|), which suits counts, days and money (long right tails) on their own."""
 
-    def __init__(self, features: list[str], seed: int = 0):
+    def __init__(self, features: list[str], seed: int = 0, log_scale: bool = False):
         self.features = features
         self.seed = seed
+        self.log_scale = log_scale
 
     def fit(self, X: pd.DataFrame, churned: np.ndarray) -> "LogisticBaseline":
         from sklearn.compose import ColumnTransformer
@@ -81,6 +83,7 @@ class LogisticBaseline(BaseEstimator):
         from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
         categorical = [f for f in self.features if isinstance(X[f].dtype, pd.CategoricalDtype)]
+        self.categorical_ = categorical  # by name: data that lost its categories (JSON input) is read the same way
         numeric = [f for f in self.features if f not in categorical and X[f].notna().any()]
         prep = ColumnTransformer(
             [
@@ -142,13 +145,71 @@ class LogisticBaseline(BaseEstimator):
 
     def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
         out = X[self.features].copy()
+        categorical = getattr(self, "categorical_", None)
         for c in out.columns:
-            if isinstance(out[c].dtype, pd.CategoricalDtype):
+            if c in categorical if categorical is not None else isinstance(out[c].dtype, pd.CategoricalDtype):
                 out[c] = out[c].astype(object).where(out[c].notna(), "missing")
+            elif getattr(self, "log_scale", False):
+                values = out[c].to_numpy(dtype=float)
+                out[c] = np.sign(values) * np.log1p(np.abs(values))
         return out
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         return self.model_.predict_proba(self._frame(X))
+
+
+class ConstantRate(BaseEstimator):
+    """The churn rate seen in training, smoothed towards ``prior``: what a group too small to model is given."""
+
+    def __init__(self, prior: float = 0.5, strength: float = 10.0):
+        self.prior = prior
+        self.strength = strength
+
+    def fit(self, X: pd.DataFrame, churned: np.ndarray) -> "ConstantRate":
+        y = np.asarray(churned, dtype=float)
+        self.rate_ = float((y.sum() + self.prior * self.strength) / (len(y) + self.strength))
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = np.full(len(X), self.rate_)
+        return np.column_stack([1 - p, p])
+
+
+class PerPopulation(BaseEstimator):
+    """A churn baseline fitted twice, on the active base and on the win-back group (the ``active`` column of the
+    feature rows), each part scoring its own customers: compared with the model on the same footing. A part with
+    too few rows or a single outcome gets its smoothed churn rate instead (``ConstantRate``)."""
+
+    MIN_ROWS = 50
+
+    def __init__(self, baseline: BaseEstimator):
+        self.baseline = baseline
+
+    def fit(self, X: pd.DataFrame, churned: np.ndarray, active: BaseEstimator | None = None) -> "PerPopulation":
+        """Fit both parts; ``active``: the active part, already fitted on the active rows (not refitted)."""
+        from sklearn.base import clone
+
+        y = np.asarray(churned)
+        rows_of = {"active": X["active"].to_numpy(bool)}
+        rows_of["win_back"] = ~rows_of["active"]
+        prior = float(y.mean()) if len(y) else 0.5
+        self.parts_ = {}
+        for name, rows in rows_of.items():
+            if name == "active" and active is not None:
+                self.parts_[name] = active
+                continue
+            fittable = rows.sum() >= self.MIN_ROWS and len(np.unique(y[rows])) == 2
+            model = clone(self.baseline) if fittable else ConstantRate(prior)
+            self.parts_[name] = model.fit(X[rows], y[rows])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        active = X["active"].to_numpy(bool)
+        p = np.zeros(len(X))
+        for name, rows in (("active", active), ("win_back", ~active)):
+            if rows.any():
+                p[rows] = self.parts_[name].predict_proba(X[rows])[:, 1]
+        return np.column_stack([1 - p, p])
 
 
 class BgNbdBaseline(BaseEstimator):

@@ -18,7 +18,7 @@ class ProbabilityCalibrator(BaseEstimator):
         if self.method == "isotonic":
             self.model_ = IsotonicRegression(y_min=1e-4, y_max=1 - 1e-4, out_of_bounds="clip").fit(raw, y)
         elif self.method == "sigmoid":
-            self.model_ = LogisticRegression(C=1e6).fit(_logit(raw).reshape(-1, 1), y)
+            self.model_ = LogisticRegression(C=1e6).fit(logit(raw).reshape(-1, 1), y)
         elif self.method != "none":
             raise ValueError(f"unknown calibration method {self.method!r}")
         return self
@@ -27,10 +27,11 @@ class ProbabilityCalibrator(BaseEstimator):
         if self.method == "isotonic":
             return self.model_.predict(raw)
         if self.method == "sigmoid":
-            return self.model_.predict_proba(_logit(raw).reshape(-1, 1))[:, 1]
+            return self.model_.predict_proba(logit(raw).reshape(-1, 1))[:, 1]
         return np.clip(raw, 1e-4, 1 - 1e-4)
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
+def logit(p: np.ndarray) -> np.ndarray:
+    """Log-odds of probabilities, clipped to [1e-12, 1 - 1e-12] (the one definition every module uses)."""
+    p = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)
     return np.log(p / (1 - p))

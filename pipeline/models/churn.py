@@ -1,4 +1,20 @@
-"""The churn model as scored: a fitted LightGBM classifier followed by its out-of-time calibrator."""
+"""The churn model as scored: a blend of log-odds from four parts, then a probability calibrator.
+
+The parts (each explains itself exactly, so the reasons still add up to the risk):
+
+* ``trees``: a LightGBM classifier (TreeSHAP);
+* ``linear``: a logistic regression on the log-scaled features (coefficient x distance from the mean), its
+  coefficients on ``model.monotone_increasing`` features clamped at >= 0;
+* ``rfm``: the RFM quintile score, 15 - (R + F + M), through a one-variable logistic fit: the classic heuristic,
+  whose equal weights rank well where a log is short and noisy (each score's distance from its mean is credited to
+  recency, frequency or spend);
+* ``bgnbd``: BG/NBD's log-odds of no purchase in the horizon, fitted per cutoff on the customers' own histories
+  (its distance from its mean is credited to ``bgnbd_p_no_purchase``).
+
+The weights are non-negative, chosen on cross-fitted predictions (``pipeline.train``); a part with no weight is
+neither computed nor explained. Where churn follows a few smooth trends the linear and RFM parts rank as well as the
+trees; where the history is short, BG/NBD carries what the trees cannot learn from few cutoffs.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +22,52 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
 
-from pipeline.models.calibration import ProbabilityCalibrator
+from pipeline.models.calibration import ProbabilityCalibrator, logit
 from pipeline.models.estimators import align
+
+PARTS = ("trees", "linear", "rfm", "bgnbd")
+RFM_SCORES = {"r_score": "recency_days", "f_score": "n_purchase_days", "m_score": "spend_total"}
+
+
+class RfmScore(BaseEstimator):
+    """P(churn) from the RFM quintile score (R + F + M of the feature rows) by a one-variable logistic fit."""
+
+    def fit(self, X: pd.DataFrame, churned: np.ndarray) -> "RfmScore":
+        score = self._score(X)
+        self.model_ = LogisticRegression(C=1e6, max_iter=1000).fit(score.reshape(-1, 1), churned)
+        self.mean_ = X[list(RFM_SCORES)].to_numpy(float).mean(axis=0)
+        return self
+
+    @staticmethod
+    def available(X: pd.DataFrame) -> bool:
+        return all(c in X for c in RFM_SCORES)
+
+    @staticmethod
+    def _score(X: pd.DataFrame) -> np.ndarray:
+        return X[list(RFM_SCORES)].to_numpy(float).sum(axis=1)
+
+    def log_odds(self, X: pd.DataFrame) -> np.ndarray:
+        return self.model_.decision_function(self._score(X).reshape(-1, 1))
+
+    def contributions(self, X: pd.DataFrame, features: list[str]) -> np.ndarray:
+        """The log-odds' distance from the mean customer's, split by score, credited to the features behind them."""
+        out = np.zeros((len(X), len(features)))
+        slope = float(self.model_.coef_[0, 0])
+        scores = X[list(RFM_SCORES)].to_numpy(float) - self.mean_
+        for k, feature in enumerate(RFM_SCORES.values()):
+            if feature in features:
+                out[:, features.index(feature)] += slope * scores[:, k]
+        return out
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = 1 / (1 + np.exp(-self.log_odds(X)))
+        return np.column_stack([1 - p, p])
 
 
 class CalibratedChurnModel(ClassifierMixin, BaseEstimator):
-    """A fitted LightGBM churn classifier, optionally blended, then an out-of-time probability calibrator.
-
-    The blend adds the log-odds of the trees, of a linear model and of BG/NBD's P(no purchase) with weights chosen
-    on the validation cutoff (``tree_weight`` + ``linear_weight`` + ``bgnbd_weight`` = 1). Where churn follows a few
-    smooth trends (a single fading cohort) the linear model ranks as well as the trees; where the history is short,
-    the labelled cutoffs are young and BG/NBD, fitted on each cutoff's own customers, carries what the trees cannot
-    learn from them. Each part explains itself exactly (TreeSHAP; coefficient x distance from the mean; BG/NBD's
-    log-odds' distance from its mean, credited to ``bgnbd_p_no_purchase``), so the reasons still add up to the risk.
-    """
+    """The fitted parts, their blend weights (``weights``: part -> weight >= 0) and the calibrator."""
 
     def __init__(
         self,
@@ -29,69 +76,78 @@ class CalibratedChurnModel(ClassifierMixin, BaseEstimator):
         features: list[str],
         categories: dict[str, list],
         linear=None,
-        tree_weight: float = 1.0,
         linear_coef: np.ndarray | None = None,
-        bgnbd_weight: float = 0.0,
+        rfm: RfmScore | None = None,
         bgnbd_center: float = 0.0,
+        weights: dict[str, float] | None = None,
     ):
         self.classifier = classifier
         self.calibrator = calibrator
         self.features = features
         self.categories = categories
         self.linear = linear
-        self.tree_weight = tree_weight
         self.linear_coef = linear_coef
-        self.bgnbd_weight = bgnbd_weight
+        self.rfm = rfm
         self.bgnbd_center = bgnbd_center
+        self.weights = weights
 
     @property
-    def blended(self) -> bool:
-        return getattr(self, "tree_weight", 1.0) < 1.0
+    def blend(self) -> dict[str, float]:
+        """The parts with a weight, in ``PARTS`` order (the trees alone when no blend was chosen)."""
+        found = self.weights or {"trees": 1.0}
+        return {k: found[k] for k in PARTS if found.get(k, 0.0) > 0}
+
+    def weight(self, part: str) -> float:
+        return self.blend.get(part, 0.0)
 
     @property
-    def linear_weight(self) -> float:
-        return round(1.0 - getattr(self, "tree_weight", 1.0) - getattr(self, "bgnbd_weight", 0.0), 9)
+    def inputs(self) -> list[str]:
+        """The columns it reads: the features, and the RFM quintile scores where the RFM part has a weight."""
+        return [*self.features, *(list(RFM_SCORES) if self.weight("rfm") > 0 else [])]
 
     def tree_probability(self, X: pd.DataFrame) -> np.ndarray:
         return self.classifier.predict_proba(align(X, self.features, self.categories))[:, 1]
 
     def linear_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The linear part's per-feature log-odds contributions and base (see ``LogisticBaseline.contributions``)."""
-        if getattr(self, "linear", None) is None:
+        if self.linear is None:
             return np.zeros((len(X), len(self.features))), np.zeros(len(X))
         return self.linear.contributions(X, self.linear_coef)
 
-    def parts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The log-odds of the trees, the linear model and BG/NBD for each row (before weighting)."""
-        contrib, base = self.linear_contributions(X)
-        return (
-            logit(self.tree_probability(X)),
-            base + contrib.sum(axis=1),
-            bgnbd_log_odds(X, getattr(self, "bgnbd_center", 0.0)),
-        )
+    def part_log_odds(self, X: pd.DataFrame, names=PARTS) -> dict[str, np.ndarray]:
+        """Each named part's log-odds for each row (before weighting)."""
+        out = {}
+        if "trees" in names:
+            out["trees"] = logit(self.tree_probability(X))
+        if "linear" in names and self.linear is not None:
+            contrib, base = self.linear_contributions(X)
+            out["linear"] = base + contrib.sum(axis=1)
+        if "rfm" in names and self.rfm is not None and RfmScore.available(X):
+            out["rfm"] = self.rfm.log_odds(X)
+        if "bgnbd" in names:
+            out["bgnbd"] = bgnbd_log_odds(X, self.bgnbd_center)
+        return out
 
-    def combine(self, trees: np.ndarray, linear: np.ndarray, bgnbd: np.ndarray) -> np.ndarray:
+    def combine(self, parts: dict[str, np.ndarray], weights: dict[str, float] | None = None) -> np.ndarray:
         """The blend's uncalibrated probability from its parts' log-odds."""
-        z = self.tree_weight * trees
-        if self.linear_weight > 0:
-            z = z + self.linear_weight * linear
-        if getattr(self, "bgnbd_weight", 0.0) > 0:
-            z = z + self.bgnbd_weight * bgnbd
-        return 1 / (1 + np.exp(-z))
+        weights = self.blend if weights is None else weights
+        z = sum(w * parts[k] for k, w in weights.items() if w > 0)
+        return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
 
     def raw_probability(self, X: pd.DataFrame) -> np.ndarray:
         """The uncalibrated probability of churn (what the contributions of ``explain.contributions`` explain)."""
-        if not self.blended:
-            return self.tree_probability(X)
-        return self.combine(*self.parts(X))
+        return self.combine(self.part_log_odds(X, tuple(self.blend)))
 
     def other_contributions(self, X: pd.DataFrame) -> np.ndarray:
-        """The weighted contributions of the linear and BG/NBD parts, per row and feature (log-odds)."""
-        out = self.linear_weight * self.linear_contributions(X)[0] if self.linear_weight > 0 else 0.0
-        out = np.zeros((len(X), len(self.features))) + out
-        if getattr(self, "bgnbd_weight", 0.0) > 0 and "bgnbd_p_no_purchase" in self.features:
+        """The weighted contributions of the parts other than the trees, per row and feature (log-odds)."""
+        out = np.zeros((len(X), len(self.features)))
+        if (w := self.weight("linear")) > 0:
+            out += w * self.linear_contributions(X)[0]
+        if (w := self.weight("rfm")) > 0:
+            out += w * self.rfm.contributions(X, self.features)
+        if (w := self.weight("bgnbd")) > 0 and "bgnbd_p_no_purchase" in self.features:
             j = self.features.index("bgnbd_p_no_purchase")
-            out[:, j] += self.bgnbd_weight * (bgnbd_log_odds(X, self.bgnbd_center) - self.bgnbd_center)
+            out[:, j] += w * (bgnbd_log_odds(X, self.bgnbd_center) - self.bgnbd_center)
         return out
 
     def calibrated(self, raw: np.ndarray) -> np.ndarray:
@@ -110,10 +166,5 @@ def bgnbd_log_odds(X: pd.DataFrame, missing: float) -> np.ndarray:
     """BG/NBD's log-odds of no purchase in the horizon; ``missing`` where it could not be fitted."""
     if "bgnbd_p_no_purchase" not in X:
         return np.full(len(X), missing)
-    p = X["bgnbd_p_no_purchase"].to_numpy(float)
-    return np.where(np.isnan(p), missing, logit(np.clip(np.nan_to_num(p, nan=0.5), 1e-6, 1 - 1e-6)))
-
-
-def logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, float), 1e-12, 1 - 1e-12)
-    return np.log(p / (1 - p))
+    p = np.clip(X["bgnbd_p_no_purchase"].to_numpy(float), 1e-6, 1 - 1e-6)  # BG/NBD's own certainty is capped
+    return np.where(np.isnan(p), missing, logit(np.nan_to_num(p, nan=0.5)))

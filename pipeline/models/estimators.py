@@ -28,7 +28,7 @@ def churn_classifier(params: LgbmParams, seed: int, monotone: list[int]) -> lgb.
     return lgb.LGBMClassifier(
         objective="binary",
         monotone_constraints=monotone,
-        monotone_constraints_method="advanced",
+        monotone_constraints_method="basic",
         **_lgbm_kwargs(params, seed),
     )
 

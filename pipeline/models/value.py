@@ -1,11 +1,13 @@
 """The value model as scored: expected spend over the horizon, and spend if the customer keeps buying.
 
-Three forecasts of the horizon's spend compete, and are blended with convex weights chosen on the validation
-cutoff (by RMSE on customers the models were not fitted on):
+Four forecasts of the horizon's spend compete, and are blended with convex weights chosen by RMSE on customers the
+models were not fitted on (out of fold in training; then by the backtest, see ``pipeline.evaluate``):
 
 * ``two_part``: P(any purchase) from the churn model x spend given a purchase (a gamma regressor on buyers);
 * ``tweedie``: spend of every customer, buyers or not, directly (a zero-inflated Tweedie regressor);
-* ``bgnbd_gg``: BG/NBD's expected purchases x Gamma-Gamma's spend per purchase (needs no labels).
+* ``bgnbd_gg``: BG/NBD's expected purchases x Gamma-Gamma's spend per purchase (needs no labels);
+* ``daily_spend``: the customer's average daily spend since their first purchase x the horizon (spend so far x
+  horizon / max(tenure + 1 day, horizon)): the plainest forecast, hard to beat on a short, noisy log.
 
 A single forecast wins where it gets all the weight.
 """
@@ -21,7 +23,7 @@ from sklearn.base import BaseEstimator
 
 from pipeline.models.estimators import align
 
-CANDIDATES = ("two_part", "tweedie", "bgnbd_gg")
+CANDIDATES = ("two_part", "tweedie", "bgnbd_gg", "daily_spend")
 
 
 class ValueModel(BaseEstimator):
@@ -39,6 +41,7 @@ class ValueModel(BaseEstimator):
         tweedie: lgb.LGBMRegressor | None = None,
         weights: dict[str, float] | None = None,
         scale: float = 1.0,
+        horizon_days: int | None = None,
     ):
         self.regressor = regressor
         self.features = features
@@ -46,21 +49,32 @@ class ValueModel(BaseEstimator):
         self.tweedie = tweedie
         self.weights = weights
         self.scale = scale
+        self.horizon_days = horizon_days
+
+    @property
+    def iterations(self) -> int:
+        return int(self.regressor.n_estimators)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.regressor.predict(align(X, self.features, self.categories)) * getattr(self, "scale", 1.0)
 
-    def candidates(self, X: pd.DataFrame, p: np.ndarray, names=CANDIDATES) -> dict[str, np.ndarray]:
+    def candidates(
+        self, X: pd.DataFrame, p: np.ndarray, names=CANDIDATES, oof: dict[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
         """Each candidate's (of ``names``) expected spend over the horizon for customers with churn probabilities
-        ``p``. BG/NBD x Gamma-Gamma falls back to two-part where it could not be fitted."""
+        ``p``. BG/NBD x Gamma-Gamma falls back to two-part where it could not be fitted. ``oof``: the regressors'
+        forecasts already made (out of fold, in training), used instead of predicting."""
+        oof = oof or {}
         aligned = align(X, self.features, self.categories)
         out = {}
         if "two_part" in names or "bgnbd_gg" in names:
-            out["two_part"] = (1 - p) * self.regressor.predict(aligned)
+            out["two_part"] = oof["two_part"] if "two_part" in oof else (1 - p) * self.regressor.predict(aligned)
         if "tweedie" in names and getattr(self, "tweedie", None) is not None:
-            out["tweedie"] = self.tweedie.predict(aligned)
+            out["tweedie"] = oof["tweedie"] if "tweedie" in oof else self.tweedie.predict(aligned)
         if "bgnbd_gg" in names:
             out["bgnbd_gg"] = np.where(np.isnan(bg := bgnbd_value(X)), out["two_part"], bg)
+        if "daily_spend" in names and getattr(self, "horizon_days", None):
+            out["daily_spend"] = daily_spend(X, self.horizon_days)
         return {k: v for k, v in out.items() if k in names}
 
     def expected(self, X: pd.DataFrame, p: np.ndarray) -> np.ndarray:
@@ -77,6 +91,12 @@ def bgnbd_value(X: pd.DataFrame) -> np.ndarray:
     if "bgnbd_expected_purchases" not in X or "gg_expected_spend" not in X:
         return np.full(len(X), np.nan)
     return X["bgnbd_expected_purchases"].to_numpy(float) * X["gg_expected_spend"].to_numpy(float)
+
+
+def daily_spend(X: pd.DataFrame, horizon_days: int) -> np.ndarray:
+    """Average daily spend since the first purchase x the horizon: spend so far x horizon / max(tenure + 1, horizon)."""
+    spent = np.clip(X["spend_total"].to_numpy(float), 0, None)
+    return spent * horizon_days / np.maximum(X["tenure_days"].to_numpy(float) + 1, horizon_days)
 
 
 GRID = np.linspace(0, 1, 5)  # the blend weights tried, in quarters

@@ -28,8 +28,8 @@ def model_card(context: dict, summary: pd.DataFrame) -> str:
         "## Data window",
         f"- Transactions from {context['first_transaction']} to {context['last_transaction']}; "
         f"{context['n_customers']:,} customers scored.",
-        f"- Training cutoffs: {context['train_cutoffs'] or 'none (label-free BG/NBD x Gamma-Gamma)'}; "
-        f"validation cutoff: {context['validation_cutoff'] or '-'}.",
+        f"- Training cutoffs: {context['train_cutoffs'] or 'none (label-free BG/NBD x Gamma-Gamma)'} (early stopping, "
+        "blend weights and calibration chosen on out-of-fold predictions: customers split in two halves).",
         f"- Features ({len(context['features'])}): {', '.join(context['features']) or 'BG/NBD and Gamma-Gamma only'}.",
         f"- Calibration: {context.get('calibration') or '-'}.",
         *_shape(context),
@@ -61,8 +61,8 @@ def _shape(context: dict) -> list[str]:
     """The lines saying how the model is blended, whether a baseline scores, and whether it is extended."""
     out = []
     if blend := context.get("churn_blend"):
-        parts = ", ".join(f"{k} {v:.1f}" for k, v in blend.items() if v > 0)
-        out.append(f"- Churn: a blend of log-odds, weighted on the validation cutoff: {parts}.")
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in blend.items() if v > 0)
+        out.append(f"- Churn: a blend of log-odds, weighted on out-of-fold predictions: {parts} (see `models.churn`).")
     if value := context.get("value_blend"):
         parts = ", ".join(f"{k} {v:.2f}" for k, v in value.items() if v > 0)
         out.append(f"- Value: a blend of forecasts, weighted by backtest RMSE: {parts} (see `models.value`).")

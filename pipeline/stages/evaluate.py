@@ -21,14 +21,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The backtest summary (mean/std per model), the candidate's mean log loss, and the champion recipe's on the
-    same folds when promotion has to compare the two (None otherwise)."""
+    """The backtest summary on the active base (mean/std per model), the candidate's mean log loss, and the champion
+    recipe's on the same folds when promotion has to compare the two (None otherwise)."""
 
     summary: pd.DataFrame
     candidate_log_loss: Optional[float] = None
     champion_log_loss: Optional[float] = None
     scorer_reason: Optional[str] = None  # why a baseline scores the list instead of the model (None = the model)
     scorer_note: Optional[str] = None  # the model scores, though a baseline was ahead of it on one metric
+    summaries: Optional[dict] = None  # every population's summary (``evaluate.summaries``), the active base first
 
 
 def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
@@ -38,30 +39,40 @@ def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
     catalog.latest_fold.unlink(missing_ok=True)
     if not folds:
         log.warning("no backtest fold fits in the history before as_of: the model is not evaluated out of time")
-        empty = pd.DataFrame(columns=["fold", "test_cutoff", "model", *evaluate.CHURN_METRICS, *evaluate.VALUE_METRICS])
+        empty = pd.DataFrame(
+            columns=["fold", "test_cutoff", "population", "model", *evaluate.CHURN_METRICS, *evaluate.VALUE_METRICS]
+        )
         io.write_csv(empty, catalog.metrics)
         return Evaluation(evaluate.summarise(empty))
     labelled = load_labelled(catalog, [c for f in folds for c in f.cutoffs], the_plan)
     bt = evaluate.backtest(labelled, folds, cfg.model, cfg.seed, the_plan.label_days, cfg.campaign)
     io.write_csv(bt.metrics, catalog.metrics)
     io.write_parquet(bt.latest, catalog.latest_fold)
-    summary = evaluate.summarise(bt.metrics)
+    every = evaluate.summaries(bt.metrics)
+    summary = every["active"]  # the model is judged, chosen and promoted on the active base
     for (fold, test_cutoff), rows in bt.metrics.groupby(["fold", "test_cutoff"], sort=True):
         with tracker.child(f"backtest fold {fold} (test cutoff {pd.Timestamp(test_cutoff):%Y-%m-%d})") as run:
             run.log_params({"fold": fold, "test_cutoff": f"{pd.Timestamp(test_cutoff):%Y-%m-%d}"})
             run.log_metrics(
                 {
-                    f"{r['model']}.{m}": r[m]
+                    f"{r['population']}.{r['model']}.{m}": r[m]
                     for r in rows.to_dict("records")
                     for m in (*evaluate.CHURN_METRICS, *evaluate.VALUE_METRICS)
                 }
             )
-    tracker.log_metrics({f"{m}.{metric}.{stat}": v for (metric, stat), col in summary.items() for m, v in col.items()})
+    tracker.log_metrics(
+        {
+            f"{population}.{m}.{metric}.{stat}": v
+            for population, table in every.items()
+            for (metric, stat), col in table.items()
+            for m, v in col.items()
+        }
+    )
     tracker.log_artifact(catalog.metrics, "evaluation")
     scorer = evaluate.choose_scorer(summary)
     _settle_candidate(catalog, the_plan, scorer, bt.value_weights, tracker)
     champion_loss = _champion_recipe_log_loss(cfg, catalog, the_plan, labelled)
-    return Evaluation(summary, scorer.log_loss, champion_loss, scorer.reason, scorer.note)
+    return Evaluation(summary, scorer.log_loss, champion_loss, scorer.reason, scorer.note, every)
 
 
 def _settle_candidate(catalog: Catalog, the_plan: Plan, scorer, value_weights, tracker) -> None:
@@ -104,4 +115,4 @@ def _champion_recipe_log_loss(cfg: Config, catalog: Catalog, the_plan: Plan, lab
     log.info("evaluate: backtesting the champion's recipe (%s) on the same folds to compare", champion.version)
     model = registry.model_config(saved["model"])
     bt = evaluate.backtest(labelled[kept], list(the_plan.folds), model, saved["seed"], the_plan.label_days)
-    return float(bt.metrics.query("model == 'lightgbm'")["log_loss"].mean())
+    return float(bt.metrics.query("model == 'lightgbm' and population == 'active'")["log_loss"].mean())

@@ -138,6 +138,7 @@ def run_features(cfg: Config, catalog: Catalog, training: bool = True) -> plan.P
             the_plan.label_days,
             describe=not labelled,
             target_days=cfg.horizon_days if the_plan.extended else None,
+            base=cfg.population,
         )
         frame = frame.drop(columns=excluded(frame.columns, cfg.features.exclude))
         if labelled:

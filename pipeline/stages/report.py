@@ -206,7 +206,6 @@ def write_model_card(cfg: Config, catalog: Catalog, the_plan: plan.Plan, custome
             **_data_window(the_plan, catalog, as_of),
             "n_customers": len(customers),
             "train_cutoffs": ", ".join(champion.train_cutoffs) if champion else "",
-            "validation_cutoff": champion.validation_cutoff if champion else None,
             "features": list(champion.features) if champion else [],
             "calibration": champion.calibration if champion else None,
             **_model_shape(champion, the_plan),
@@ -223,11 +222,7 @@ def _model_shape(champion, the_plan: plan.Plan) -> dict:
         return {}
     churn = trained.churn
     shape = {
-        "churn_blend": {
-            "trees": getattr(churn, "tree_weight", 1.0),
-            "linear": churn.linear_weight if hasattr(churn, "linear_weight") else 0.0,
-            "BG/NBD": getattr(churn, "bgnbd_weight", 0.0),
-        },
+        "churn_blend": churn.blend,
         "value_blend": getattr(trained.value, "weights", None),
         "scorer_reason": getattr(champion, "scorer_reason", None),
         "backtest_note": getattr(champion, "backtest_note", None),

@@ -29,7 +29,7 @@ def run_train(cfg: Config, catalog: Catalog, tracker) -> str:
         bundle = ModelBundle.fallback(registry.recipe(cfg), as_of)
         tracker.log_params({"train.model": "bgnbd_gamma_gamma (no labelled history)"})
     else:
-        labelled = load_labelled(catalog, [*production.train, production.validation], the_plan)
+        labelled = load_labelled(catalog, production.train, the_plan)
         digest = rows_digest(labelled)
         champion = catalog.read_bundle(catalog.champion)
         if champion is not None and (champion.recipe, champion.training_digest) == (registry.recipe(cfg), digest):
@@ -41,9 +41,8 @@ def run_train(cfg: Config, catalog: Catalog, tracker) -> str:
             tracker.set_tags({"train": f"identical to champion {champion.version}: not refitted"})
             catalog.write_bundle(champion, catalog.candidate)
             return champion.version
-        train_rows = labelled[labelled["cutoff"].isin(production.train)]
-        validation_rows = labelled[labelled["cutoff"] == production.validation]
-        trained = train.fit(train_rows, validation_rows, cfg.model, cfg.seed, the_plan.label_days)
+        latest = labelled[labelled["cutoff"] == production.latest]  # the nearest to the customers it will score
+        trained = train.fit(labelled, cfg.model, cfg.seed, the_plan.label_days)
         if the_plan.extended:
             trained = dataclasses.replace(trained, label_days=the_plan.label_days, target_days=cfg.horizon_days)
         tracker.log_params(
@@ -54,8 +53,8 @@ def run_train(cfg: Config, catalog: Catalog, tracker) -> str:
                 "train.n_features": len(trained.features),
             }
         )
-        tracker.log_dataset(train_rows, "training", "training", catalog.features / "labelled")
-        for path in _explain_artifacts(trained, validation_rows, catalog):
+        tracker.log_dataset(labelled, "training", "training", catalog.features / "labelled")
+        for path in _explain_artifacts(trained, latest[trained.active(latest)], catalog):
             tracker.log_artifact(path, "explain")
         version, versions = tracker.log_models(
             trained, labelled, (cfg.tracking.churn_model_name, cfg.tracking.value_model_name)
@@ -70,10 +69,9 @@ def run_train(cfg: Config, catalog: Catalog, tracker) -> str:
             features=tuple(trained.features),
             calibration=trained.calibration,
             train_cutoffs=tuple(f"{c:%Y-%m-%d}" for c in production.train),
-            validation_cutoff=f"{production.validation:%Y-%m-%d}",
             training_digest=digest,
-            reference=monitor.reference_profile(  # the latest labelled customers: the nearest to what it will score
-                validation_rows[trained.features], train.predict(trained, validation_rows)["churn_probability"]
+            reference=monitor.reference_profile(
+                latest[trained.features], train.predict(trained, latest)["churn_probability"]
             ),
         )
     catalog.write_bundle(bundle, catalog.candidate)
@@ -87,7 +85,8 @@ def rows_digest(frame: pd.DataFrame) -> str:
 
 
 def _explain_artifacts(trained: train.TrainedModels, rows: pd.DataFrame, catalog: Catalog) -> list[Path]:
-    """Feature importance (gain) of both models and the churn model's mean |SHAP| per feature on the validation rows."""
+    """Feature importance (gain) of both models and the churn model's mean |SHAP| per feature on the latest training
+    cutoff's active base."""
     churn_gain = trained.churn.classifier.booster_.feature_importance("gain")
     value_gain = trained.value.regressor.booster_.feature_importance("gain")
     importance = pd.DataFrame({"feature": trained.features, "churn_gain": churn_gain, "value_gain": value_gain})
@@ -101,8 +100,8 @@ def _explain_artifacts(trained: train.TrainedModels, rows: pd.DataFrame, catalog
 
 
 def run_tune(cfg: Config, catalog: Catalog, tracker) -> float:
-    """One tuning trial: fit the churn model with this config's LightGBM parameters on the production training cutoffs
-    and return its log loss on the validation cutoff, the only data a sweep may select on (never the backtest's tests).
+    """One tuning trial: the churn trees with this config's LightGBM parameters, cross-fitted on the production
+    training cutoffs; returns their log loss, the only figure a sweep may select on (never the backtest's tests).
     """
     the_plan = catalog.read_plan()
     production = the_plan.production
@@ -110,12 +109,7 @@ def run_tune(cfg: Config, catalog: Catalog, tracker) -> float:
         raise train.NotEnoughHistory(
             "nothing to tune: the history holds no labelled training cutoff (see stage=features)"
         )
-    labelled = load_labelled(catalog, [*production.train, production.validation], the_plan)
-    loss = train.validation_log_loss(
-        labelled[labelled["cutoff"].isin(production.train)],
-        labelled[labelled["cutoff"] == production.validation],
-        cfg.model,
-        cfg.seed,
-    )
+    labelled = load_labelled(catalog, production.train, the_plan)
+    loss = train.validation_log_loss(labelled, cfg.model, cfg.seed)
     tracker.log_metrics({"validation.log_loss": loss})
     return loss
