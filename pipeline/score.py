@@ -180,6 +180,26 @@ def run_baseline(
     return _rank(rows, signs, f"{name} (the backtest's best, over model {model_version})", wording.n_reasons)
 
 
+def with_outlook(scored: pd.DataFrame) -> pd.DataFrame:
+    """What commercial tools show per customer beside the risk: average days between orders, the expected date of
+    the next order, historic spend, the spend predicted in the horizon, and the two together.
+
+    The next order is expected one usual gap after the last (a date already passed: the customer is overdue, and
+    their risk says how likely the order is to come at all); a customer with one purchase day has no usual gap yet.
+    """
+    gap = scored["gap_mean_days"] if "gap_mean_days" in scored else pd.Series(np.nan, index=scored.index)
+    last = pd.to_datetime(scored["last_order_date"]) if "last_order_date" in scored else pd.NaT
+    historic = scored["spend_total"].to_numpy(dtype=float) if "spend_total" in scored else np.full(len(scored), np.nan)
+    predicted = scored["expected_value"].to_numpy(dtype=float)
+    return scored.assign(
+        days_between_orders=gap,
+        expected_next_order=last + pd.to_timedelta(gap.round(), unit="D"),
+        historic_spend=historic,
+        predicted_spend=predicted,
+        total_value=historic + predicted,
+    )
+
+
 def warning_signs(features: pd.DataFrame) -> pd.DataFrame:
     """The rule-based warning signs of each customer, as priorities (the first sign in WARNING_SIGNS ranks highest)."""
     n = len(WARNING_SIGNS)

@@ -189,7 +189,7 @@ def fit_churn(
     y = learn["churned"].to_numpy()
     half = halves(learn["customer_id"], seed)
     increasing = list(cfg.monotone_increasing)
-    with_rfm = RfmScore.available(learn)
+    with_rfm = RfmScore.available(learn, features)
     oof = {name: np.zeros(len(learn)) for name in PARTS if name != "rfm" or with_rfm}
     stopped_at = []
     for k in (0, 1):

@@ -41,8 +41,9 @@ class RfmScore(BaseEstimator):
         return self
 
     @staticmethod
-    def available(X: pd.DataFrame) -> bool:
-        return all(c in X for c in RFM_SCORES)
+    def available(X: pd.DataFrame, features: list[str]) -> bool:
+        """The scores are in the rows, and the features they are credited to among the model's inputs."""
+        return all(c in X for c in RFM_SCORES) and all(f in features for f in RFM_SCORES.values())
 
     @staticmethod
     def _score(X: pd.DataFrame) -> np.ndarray:
@@ -57,8 +58,7 @@ class RfmScore(BaseEstimator):
         slope = float(self.model_.coef_[0, 0])
         scores = X[list(RFM_SCORES)].to_numpy(float) - self.mean_
         for k, feature in enumerate(RFM_SCORES.values()):
-            if feature in features:
-                out[:, features.index(feature)] += slope * scores[:, k]
+            out[:, features.index(feature)] += slope * scores[:, k]
         return out
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -122,7 +122,7 @@ class CalibratedChurnModel(ClassifierMixin, BaseEstimator):
         if "linear" in names and self.linear is not None:
             contrib, base = self.linear_contributions(X)
             out["linear"] = base + contrib.sum(axis=1)
-        if "rfm" in names and self.rfm is not None and RfmScore.available(X):
+        if "rfm" in names and self.rfm is not None:
             out["rfm"] = self.rfm.log_odds(X)
         if "bgnbd" in names:
             out["bgnbd"] = bgnbd_log_odds(X, self.bgnbd_center)

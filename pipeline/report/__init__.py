@@ -1,12 +1,14 @@
 """The retention team's outputs: the save list and win-back group, the single-file HTML report, the model card."""
 
-from pipeline.report.at_risk import COLUMN_HELP, save_list, win_back_list, write_xlsx
+from pipeline.report.at_risk import COLUMN_HELP, ListContext, column_help, save_list, win_back_list, write_xlsx
 from pipeline.report.card import model_card
 from pipeline.report.page import PageInputs, render
 from pipeline.report.plots import figures, shap_summary_plot
 
 __all__ = [
     "COLUMN_HELP",
+    "ListContext",
+    "column_help",
     "PageInputs",
     "figures",
     "model_card",

@@ -44,30 +44,37 @@ def _money(value: float, currency: str) -> str:
 
 
 def headline(inputs: PageInputs) -> dict:
-    """The numbers at the top: customers per risk band, the save list, its saveable value, and their change."""
+    """The numbers at the top, which do not overlap: the active base by risk band, and the win-back group on its own
+    (together every scored customer); the save list, its saveable value, and what changed since the last list."""
     c, currency = inputs.customers, inputs.context["currency"]
-    bands = c["risk_band"].value_counts().reindex(list(BANDS), fill_value=0)
+    gone = (c["group"] == WIN_BACK).to_numpy()
+    bands = c.loc[~gone, "risk_band"].value_counts().reindex(list(BANDS), fill_value=0)
     on_list = c["on_list"].astype(bool)
     out = {
         "scored": f"{len(c):,}",
+        "active": f"{int((~gone).sum()):,}",
         "bands": {b: f"{bands[b]:,}" for b in reversed(BANDS)},
         "listed": f"{int(on_list.sum() - c['holdout'].sum()):,}",
         "held_out": f"{int(c['holdout'].sum()):,}",
         "saveable": _money(c.loc[on_list, "saveable_value"].sum(), currency),
         "at_risk": _money(c.loc[on_list, "value_at_risk"].sum(), currency),
-        "win_back": f"{int((c['group'] == WIN_BACK).sum()):,}",
-        "win_back_value": _money(c.loc[c["group"] == WIN_BACK, "value_at_risk"].sum(), currency),
+        "win_back": f"{int(gone.sum()):,}",
+        "win_back_value": _money(c.loc[gone, "value_at_risk"].sum(), currency),
+        "win_back_risk": f"{100 * c.loc[gone, 'churn_probability'].mean():.0f}%" if gone.any() else "–",
     }
     if inputs.changes is not None:
         ch = inputs.changes
         out["since"] = f"{ch.previous_as_of:%Y-%m-%d}"
+        as_of = pd.Timestamp(inputs.context["as_of"])
+        out["since_weeks"] = (as_of - ch.previous_as_of).days // 7
         out["new"], out["risen"], out["left"] = f"{len(ch.new):,}", f"{len(ch.risen):,}", f"{len(ch.left):,}"
     return out
 
 
 def driver_tables(inputs: PageInputs) -> dict:
     """Mean probability points each driver adds, on the save list, per segment and per loyalty stage."""
-    c, points = inputs.customers, inputs.drivers.clip(lower=0)
+    active = (inputs.customers["group"] != WIN_BACK).to_numpy()  # the points explain the active base
+    c, points = inputs.customers[active], inputs.drivers[active].clip(lower=0)
     named = points.rename(columns=lambda n: inputs.driver_labels.get(n, n.replace("_", " ")))
     listed = c["group"].eq(SAVE).to_numpy()
     out = {"overall": named[listed].mean().sort_values(ascending=False).head(8) if listed.any() else pd.Series()}
@@ -81,7 +88,7 @@ def driver_tables(inputs: PageInputs) -> dict:
             rows.append({title: value, "customers": f"{len(idx):,}", "main drivers": "; ".join(top) or "none"})
         out[title] = rows
     if inputs.previous_drivers is not None and len(inputs.previous_drivers.columns):
-        before = inputs.previous_drivers.clip(lower=0).mean()
+        before = inputs.previous_drivers.clip(lower=0).mean()  # NaN rows (last week's win-back group) are skipped
         now = points.mean()
         moved = pd.DataFrame({"now": now, "before": before.reindex(now.index)}).dropna()
         moved = moved.assign(change=moved["now"] - moved["before"]).sort_values("change", key=np.abs, ascending=False)
@@ -117,7 +124,7 @@ def render(inputs: PageInputs) -> str:
         past=_past_view(inputs.past, inputs.context["currency"]),
         drivers=tables,
         chart=base64.b64encode(chart).decode() if chart else None,
-        **inputs.context,
+        **{"reference_risk": None, "active_rule": None, **inputs.context},
     )
 
 

@@ -9,7 +9,7 @@ from typing import Optional
 
 import pandas as pd
 
-from pipeline import evaluate, io, labels, monitor, plan, report, score, threads
+from pipeline import evaluate, io, labels, monitor, plan, population, report, score, threads
 from pipeline.catalog import Catalog
 from pipeline.config import Config
 from pipeline.features import engine
@@ -57,12 +57,20 @@ def run_report(
         )
     for warning in health.warnings:
         log.warning("report: %s", warning)
-    save = report.save_list(customers, currency, changes.change_points if changes else None)
-    win_back = report.win_back_list(customers, currency)
+    ctx = report.ListContext(
+        currency,
+        cfg.horizon_days,
+        reference_risk(customers),
+        changes.change_points if changes else None,
+        changes.previous_as_of if changes else None,
+        as_of,
+    )
+    save = report.save_list(customers, ctx)
+    win_back = report.win_back_list(customers, ctx)
     csv_path = io.write_csv(save, catalog.at_risk(as_of))
     io.write_csv(win_back, catalog.win_back(as_of))
     with io.atomic_path(catalog.at_risk_xlsx(as_of)) as tmp:  # the win-back sheet: its most valuable customers
-        report.write_xlsx({"Save list": save, "Win-back": win_back.head(cfg.report.top_n)}, tmp, currency)
+        report.write_xlsx({"Save list": save, "Win-back": win_back.head(cfg.report.top_n)}, tmp, ctx)
     page = report.render(
         report.PageInputs(
             customers=customers,
@@ -84,6 +92,8 @@ def run_report(
                 "backtest_note": getattr(champion, "backtest_note", None),
                 "extended": (the_plan.trained_horizon_days, cfg.horizon_days) if the_plan.extended else None,
                 "left_out": the_plan.left_out,
+                "reference_risk": ctx.reference_risk,
+                "active_rule": active_rule(customers, cfg),
             },
         )
     )
@@ -96,6 +106,20 @@ def run_report(
         tracker.log_artifact(path, "report")
     log_loop(tracker, customers, changes, past, health)
     return csv_path, html_path
+
+
+def reference_risk(customers: pd.DataFrame) -> Optional[float]:
+    """The risk of the typical active customer the reasons' points are measured from (None without points)."""
+    if "reference_probability" not in customers or customers["reference_probability"].isna().all():
+        return None
+    return float(customers["reference_probability"].median())
+
+
+def active_rule(customers: pd.DataFrame, cfg: Config) -> Optional[str]:
+    """Who is in the active base this week, in words (None for lists made without one)."""
+    if "return_window_days" not in customers or not len(customers):
+        return None
+    return population.describe(float(customers["return_window_days"].iloc[0]), cfg.population)
 
 
 def previous_week(published: Catalog, as_of: pd.Timestamp) -> Optional[pd.DataFrame]:

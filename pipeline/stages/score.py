@@ -56,7 +56,12 @@ def run_score(cfg: Config, catalog: Catalog) -> Scored:
     else:
         scored, drivers = score.score_customers(bundle.trained, features, bundle.version, wording)
     scored = targeting.assign(
-        scored, cfg.retention, cfg.reasons, cfg.report.top_n, cfg.seed, optimal_share(cfg, catalog)
+        score.with_outlook(scored),
+        cfg.retention,
+        cfg.reasons,
+        cfg.report.top_n,
+        cfg.seed,
+        optimal_share(cfg, catalog),
     )
     groups = scored["group"].value_counts()
     log.info(

@@ -88,7 +88,7 @@ def test_an_as_of_outside_the_data_says_how_far_outside():
 
 ROOT = Path(__file__).resolve().parents[2]
 TOP_LEVEL = ("stage", "as_of", "horizon_days", "seed", "threads", "data", "features", "model", "tracking", "report")
-TOP_LEVEL += ("campaign", "paths")
+TOP_LEVEL += ("campaign", "paths", "population", "retention")
 # a config group the user adds themselves, and the README's example of a value that must fail
 NOT_VALID_ON_PURPOSE = {"data=mine", "horizon_days=-5"}
 

@@ -105,8 +105,8 @@ def test_bundles_saved_as_dicts_by_an_earlier_release_still_load(tmp_path):
 def test_the_plan_survives_the_catalog_unchanged(tmp_path):
     catalog = Catalog(*(tmp_path / k for k in ("raw", "interim", "quarantine", "scored", "models", "mlruns")))
     ts = pd.Timestamp
-    fold = Fold((ts("2026-01-01"), ts("2026-02-01")), ts("2026-04-01"), ts("2026-07-01"))
-    plan = Plan(ts("2026-10-31"), Fold((ts("2026-05-01"),), ts("2026-08-01"), None), (fold,), None)
+    fold = Fold((ts("2026-01-01"), ts("2026-02-01")), ts("2026-07-01"))
+    plan = Plan(ts("2026-10-31"), Fold((ts("2026-05-01"), ts("2026-08-01")), None), (fold,), None)
     catalog.write_plan(plan)
     assert catalog.read_plan() == plan
     assert plan.labelled_cutoffs == sorted({*fold.cutoffs, ts("2026-05-01"), ts("2026-08-01")})

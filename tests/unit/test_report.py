@@ -7,6 +7,8 @@ import pandas as pd
 from pipeline import evaluate, explain, monitor, report, score, targeting
 from pipeline.config import RetentionConfig, load_reasons
 
+LIST = report.ListContext("EUR", 90)
+
 
 def _scored(**retention):
     frame = pd.DataFrame(
@@ -28,6 +30,8 @@ def _scored(**retention):
             "rfm_segment": pd.Categorical(["new customers", "lost", "champions", "at risk"]),
             "last_order_date": pd.to_datetime(["2026-10-21", "2025-09-26", "2026-10-26", "2026-10-01"]),
             "last_order_amount": [20.0, 40.5, 31.0, 420.0],
+            "return_window_days": [60.0] * 4,
+            "active": [True, False, True, True],  # b: silent 400 days, outside the active base
         }
     )
     reasons = load_reasons()
@@ -39,15 +43,15 @@ def _scored(**retention):
 def test_the_gone_go_to_win_back_and_the_save_list_is_ranked_by_what_a_contact_saves():
     scored, _ = _scored()
     groups = scored.set_index("customer_id")["group"]
-    assert groups["b"] == targeting.WIN_BACK  # 400 days without a purchase, at 95 %: past the point of no return
+    assert groups["b"] == targeting.WIN_BACK  # outside the active base: the win-back group, never the save list
     listed = scored[scored["on_list"]].sort_values("list_rank")
     assert (listed["saveable_value"] > 0).all() and listed["saveable_value"].is_monotonic_decreasing
     assert "b" in scored.loc[scored["data_warning"] != "", "customer_id"].tolist()  # a complaint open 400 days
-    save = report.save_list(scored, "EUR")
+    save = report.save_list(scored, LIST)
     assert save["Rank"].tolist() == list(range(1, len(save) + 1))
     assert {"Churn risk (%)", "Value at risk (EUR)", "Value a contact can save (EUR)", "Reason 1"} <= set(save.columns)
     assert save["Churn risk (%)"].dtype.kind == "i" and "b" not in save["Customer ID"].tolist()
-    assert report.win_back_list(scored, "EUR")["Customer ID"].tolist() == ["b"]
+    assert report.win_back_list(scored, LIST)["Customer ID"].tolist() == ["b"]
 
 
 def test_a_hold_out_is_seeded_kept_off_the_file_and_never_contacted():
@@ -56,7 +60,7 @@ def test_a_hold_out_is_seeded_kept_off_the_file_and_never_contacted():
     assert scored["holdout"].tolist() == again["holdout"].tolist()
     held = scored.loc[scored["holdout"], "customer_id"].tolist()
     assert set(held) <= set(scored.loc[scored["on_list"], "customer_id"])
-    assert not set(held) & set(report.save_list(scored, "EUR")["Customer ID"])
+    assert not set(held) & set(report.save_list(scored, LIST)["Customer ID"])
 
 
 def test_the_page_shows_the_lists_and_says_there_is_no_backtest_or_history_yet():
@@ -67,8 +71,8 @@ def test_the_page_shows_the_lists_and_says_there_is_no_backtest_or_history_yet()
             customers=scored,
             drivers=drivers,
             previous_drivers=None,
-            save=report.save_list(scored, "EUR"),
-            win_back=report.win_back_list(scored, "EUR"),
+            save=report.save_list(scored, LIST),
+            win_back=report.win_back_list(scored, LIST),
             changes=None,
             past=pd.DataFrame(),
             health=health,
@@ -99,7 +103,6 @@ def test_the_page_shows_the_lists_and_says_there_is_no_backtest_or_history_yet()
             "last_transaction": "2026-10-30",
             "n_customers": 3,
             "train_cutoffs": "",
-            "validation_cutoff": None,
             "features": [],
         },
         summary,

@@ -109,7 +109,7 @@ def test_reasons_name_only_drivers_that_raise_risk_with_each_customers_numbers()
         "Bought once, 10 days ago, and not since (+4 pts)",
     ]
     # returns raise customer 1's risk, but their rate (0%) is below the typical one: no sentence, so no reason
-    assert list(out["reason_2"]) == ["Returned 50% of items bought; typically 10% (+3 pts)", "", ""]
+    assert list(out["reason_2"]) == ["Returned 50% of items bought; a typical active customer 10% (+3 pts)", "", ""]
     assert list(out["top_driver"]) == ["lapsing", "open_complaint", "lapsing"]
     assert out.loc[1, "action"] == "complaint_call" and out.loc[1, "reason_1_points"] == 9.0
 

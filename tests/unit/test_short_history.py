@@ -9,6 +9,7 @@ import pytest
 from pipeline import evaluate, explain, extend, models, plan
 from pipeline.btyd import TARGET_COLUMNS
 from pipeline.config import ModelConfig
+from pipeline.models.churn import RfmScore
 from pipeline.models.value import blend_weights
 
 
@@ -27,11 +28,11 @@ def test_a_history_too_short_for_the_horizon_trains_on_the_longest_shorter_one_w
     # the next longer whole week would leave no backtest fold
     _, longer = plan.folds_for(as_of, first, days + 7, cfg)
     assert not longer
-    # every label the plan uses is observed before as_of
+    # every label the plan uses is observed before the fold's test (or as_of), and the cutoffs are weekly
     for fold in (p.production, *p.folds):
         end = fold.test or as_of
-        assert all(c + pd.Timedelta(days=days) <= fold.validation for c in fold.train)
-        assert fold.validation + pd.Timedelta(days=days) <= end
+        assert all(c + pd.Timedelta(days=days) <= end for c in fold.train)
+        assert all(b - a == pd.Timedelta(days=7) for a, b in zip(fold.train, fold.train[1:]))
     assert p.provenance["label_days"] == days
     assert plan.Plan.from_dict(p.to_dict()) == p
 
@@ -40,8 +41,21 @@ def test_a_history_long_enough_is_not_extended_and_one_too_short_for_four_weeks_
     cfg = ModelConfig()
     whole = plan.make(ts("2026-10-31"), ts("2024-01-01"), ts("2026-10-30"), 90, cfg)
     assert not whole.extended and whole.label_days == 90 and "label_days" not in whole.provenance
+    assert all(b - a == pd.Timedelta(days=28) for a, b in zip(whole.production.train, whole.production.train[1:]))
+    assert len(whole.production.train) == cfg.n_train_cutoffs and len(whole.folds) == cfg.n_backtest_folds
     tiny = plan.make(ts("2026-10-31"), ts("2026-08-15"), ts("2026-10-30"), 90, cfg)
-    assert tiny.production is None and not tiny.extended and "no training cutoff" in tiny.fallback_reason
+    assert tiny.production is None and not tiny.extended and "too short to train" in tiny.fallback_reason
+
+
+def test_a_history_with_room_to_train_but_not_to_test_is_not_trained_on():
+    """A model that cannot be tested out of time never scores: the plan shortens its labels until a fold fits, and
+    where none does, it falls back to the label-free BG/NBD (never an untested blend)."""
+    cfg = ModelConfig()
+    first, as_of = ts("2026-01-01"), ts("2026-07-01")  # 181 days: room for 60 + 91 + 28 days, not for 60 + 2 x 91
+    p = plan.make(as_of, first, as_of - pd.Timedelta(days=1), 91, cfg)
+    assert p.folds and p.extended and p.trained_horizon_days < 91
+    short = plan.make(as_of, ts("2026-03-20"), as_of - pd.Timedelta(days=1), 91, cfg)  # 103 days: no room for a fold
+    assert short.production is None and not short.folds
 
 
 def _frame(p_label, p_target, e_label, e_target) -> pd.DataFrame:
@@ -142,28 +156,30 @@ def blended():
         {
             "recency_days": rng.uniform(0, 300, n),
             "n_purchase_days": rng.integers(1, 20, n).astype(float),
+            "spend_total": rng.gamma(2.0, 100.0, n),
             "open_complaints": rng.integers(0, 3, n).astype(float),
             "region": pd.Categorical(rng.choice(["north", "south"], n)),
             "bgnbd_p_no_purchase": rng.uniform(0.05, 0.95, n),
+            **{score: rng.integers(1, 6, n) for score in ("r_score", "f_score", "m_score")},
         }
     )
     frame.loc[rng.random(n) < 0.1, "n_purchase_days"] = np.nan
     z = 0.01 * frame["recency_days"] - 0.1 * frame["n_purchase_days"].fillna(5) + 0.5 * frame["open_complaints"]
     y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
-    features = list(frame.columns)
+    features = [c for c in frame.columns if not c.endswith("_score")]
     cfg = ModelConfig().churn
-    clf = models.churn_classifier(cfg, 0, [int(f == "open_complaints") for f in features]).fit(frame, y)
-    logistic = models.LogisticBaseline(features, 0).fit(frame, y)
+    clf = models.churn_classifier(cfg, 0, [int(f == "open_complaints") for f in features]).fit(frame[features], y)
+    logistic = models.LogisticBaseline(features, 0, log_scale=True).fit(frame, y)
     churn = models.CalibratedChurnModel(
         clf,
         models.ProbabilityCalibrator("sigmoid"),
         features,
-        models.categories_of(frame),
+        models.categories_of(frame[features]),
         logistic,
-        0.5,
         logistic.monotone_coef(["open_complaints"]),
-        0.2,
+        RfmScore().fit(frame, y),
         0.0,
+        {"trees": 0.4, "linear": 0.3, "rfm": 0.1, "bgnbd": 0.2},
     )
     churn.calibrator.fit(churn.raw_probability(frame), y)
     return churn, frame
@@ -171,14 +187,16 @@ def blended():
 
 def test_the_blends_contributions_add_up_to_its_log_odds(blended):
     churn, frame = blended
-    assert churn.linear_weight == pytest.approx(0.3)
+    assert set(churn.blend) == {"trees", "linear", "rfm", "bgnbd"}
     raw = churn.raw_probability(frame)
     contrib = explain.contributions(churn, frame)
     base = models.logit(raw) - contrib.to_numpy().sum(axis=1)
     assert np.ptp(base) < 1e-6  # the same expected log-odds for every row: the contributions are exact
-    points = explain.to_points(contrib, raw, churn.calibrator)
-    p, p0 = churn.calibrated(raw), churn.calibrated(1 / (1 + np.exp(-base)))
-    assert np.allclose(points.sum(axis=1), 100 * (p - p0))
+    ref = explain.reference(contrib, raw, churn.calibrator)
+    points = explain.to_points(contrib, raw, churn.calibrator, ref)
+    assert np.allclose(points.sum(axis=1), 100 * (churn.calibrated(raw) - ref.probability))
+    # the reference is the typical customer: their mean log-odds, calibrated
+    assert ref.probability == pytest.approx(churn.calibrated(np.array([1 / (1 + np.exp(-np.mean(models.logit(raw))))]))[0])
 
 
 def test_the_linear_part_never_lowers_risk_as_open_complaints_rise(blended):
