@@ -56,7 +56,7 @@ class TrainedModels:
     # a short history (see pipeline.extend): learnt over label_days, forecasts extended to target_days
     label_days: int | None = None
     target_days: int | None = None
-    win_back: models.WinBackModel | None = None  # None: the churn model scores everyone
+    win_back: models.CalibratedChurnModel | None = None  # None: the churn model scores everyone
     horizon_days: int | None = None  # the horizon the labels it learnt judge
 
     @property
@@ -149,8 +149,8 @@ def fit(rows: pd.DataFrame, cfg: ModelConfig, seed: int, horizon_days: int) -> T
     categories = models.categories_of(rows[features])
     learn, split = churn_rows(rows)
     churn, oof_raw, iterations = fit_churn(learn, features, categories, cfg, seed)
-    win_back = models.WinBackModel(seed).fit(rows[~rows["active"].to_numpy(bool)], features) if split else None
     y = rows["churned"].to_numpy()
+    win_back, oof = fit_win_back(rows, features, categories, cfg, seed) if split else (None, None)
     logistic = models.PerPopulation(models.LogisticBaseline(features, seed)).fit(rows, y)
     trained = TrainedModels(
         churn,
@@ -165,7 +165,9 @@ def fit(rows: pd.DataFrame, cfg: ModelConfig, seed: int, horizon_days: int) -> T
         win_back=win_back,
         horizon_days=horizon_days,
     )
-    p = churn_probability(trained, rows)  # in-sample for the win-back rows; out of fold below for the churn rows
+    p = np.empty(len(rows))  # every row's out-of-fold churn probability, for the value blend
+    if split:
+        p[~rows["active"].to_numpy(bool)] = oof
     p[rows.index.get_indexer(learn.index)] = churn.calibrated(oof_raw)
     value = fit_value(rows, features, categories, p, cfg, seed, horizon_days)
     log.info(
@@ -228,6 +230,20 @@ def fit_churn(
     method = choose_calibration(raw, y, cfg.calibration, seed)
     churn.calibrator = models.ProbabilityCalibrator(method).fit(raw, y)
     return churn, raw, iterations
+
+
+def fit_win_back(
+    rows: pd.DataFrame, features: list[str], categories: dict, cfg: ModelConfig, seed: int
+) -> tuple[models.CalibratedChurnModel, np.ndarray]:
+    """The win-back group's estimate (see ``models.winback``): the churn blend fitted on the whole base, calibrated
+    on the win-back rows' out-of-fold predictions; and those calibrated predictions."""
+    whole, raw, _ = fit_churn(rows, features, categories, cfg, seed)
+    gone = ~rows["active"].to_numpy(bool)
+    y = rows["churned"].to_numpy()[gone]
+    if _both_outcomes(pd.Series(y), MIN_CLASS_ROWS // 4):  # else the whole base's calibration stays
+        method = choose_calibration(raw[gone], y, cfg.calibration, seed)
+        whole.calibrator = models.ProbabilityCalibrator(method).fit(raw[gone], y)
+    return whole, whole.calibrated(raw[gone])
 
 
 def stack_weights(parts: dict[str, np.ndarray], y: np.ndarray) -> dict[str, float]:
@@ -338,7 +354,14 @@ def predict(trained: TrainedModels, frame: pd.DataFrame, raw: np.ndarray | None 
         },
         index=frame.index,
     )
-    return extend.predictions(out, frame, trained.label_days, trained.target_days) if trained.extended else out
+    if not trained.extended:
+        return out
+    weights = {k: w for k, w in (trained.value.weights or {}).items() if w > 0}
+    extended = extend.predictions(out, frame, trained.label_days, trained.target_days)
+    if not weights:
+        return extended
+    found = value_candidates(trained, frame, p)
+    return extended.assign(expected_value=sum(w * found[name] for name, w in weights.items()))
 
 
 def baseline_probability(trained: TrainedModels, name: str, frame: pd.DataFrame) -> np.ndarray:
@@ -372,9 +395,17 @@ def rfm_value(trained: TrainedModels, frame: pd.DataFrame) -> np.ndarray:
 
 
 def value_candidates(trained: TrainedModels, frame: pd.DataFrame, p: np.ndarray) -> dict[str, np.ndarray]:
-    """Each value candidate's expected spend over the horizon the model forecasts (see models.value)."""
+    """Each value candidate's expected spend over the horizon the model forecasts (see models.value). A short
+    history's learnt candidates are extended with BG/NBD's shape; the label-free ones are computed over the full
+    horizon directly."""
     if not trained.extended:
         return trained.value.candidates(frame, p)
     label_p = churn_probability(trained, frame)
     grow = extend.value_factor(frame, trained.label_days, trained.target_days)
-    return {k: v * grow for k, v in trained.value.candidates(frame, label_p).items()}
+    found = {k: v * grow for k, v in trained.value.candidates(frame, label_p).items()}
+    if "bgnbd_gg" in found:
+        bg = bgnbd_value(trained, frame)
+        found["bgnbd_gg"] = np.where(np.isnan(bg), found["bgnbd_gg"], bg)
+    if "daily_spend" in found:
+        found["daily_spend"] = models.value.daily_spend(frame, trained.target_days)
+    return found

@@ -15,7 +15,7 @@ from pipeline.models.calibration import ProbabilityCalibrator
 from pipeline.models.churn import CalibratedChurnModel, logit
 from pipeline.models.estimators import align, categories_of, churn_classifier, spend_regressor, value_regressor
 from pipeline.models.value import ValueModel, blend_weights, value_if_retained
-from pipeline.models.winback import ChurnByPopulation, WinBackModel
+from pipeline.models.winback import ChurnByPopulation
 
 __all__ = [
     "BgNbdBaseline",
@@ -23,7 +23,6 @@ __all__ = [
     "ChurnByPopulation",
     "ConstantRate",
     "PerPopulation",
-    "WinBackModel",
     "LogisticBaseline",
     "ProbabilityCalibrator",
     "RecencyBaseline",

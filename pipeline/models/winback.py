@@ -1,11 +1,11 @@
-"""The win-back group's own estimate: P(no purchase in the horizon) for customers outside the active base.
+"""Churn as the pipeline scores it: the active base's churn model, and the win-back group's own estimate.
 
-A customer silent for longer than nearly every returning customer took is a different population from the active
-base: most never buy again, and whether one does depends on plain facts (how long ago, how often and how much they
-bought, for how long, complaints and answers where there are any). So the group gets a model of its own, not the
-active base's churn model: a logistic regression on the log-scaled features, fitted on the win-back rows of the
-training cutoffs. Its level is the training cutoffs' own (stacked over the seasons); too few rows of either outcome
-for a fit, and the group gets its smoothed churn rate.
+A customer silent for longer than nearly every returning customer took (outside the active base, see
+``pipeline.population``) is not scored by the active base's churn model, which never saw such customers. The group's
+estimate is a model of the whole base (the same blend, fitted on every customer of the training cutoffs, so it
+knows how far the win-back group's chances fall below the active base's), calibrated on the win-back group alone.
+A model of the win-back rows only was tried: on real logs it ranked them little better than chance and broke the
+order between the two groups (docs/models.md).
 """
 
 from __future__ import annotations
@@ -14,50 +14,22 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from pipeline.models.baselines import ConstantRate, LogisticBaseline
-
-MIN_ROWS = 50  # rows needed to fit the logistic regression (and a tenth of this of each outcome)
-
-
-class WinBackModel(BaseEstimator):
-    """Fitted by ``fit(rows, features)`` on the win-back rows; ``predict_proba`` as a classifier."""
-
-    def __init__(self, seed: int = 0):
-        self.seed = seed
-
-    def fit(self, rows: pd.DataFrame, features: list[str]) -> "WinBackModel":
-        y = rows["churned"].to_numpy()
-        if _fittable(y):
-            usable = [f for f in features if rows[f].notna().any()]
-            self.model_ = LogisticBaseline(usable, self.seed, log_scale=True).fit(rows, y)
-        else:
-            self.model_ = ConstantRate(0.9).fit(rows, y)  # a group too small to model: likely gone, as most are
-        return self
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        if not len(X):
-            return np.empty((0, 2))
-        return self.model_.predict_proba(X)
-
-
-def _fittable(y: np.ndarray) -> bool:
-    """Enough rows, and enough of each outcome, to fit a logistic regression."""
-    return len(y) >= MIN_ROWS and min(int(np.sum(y == 1)), int(np.sum(y == 0))) >= MIN_ROWS // 10
-
 
 class ChurnByPopulation(ClassifierMixin, BaseEstimator):
     """What the pipeline scores churn with: the active base's churn model for rows whose ``active`` is true, the
     win-back model for the others (without an ``active`` column, or without a win-back model, every row is active).
     Registered in MLflow as the churn model, so a user loading it scores as the pipeline does."""
 
-    def __init__(self, churn, win_back: WinBackModel | None = None):
+    def __init__(self, churn, win_back=None):
         self.churn = churn
         self.win_back = win_back
 
     @property
     def inputs(self) -> list[str]:
-        """The columns it reads: the churn model's, and ``active`` where there is a win-back model."""
-        return [*self.churn.inputs, *(["active"] if self.win_back is not None else [])]
+        """The columns it reads: the churn model's (and the win-back model's, and ``active``, where there is one)."""
+        if self.win_back is None:
+            return self.churn.inputs
+        return list(dict.fromkeys([*self.churn.inputs, *self.win_back.inputs, "active"]))
 
     def active(self, X: pd.DataFrame) -> np.ndarray:
         if self.win_back is None or "active" not in X:
