@@ -56,7 +56,7 @@ class TrainedModels:
     # a short history (see pipeline.extend): learnt over label_days, forecasts extended to target_days
     label_days: int | None = None
     target_days: int | None = None
-    win_back: models.CalibratedChurnModel | None = None  # None: the churn model scores everyone
+    win_back: models.WinBackModel | None = None  # None: the churn model scores everyone
     horizon_days: int | None = None  # the horizon the labels it learnt judge
 
     @property
@@ -234,16 +234,28 @@ def fit_churn(
 
 def fit_win_back(
     rows: pd.DataFrame, features: list[str], categories: dict, cfg: ModelConfig, seed: int
-) -> tuple[models.CalibratedChurnModel, np.ndarray]:
-    """The win-back group's estimate (see ``models.winback``): the churn blend fitted on the whole base, calibrated
-    on the win-back rows' out-of-fold predictions; and those calibrated predictions."""
-    whole, raw, _ = fit_churn(rows, features, categories, cfg, seed)
+) -> tuple[models.WinBackModel, np.ndarray]:
+    """The win-back group's estimate (see ``models.winback``): churn trees of the whole base, one per half of the
+    customers (each early-stopped on the other), averaged, and calibrated on the win-back rows' out-of-fold
+    forecasts; and those calibrated forecasts."""
+    half = halves(rows["customer_id"], seed)
+    raw, fitted = np.zeros(len(rows)), []
+    for k in (0, 1):
+        fit_on, held = half != k, half == k
+        clf = _fit_stopped(
+            _classifier(cfg.churn, features, cfg, seed), rows[fit_on], rows[held], features, "churned",
+            cfg.churn.early_stopping_rounds,
+        )  # fmt: skip
+        raw[held] = clf.predict_proba(rows.loc[held, features])[:, 1]
+        fitted.append(clf)
     gone = ~rows["active"].to_numpy(bool)
-    y = rows["churned"].to_numpy()[gone]
-    if _both_outcomes(pd.Series(y), MIN_CLASS_ROWS // 4):  # else the whole base's calibration stays
-        method = choose_calibration(raw[gone], y, cfg.calibration, seed)
-        whole.calibrator = models.ProbabilityCalibrator(method).fit(raw[gone], y)
-    return whole, whole.calibrated(raw[gone])
+    y = rows["churned"].to_numpy()
+    method = "none"
+    if _both_outcomes(pd.Series(y[gone]), MIN_CLASS_ROWS // 4):  # too few to calibrate on: the trees' own level
+        method = choose_calibration(raw[gone], y[gone], cfg.calibration, seed)
+    calibrator = models.ProbabilityCalibrator(method).fit(raw[gone], y[gone])
+    model = models.WinBackModel(models.HalvesAverage(*fitted), calibrator, features, categories)
+    return model, calibrator.transform(raw[gone])
 
 
 def stack_weights(parts: dict[str, np.ndarray], y: np.ndarray) -> dict[str, float]:
@@ -303,12 +315,13 @@ def fit_value(
     seed: int,
     horizon_days: int,
 ) -> models.ValueModel:
-    """The buyers' spend regressor and the Tweedie regressor on everyone (early-stopped out of fold), and the blend
-    of the value candidates with the least out-of-fold RMSE; ``p``: every row's out-of-fold churn probability."""
+    """The buyers' spend regressor and the Tweedie regressor on everyone, each a pair fitted on the two halves of
+    the customers (early-stopped on the other, then averaged), and the blend of the value candidates with the least
+    out-of-fold RMSE; ``p``: every row's out-of-fold churn probability."""
     half = halves(rows["customer_id"], seed)
     buyer = ((rows["churned"] == 0) & (rows["future_spend"] > 0)).to_numpy()
     if_retained, tweedie = np.zeros(len(rows)), np.zeros(len(rows))
-    stopped = {"regressor": [], "tweedie": []}
+    pairs = {"regressor": [], "tweedie": []}
     rounds = cfg.value.early_stopping_rounds
     for k in (0, 1):
         fit_on, held = half != k, half == k
@@ -321,14 +334,15 @@ def fit_value(
         )
         if_retained[held] = reg.predict(models.align(rows[held], features, categories))
         tweedie[held] = tw.predict(models.align(rows[held], features, categories))
-        stopped["regressor"].append(reg.best_iteration_ or reg.n_estimators)
-        stopped["tweedie"].append(tw.best_iteration_ or tw.n_estimators)
-    final = {name: max(1, int(round(np.mean(found)))) for name, found in stopped.items()}
-    regressor = models.value_regressor(dataclasses.replace(cfg.value, n_estimators=final["regressor"]), seed)
-    regressor.fit(rows.loc[buyer, features], rows.loc[buyer, "future_spend"])
-    spend = models.spend_regressor(dataclasses.replace(cfg.value, n_estimators=final["tweedie"]), seed)
-    spend.fit(rows[features], rows["future_spend"])
-    value = models.ValueModel(regressor, features, categories, spend, horizon_days=horizon_days)
+        pairs["regressor"].append(reg)
+        pairs["tweedie"].append(tw)
+    value = models.ValueModel(
+        models.HalvesAverage(*pairs["regressor"]),
+        features,
+        categories,
+        models.HalvesAverage(*pairs["tweedie"]),
+        horizon_days=horizon_days,
+    )
     actual = rows["future_spend"].to_numpy(float)
     found = value.candidates(rows, p, oof={"two_part": (1 - p) * if_retained, "tweedie": tweedie})
     value.weights = models.blend_weights(found, actual)

@@ -13,14 +13,23 @@ from pipeline.models.baselines import (
 )
 from pipeline.models.calibration import ProbabilityCalibrator
 from pipeline.models.churn import CalibratedChurnModel, logit
-from pipeline.models.estimators import align, categories_of, churn_classifier, spend_regressor, value_regressor
+from pipeline.models.estimators import (
+    HalvesAverage,
+    align,
+    categories_of,
+    churn_classifier,
+    spend_regressor,
+    value_regressor,
+)
 from pipeline.models.value import ValueModel, blend_weights, value_if_retained
-from pipeline.models.winback import ChurnByPopulation
+from pipeline.models.winback import ChurnByPopulation, WinBackModel
 
 __all__ = [
     "BgNbdBaseline",
     "CalibratedChurnModel",
     "ChurnByPopulation",
+    "HalvesAverage",
+    "WinBackModel",
     "ConstantRate",
     "PerPopulation",
     "LogisticBaseline",

@@ -2,10 +2,10 @@
 
 A customer silent for longer than nearly every returning customer took (outside the active base, see
 ``pipeline.population``) is not scored by the active base's churn model, which never saw such customers. The group's
-estimate is a model of the whole base (the same blend, fitted on every customer of the training cutoffs, so it
-knows how far the win-back group's chances fall below the active base's), calibrated on the win-back group alone.
-A model of the win-back rows only was tried: on real logs it ranked them little better than chance and broke the
-order between the two groups (docs/models.md).
+estimate is a model of the whole base (LightGBM fitted on every customer of the training cutoffs, so it knows how far
+the win-back group's chances fall below the active base's), calibrated on the win-back group alone. Models of the
+win-back rows only were tried (a logistic regression, the full blend): on the real log they ranked the group little
+better than chance and broke the order between the two groups (docs/pipeline.md).
 """
 
 from __future__ import annotations
@@ -13,6 +13,29 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+
+from pipeline.models.estimators import align
+
+
+class WinBackModel(BaseEstimator):
+    """The whole base's churn trees (two halves averaged, see ``estimators.HalvesAverage``) and a calibrator fitted
+    on the win-back group's out-of-fold forecasts."""
+
+    def __init__(self, trees, calibrator, features: list[str], categories: dict):
+        self.trees = trees
+        self.calibrator = calibrator
+        self.features = features
+        self.categories = categories
+
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.features)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        if not len(X):
+            return np.empty((0, 2))
+        p = self.calibrator.transform(self.trees.predict_proba(align(X, self.features, self.categories))[:, 1])
+        return np.column_stack([1 - p, p])
 
 
 class ChurnByPopulation(ClassifierMixin, BaseEstimator):

@@ -149,10 +149,14 @@ def _run_recent(tmp_path: Path, demo_tables, since: str, file_name: str) -> tupl
     return proc, out
 
 
-def test_short_history_without_backtest_still_scores_and_says_so(tmp_path, demo_tables):
-    proc, out = _run_recent(tmp_path, demo_tables, "2026-01-01", "recent.parquet")
-    assert "out-of-time backtest: none" in proc.stdout
-    assert "No backtest" in (out / "model_card.md").read_text()
+def test_a_history_with_room_to_train_but_not_to_test_learns_labels_it_can_test(tmp_path, demo_tables):
+    """200 days of data and a 90-day horizon: a 90-day model would fit but could not be tested out of time, so the
+    model learns shorter labels that leave room for a backtest fold (never an untested model)."""
+    proc, out = _run_recent(tmp_path, demo_tables, "2026-03-15", "recent.parquet")
+    assert "a short history" in proc.stdout and "out-of-time backtest on the active base" in proc.stdout
+    assert "out-of-time backtest: none" not in proc.stdout
+    card = (out / "model_card.md").read_text()
+    assert "No backtest" not in card and "A short history" in card
 
 
 def test_files_source_without_a_transactions_path_says_what_to_set(tmp_path):

@@ -1,6 +1,7 @@
 """Both demo regimes at full size, as `make demo` and `make demo-retail` run them: the backtest table shows the churn
 model ahead of every baseline and the value model ahead of BG/NBD x Gamma-Gamma with a total within 10%; a short
-history trains on shorter labels and is extended, or a baseline scores and the run says so; everyone is scored."""
+history trains on shorter labels and is extended, or a baseline scores and the run says so; everyone is scored.
+The churn comparisons are on the active base (what the model is judged on) and on everyone."""
 
 from __future__ import annotations
 
@@ -24,22 +25,32 @@ def _customers_before(raw: Path, as_of: str) -> set[str]:
 
 @pytest.mark.parametrize("preset", ["demo", "demo_retail"])
 def test_each_demo_regime_has_models_ahead_of_every_baseline(tmp_path, preset, run_app):
-    proc = run_app(tmp_path, "tracking.enabled=false", f"data={preset}", small=False)
+    """On everyone, the churn model is ahead of every baseline on ROC AUC and log loss. On the active base (what it
+    is judged on) it is ahead on the mixed demo; the retail demo's customers follow BG/NBD's own story, and there the
+    model must be level with BG/NBD or ahead, and the list is scored by whichever the rule finds best."""
+    proc = run_app(tmp_path, "tracking.enabled=false", f"data={preset}", "model.n_backtest_folds=2", small=False)
     metrics = pd.read_csv(tmp_path / "data" / "interim" / "evaluation" / "metrics.csv")
-    means = evaluate.summarise(metrics).xs("mean", axis=1, level=1)
-    model = means.loc["lightgbm"]
+    every = {p: t.xs("mean", axis=1, level=1) for p, t in evaluate.summaries(metrics).items()}
+    whole, active = every["all"], every["active"]
+    level = 0.0 if preset == "demo" else 0.002
     for baseline in evaluate.BASELINES:
-        assert model["roc_auc"] > means.loc[baseline, "roc_auc"], (preset, baseline, means["roc_auc"].to_dict())
-        assert model["log_loss"] < means.loc[baseline, "log_loss"], (preset, baseline, means["log_loss"].to_dict())
-    assert model["rmse"] <= means.loc["bgnbd_gg_baseline", "rmse"], means["rmse"].to_dict()
-    assert 0.9 <= model["total_ratio"] <= 1.1, means["total_ratio"].to_dict()
+        assert whole.loc["lightgbm", "roc_auc"] > whole.loc[baseline, "roc_auc"], (preset, baseline)
+        assert whole.loc["lightgbm", "log_loss"] < whole.loc[baseline, "log_loss"], (preset, baseline)
+        assert active.loc["lightgbm", "roc_auc"] > active.loc[baseline, "roc_auc"] - level, (preset, baseline)
+        assert active.loc["lightgbm", "log_loss"] < active.loc[baseline, "log_loss"] + level, (preset, baseline)
+    assert whole.loc["lightgbm", "rmse"] <= whole.loc["bgnbd_gg_baseline", "rmse"], whole["rmse"].to_dict()
+    assert 0.9 <= whole.loc["lightgbm", "total_ratio"] <= 1.1, whole["total_ratio"].to_dict()
     # every value forecast, candidate or baseline, is reported on every value metric
     for name in ("lightgbm", "rfm_baseline", "bgnbd_gg_baseline", *evaluate.VALUE_CANDIDATES):
-        assert np.isfinite(means.loc[name, list(VALUE_REPORTED)].to_numpy(float)).all(), name
-    for column in ("recency_baseline", "value_tweedie", "top_decile_capture", "mae"):
+        assert np.isfinite(whole.loc[name, list(VALUE_REPORTED)].to_numpy(float)).all(), name
+    for column in ("recency_baseline", "value_tweedie", "top_decile_capture", "mae", "win-back:", "all:"):
         assert column in proc.stdout
     scored = pd.read_parquet(tmp_path / "data" / "scored" / "2026-10-31" / "customers.parquet")
-    assert (scored["model_version"] == "local").all()  # the model scores (unregistered: tracking is off): it won
+    chosen = evaluate.choose_scorer(evaluate.summarise(metrics, "active"))
+    if chosen.name == "lightgbm":
+        assert (scored["model_version"] == "local").all()  # the model scores (unregistered: tracking is off)
+    else:
+        assert preset == "demo_retail" and scored["model_version"].str.startswith(chosen.name).all()
     raw = tmp_path / "data" / "raw" / preset / "transactions.csv"
     assert set(scored["customer_id"]) == _customers_before(raw, "2026-10-31")  # everyone in the input
 
@@ -77,7 +88,8 @@ def test_a_short_history_is_extended_and_scored_by_whichever_the_backtest_found_
     # Afterwards: every forecast on the 39 weeks it forecast, against what the demo's customers then did.
     bundle = catalog.read_bundle(catalog.champion)
     tx = pd.read_csv(raw, dtype={"customer_id": str}, parse_dates=["timestamp"])
-    after = evaluate.hindsight(bundle.trained, catalog.read_scoring_features(the_plan), tx, horizon).set_index("model")
+    after = evaluate.hindsight(bundle.trained, catalog.read_scoring_features(the_plan), tx, horizon)
+    after = after[after["population"] == "all"].set_index("model")  # everyone on the list, as the list forecast
     for name in evaluate.MODELS:
         assert 0.6 < after.loc[name, "roc_auc"] < 1 and np.isfinite(after.loc[name, "log_loss"]), name
     # extended over 39 weeks, the model ranks better than a coin and better than RFM, and its total is in range

@@ -54,9 +54,7 @@ def test_spark_and_duckdb_give_identical_labels_and_scores(spark_ready, demo_inp
     cfg = ModelConfig(
         churn=ModelConfig().churn.__class__(n_estimators=60), value=ModelConfig().value.__class__(n_estimators=60)
     )
-    trained = train.fit(
-        labelled[labelled["cutoff"] == cutoffs[0]], labelled[labelled["cutoff"] == cutoffs[1]], cfg, 42, 90
-    )
+    trained = train.fit(labelled[labelled["cutoff"].isin(cutoffs[:2])], cfg, 42, 90)
     features = frame[frame["cutoff"] == cutoffs[2]].reset_index(drop=True)
     wording = explain.Wording(load_reasons())
     local, local_drivers = score.score_customers(trained, features, "v1", wording)

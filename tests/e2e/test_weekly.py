@@ -28,7 +28,10 @@ def test_every_week_keeps_its_own_lists(weeks):
     save = pd.read_csv(scored / WEEK2 / "at_risk.csv")
     assert save["Rank"].tolist() == list(range(1, len(save) + 1)) and len(save) > 0
     assert (save["As of"] == WEEK2).all() and save["Churn risk (%)"].between(0, 100).all()
-    assert set(save["Change since last week (pts)"].astype(str)) - {"new"}  # most were on last week's list too
+    # the change column names the list it compares with: last week's, a week earlier
+    assert set(save[f"Change since {WEEK1} (pts)"].astype(str)) - {"new"}  # most were on last week's list too
+    first = pd.read_csv(scored / TODAY / "at_risk.csv")  # the first weekly list compares with one 13 weeks before
+    assert f"Change since {PAST}, 13 weeks earlier (pts)" in first.columns
     customers = pd.read_parquet(scored / WEEK2 / "customers.parquet")
     gone = customers[customers["group"] == "win-back"]
     assert len(gone) and not set(gone["customer_id"]) & set(save["Customer ID"].astype(str))

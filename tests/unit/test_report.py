@@ -126,3 +126,35 @@ def test_the_list_size_follows_the_configured_rule():
     assert targeting.list_count(worth, saveable, RetentionConfig(list_size=ListSize.optimal), 10, None) == min(
         worth, 10
     )
+
+
+def test_the_headline_counts_do_not_overlap_and_add_up_to_the_customers_scored():
+    from pipeline.report.page import headline
+
+    scored, drivers = _scored()
+    inputs = report.PageInputs(
+        customers=scored,
+        drivers=drivers,
+        previous_drivers=None,
+        save=report.save_list(scored, LIST),
+        win_back=report.win_back_list(scored, LIST),
+        changes=None,
+        past=pd.DataFrame(),
+        health=monitor.Health(pd.Series(dtype=float), pd.Series(dtype=float), 0, []),
+        driver_labels={},
+        context={"as_of": "2026-10-31", "currency": "EUR"},
+    )
+    head = headline(inputs)
+    bands = sum(int(v.replace(",", "")) for v in head["bands"].values())
+    assert bands == int(head["active"]) and bands + int(head["win_back"]) == len(scored) == int(head["scored"])
+    assert int(head["win_back"]) == 1  # b, outside the active base, is counted there and in no risk band
+
+
+def test_the_change_column_names_the_list_it_compares_with():
+    scored, _ = _scored()
+    change = pd.Series([5.0, None, -3.0, 12.0], index=scored.index)
+    weekly = report.ListContext("EUR", 90, 0.2, change, pd.Timestamp("2026-10-24"), pd.Timestamp("2026-10-31"))
+    assert "Change since 2026-10-24 (pts)" in report.save_list(scored, weekly).columns
+    late = report.ListContext("EUR", 90, 0.2, change, pd.Timestamp("2026-08-01"), pd.Timestamp("2026-10-31"))
+    assert "Change since 2026-08-01, 13 weeks earlier (pts)" in report.save_list(scored, late).columns
+    assert "whose risk is 20%" in report.column_help(late)["Reason 1"]

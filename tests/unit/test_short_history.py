@@ -196,7 +196,9 @@ def test_the_blends_contributions_add_up_to_its_log_odds(blended):
     points = explain.to_points(contrib, raw, churn.calibrator, ref)
     assert np.allclose(points.sum(axis=1), 100 * (churn.calibrated(raw) - ref.probability))
     # the reference is the typical customer: their mean log-odds, calibrated
-    assert ref.probability == pytest.approx(churn.calibrated(np.array([1 / (1 + np.exp(-np.mean(models.logit(raw))))]))[0])
+    assert ref.probability == pytest.approx(
+        churn.calibrated(np.array([1 / (1 + np.exp(-np.mean(models.logit(raw))))]))[0]
+    )
 
 
 def test_the_linear_part_never_lowers_risk_as_open_complaints_rise(blended):
