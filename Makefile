@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-retail score train notebooks config-doc test test-fast lint mlflow-ui clean lock compare-features bench
+.PHONY: demo demo-retail score train notebooks config-doc test test-fast lint mlflow-ui clean lock compare-features bench bench-real
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ test-fast: $(STAMP)
 SIZES ?= 100000 250000 1000000
 bench: $(STAMP)  ## time the weekly and training runs at several sizes; writes bench/results.md
 	$(PY) bench/run.py $(if $(SIZE),--stress $(SIZE),--sizes $(SIZES))
+
+# The real-data benchmark (never a test): both Online Retail tasks through `python -m pipeline data=online_retail`,
+# against the simple baselines computed by the harness itself -> bench/real_data.md.
+bench-real: $(STAMP)  ## the pipeline against every simple baseline on the real Online Retail log; writes bench/real_data.md
+	$(PY) bench/real.py
 
 notebooks: $(STAMP)  ## execute the three notebooks (after make demo) into notebooks/*.ipynb with their outputs
 	$(PY) notebooks/_execute.py

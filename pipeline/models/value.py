@@ -7,7 +7,8 @@ models were not fitted on (out of fold in training; then by the backtest, see ``
 * ``tweedie``: spend of every customer, buyers or not, directly (a zero-inflated Tweedie regressor);
 * ``bgnbd_gg``: BG/NBD's expected purchases x Gamma-Gamma's spend per purchase (needs no labels);
 * ``daily_spend``: the customer's average daily spend since their first purchase x the horizon (spend so far x
-  horizon / max(tenure + 1 day, horizon)): the plainest forecast, hard to beat on a short, noisy log.
+  horizon / max(days since the first purchase day, horizon)): the plainest forecast, hard to beat on a short, noisy
+  log.
 
 A single forecast wins where it gets all the weight.
 """
@@ -94,9 +95,10 @@ def bgnbd_value(X: pd.DataFrame) -> np.ndarray:
 
 
 def daily_spend(X: pd.DataFrame, horizon_days: int) -> np.ndarray:
-    """Average daily spend since the first purchase x the horizon: spend so far x horizon / max(tenure + 1, horizon)."""
+    """Average daily spend since the first purchase x the horizon: spend so far x horizon / max(days since the first
+    purchase day, counting it, horizon). ``tenure_days`` runs to the cutoff, so it counts the first day already."""
     spent = np.clip(X["spend_total"].to_numpy(float), 0, None)
-    return spent * horizon_days / np.maximum(X["tenure_days"].to_numpy(float) + 1, horizon_days)
+    return spent * horizon_days / np.maximum(X["tenure_days"].to_numpy(float), horizon_days)
 
 
 GRID = np.linspace(0, 1, 5)  # the blend weights tried, in quarters
