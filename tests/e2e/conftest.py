@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-SMALL = ("data.demo.n_customers=1500", "data.demo.years=2", "model.n_backtest_folds=1")
+# small and quick: these tests check the machinery, the regime tests the models at full size
+SMALL = ("data.demo.n_customers=1500", "data.demo.years=2", "model.n_backtest_folds=1", "model.n_train_cutoffs=6")
 WEEKS = ("2026-08-01", "2026-10-31", "2026-11-07", "2026-11-14")
 
 

@@ -16,7 +16,8 @@ import pytest
 from pipeline.catalog import Catalog
 
 pytestmark = pytest.mark.slow
-SMALL = ("data.demo.n_customers=1500", "data.demo.years=2", "model.n_backtest_folds=1")
+# small and quick: these tests check the machinery, the regime tests the models at full size
+SMALL = ("data.demo.n_customers=1500", "data.demo.years=2", "model.n_backtest_folds=1", "model.n_train_cutoffs=6")
 WEEK = pd.Timestamp("2026-10-31")
 
 
