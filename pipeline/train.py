@@ -342,6 +342,7 @@ def fit_value(
         categories,
         models.HalvesAverage(*pairs["tweedie"]),
         horizon_days=horizon_days,
+        retained_level=models.value.retained_level(rows, p, horizon_days),
     )
     actual = rows["future_spend"].to_numpy(float)
     found = value.candidates(rows, p, oof={"two_part": (1 - p) * if_retained, "tweedie": tweedie})
@@ -422,4 +423,6 @@ def value_candidates(trained: TrainedModels, frame: pd.DataFrame, p: np.ndarray)
         found["bgnbd_gg"] = np.where(np.isnan(bg), found["bgnbd_gg"], bg)
     if "daily_spend" in found:
         found["daily_spend"] = models.value.daily_spend(frame, trained.target_days)
+    if "daily_retained" in found:
+        found["daily_retained"] = trained.value.daily_retained(frame, label_p, trained.target_days)
     return found

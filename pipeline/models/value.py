@@ -1,6 +1,6 @@
 """The value model as scored: expected spend over the horizon, and spend if the customer keeps buying.
 
-Four forecasts of the horizon's spend compete, and are blended with convex weights chosen by RMSE on customers the
+Five forecasts of the horizon's spend compete, and are blended with convex weights chosen by RMSE on customers the
 models were not fitted on (out of fold in training; then by the backtest, see ``pipeline.evaluate``):
 
 * ``two_part``: P(any purchase) from the churn model x spend given a purchase (a gamma regressor on buyers);
@@ -8,7 +8,12 @@ models were not fitted on (out of fold in training; then by the backtest, see ``
 * ``bgnbd_gg``: BG/NBD's expected purchases x Gamma-Gamma's spend per purchase (needs no labels);
 * ``daily_spend``: the customer's average daily spend since their first purchase x the horizon (spend so far x
   horizon / max(days since the first purchase day, horizon)): the plainest forecast, hard to beat on a short, noisy
-  log.
+  log;
+* ``daily_retained``: the same average daily spend, shifted towards the customers likely to buy: daily spend x
+  P(any purchase) from the churn model x a level fitted on the training rows (their total of daily spend over their
+  total of daily spend x P(any purchase)), so the base's total stays that of ``daily_spend`` while a customer who has
+  probably stopped is forecast less than one who keeps buying. On the real log it cut the RMSE of the plain average
+  by a tenth in both tasks (docs/real-data.md).
 
 A single forecast wins where it gets all the weight.
 """
@@ -24,7 +29,7 @@ from sklearn.base import BaseEstimator
 
 from pipeline.models.estimators import align
 
-CANDIDATES = ("two_part", "tweedie", "bgnbd_gg", "daily_spend")
+CANDIDATES = ("two_part", "tweedie", "bgnbd_gg", "daily_spend", "daily_retained")
 
 
 class ValueModel(BaseEstimator):
@@ -43,6 +48,7 @@ class ValueModel(BaseEstimator):
         weights: dict[str, float] | None = None,
         scale: float = 1.0,
         horizon_days: int | None = None,
+        retained_level: float = 1.0,
     ):
         self.regressor = regressor
         self.features = features
@@ -51,6 +57,7 @@ class ValueModel(BaseEstimator):
         self.weights = weights
         self.scale = scale
         self.horizon_days = horizon_days
+        self.retained_level = retained_level
 
     @property
     def iterations(self) -> int:
@@ -76,7 +83,13 @@ class ValueModel(BaseEstimator):
             out["bgnbd_gg"] = np.where(np.isnan(bg := bgnbd_value(X)), out["two_part"], bg)
         if "daily_spend" in names and getattr(self, "horizon_days", None):
             out["daily_spend"] = daily_spend(X, self.horizon_days)
+        if "daily_retained" in names and getattr(self, "horizon_days", None):
+            out["daily_retained"] = self.daily_retained(X, p, self.horizon_days)
         return {k: v for k, v in out.items() if k in names}
+
+    def daily_retained(self, X: pd.DataFrame, p: np.ndarray, horizon_days: int) -> np.ndarray:
+        """Average daily spend x the horizon x P(any purchase) x the level fitted in training (see the module)."""
+        return daily_spend(X, horizon_days) * (1 - np.asarray(p, float)) * getattr(self, "retained_level", 1.0)
 
     def expected(self, X: pd.DataFrame, p: np.ndarray) -> np.ndarray:
         """The blended expected spend (spend if retained x P(buying) for a model saved without weights)."""
@@ -85,6 +98,13 @@ class ValueModel(BaseEstimator):
             return (1 - p) * self.predict(X)
         found = self.candidates(X, p, tuple(weights))
         return sum(w * found[name] for name, w in weights.items())
+
+
+def retained_level(X: pd.DataFrame, p: np.ndarray, horizon_days: int) -> float:
+    """The factor keeping the total of daily spend x P(any purchase) at the total of daily spend (1 when none)."""
+    daily = daily_spend(X, horizon_days)
+    weighted = float(np.sum(daily * (1 - np.asarray(p, float))))
+    return float(daily.sum() / weighted) if weighted > 0 else 1.0
 
 
 def bgnbd_value(X: pd.DataFrame) -> np.ndarray:
