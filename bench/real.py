@@ -47,8 +47,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline import btyd  # noqa: E402  (the harness runs from a checkout, without an install)
-from pipeline.evaluate import normalised_gini, top_decile_capture  # noqa: E402
+from pipeline import btyd  # noqa: E402  (the harness runs from a checkout, without an install
+from pipeline.backtest import normalised_gini, top_decile_capture  # noqa: E402
 
 RAW = ROOT / "data" / "examples" / "online_retail" / "online_retail.csv.xz"
 CACHE = ROOT / "bench" / "cache" / "real"

@@ -203,10 +203,10 @@ def _ingest_code_key() -> str:
     """A digest of the code that decides what ingest writes."""
     import hashlib
 
-    files = sorted((ROOT / "pipeline" / "ingest").glob("*.py")) + [
-        ROOT / "pipeline" / "io.py",
+    files = sorted((ROOT / "pipeline" / "sources").glob("*.py")) + [
+        ROOT / "pipeline" / "infra" / "io.py",
         ROOT / "pipeline" / "config.py",
-        ROOT / "pipeline" / "catalog.py",
+        ROOT / "pipeline" / "infra" / "catalog.py",
         ROOT / "pipeline" / "stages" / "ingest.py",
     ]
     return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
@@ -230,7 +230,7 @@ def tables_overrides(folder: Path) -> list[str]:
 
 def catalog_of(work: Path):
     """The pipeline's catalog of a benchmark work folder (the same folders ``pipeline_cmd`` points the runs at)."""
-    from pipeline.catalog import Catalog
+    from pipeline.infra.catalog import Catalog
 
     return Catalog(*(work / k for k in ("raw", "interim", "quarantine", "scored", "models", "mlruns")))
 
@@ -416,7 +416,7 @@ def _met(ok: bool) -> str:
 
 
 def write_results(results: dict[int, dict], path: Path, note: str) -> None:
-    from pipeline import threads
+    from pipeline.infra import threads
 
     pkgs = ("duckdb", "ibis-framework", "lightgbm", "pandas", "pyarrow", "numpy", "scikit-learn", "mlflow", "shap")
     commits = sorted({r.get("commit") or _commit() for r in results.values()})

@@ -23,9 +23,9 @@ import pandas as pd
 from IPython.display import display
 
 from pipeline import labels
-from pipeline.catalog import Catalog
 from pipeline.config import PROJECT_ROOT, FeaturesConfig
-from pipeline.features.build import FeatureInputs, build
+from pipeline.featurize.build import FeatureInputs, build
+from pipeline.infra.catalog import Catalog
 
 ROOT = Path(os.environ.get("CHURN_PROJECT", PROJECT_ROOT))
 catalog = Catalog.of_project(ROOT)

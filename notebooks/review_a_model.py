@@ -22,9 +22,10 @@ import mlflow
 import pandas as pd
 from IPython.display import Image, display
 
-from pipeline import economics, evaluate, io, report
-from pipeline.catalog import Catalog
+from pipeline import backtest, economics, views
 from pipeline.config import PROJECT_ROOT, CampaignConfig
+from pipeline.infra import io
+from pipeline.infra.catalog import Catalog
 
 ROOT = Path(os.environ.get("CHURN_PROJECT", PROJECT_ROOT))
 catalog = Catalog.of_project(ROOT)
@@ -41,14 +42,14 @@ display(pd.Series({k: run.data.params.get(k) for k in shown}, name="setting"))
 # ## The backtest: the model beside three baselines (mean ± spread over out-of-time folds)
 
 # %%
-summary = evaluate.summarise(pd.read_csv(catalog.metrics))
+summary = backtest.summarise(pd.read_csv(catalog.metrics))
 models = summary.index
 table = pd.DataFrame(
     {
         metric: [
             f"{summary.loc[m, (metric, 'mean')]:.3f} ± {summary.loc[m, (metric, 'std')]:.3f}" for m in summary.index
         ]
-        for metric in evaluate.SHOWN_METRICS
+        for metric in backtest.SHOWN_METRICS
     },
     index=summary.index,
 )
@@ -59,7 +60,7 @@ display(table.T)
 
 # %%
 latest = io.read_parquet(catalog.latest_fold)
-for name, png in report.figures(latest, CampaignConfig()).items():
+for name, png in views.figures(latest, CampaignConfig()).items():
     display(Image(data=png))
 
 # %%

@@ -21,9 +21,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from pipeline import io
-from pipeline.catalog import Catalog
 from pipeline.config import PROJECT_ROOT, load_reasons
+from pipeline.infra import io
+from pipeline.infra.catalog import Catalog
 
 ROOT = Path(os.environ.get("CHURN_PROJECT", PROJECT_ROOT))
 catalog = Catalog.of_project(ROOT)

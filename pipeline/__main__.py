@@ -18,10 +18,11 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import evaluate, faults, lock, score, stages, threads, tracking
-from pipeline.catalog import Catalog
+from pipeline import backtest, scoring, stages
 from pipeline.config import STAGES, WEEKLY, Config, refuse_url_passwords, register, url_passwords, validate
 from pipeline.errors import PipelineError
+from pipeline.infra import faults, lock, threads, tracking
+from pipeline.infra.catalog import Catalog
 
 log = logging.getLogger("pipeline")
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
@@ -88,7 +89,7 @@ def run_stage(stage: str, cfg: Config, catalog: Catalog, tracker, produced: dict
         if plan.production is None:
             print(
                 f"as_of {plan.as_of:%Y-%m-%d}: {plan.fallback_reason}.\n  No model can be trained on labels; "
-                f"the list is scored with BG/NBD x Gamma-Gamma (model_version '{score.FALLBACK_VERSION}')."
+                f"the list is scored with BG/NBD x Gamma-Gamma (model_version '{scoring.FALLBACK_VERSION}')."
             )
         elif stage == "features":
             print(
@@ -150,10 +151,10 @@ def print_metrics(summary, others: dict) -> None:
         print("out-of-time backtest: none (the history is too short for a fold); the model is not evaluated")
         return
     print("out-of-time backtest on the active base (mean ± std over folds; '-' = the model makes no such forecast):")
-    churn = [m for m in evaluate.MODELS if m in summary.index]
+    churn = [m for m in backtest.MODELS if m in summary.index]
     value = [m for m in summary.index if np.isfinite(summary.loc[m, ("rmse", "mean")])]
-    for models, kind in ((churn, evaluate.CHURN_METRICS), (value, evaluate.VALUE_METRICS)):
-        metrics = [m for m in evaluate.SHOWN_METRICS if m in kind]
+    for models, kind in ((churn, backtest.CHURN_METRICS), (value, backtest.VALUE_METRICS)):
+        metrics = [m for m in backtest.SHOWN_METRICS if m in kind]
         print(f"  {'':<21}" + "".join(f"{m:>22}" for m in models))
         for metric in metrics:
             cells = "".join(
@@ -165,7 +166,7 @@ def print_metrics(summary, others: dict) -> None:
         if population == "active" or "lightgbm" not in table.index:
             continue
         means = table.xs("mean", axis=1, level=1)
-        churn = means.loc[[m for m in evaluate.MODELS if m in means.index], ["roc_auc", "log_loss"]].dropna()
+        churn = means.loc[[m for m in backtest.MODELS if m in means.index], ["roc_auc", "log_loss"]].dropna()
         if "lightgbm" not in churn.index:  # e.g. a group where everyone left: no ranking to judge
             continue
         best = churn.drop(index="lightgbm")

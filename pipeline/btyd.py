@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from pipeline.features import sampling
+from pipeline.featurize import sampling
 
 DAYS_PER_UNIT = 7.0  # times in weeks: keeps the parameters near 1 and the optimiser well scaled
 MIN_CUSTOMERS = 20  # fewer customers than this (or no repeat buyer) gives no fit

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Optional
 
-from pipeline.train import TrainedModels
+from pipeline.fitting import TrainedModels
 
 LIGHTGBM = "lightgbm"
 BGNBD = "bgnbd"  # the label-free BG/NBD x Gamma-Gamma fallback: nothing fitted ahead, fitted per cutoff at scoring

@@ -141,7 +141,7 @@ class CsvOptions:
 
 @dataclass
 class LinesConfig:
-    """Exports with one row per invoice line (see pipeline.ingest.lines and docs/data.md); all off by default."""
+    """Exports with one row per invoice line (see pipeline.sources.lines and docs/data.md); all off by default."""
 
     group: bool = False  # rows sharing a transaction_id are lines of one transaction: grouped into one
     credit_note_pattern: Optional[str] = None  # transaction IDs matching this regex are credit notes, e.g. "^C"

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import io
+from pipeline.infra import io
 
 REGIONS = np.array(["north", "south", "east", "west"])
 CHANNELS = np.array(["organic", "paid_search", "referral", "promo"])

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline import sentences, threads
+from pipeline import sentences
 from pipeline.config import ReasonsConfig
-from pipeline.features import sampling
+from pipeline.featurize import sampling
+from pipeline.infra import threads
 from pipeline.models import CalibratedChurnModel, align, logit
 from pipeline.models.treeshap import TreeShap
 

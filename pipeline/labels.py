@@ -11,8 +11,8 @@ from __future__ import annotations
 import ibis
 import pandas as pd
 
-from pipeline.features import engine
-from pipeline.features.transactions import MONEY
+from pipeline.featurize import engine
+from pipeline.featurize.transactions import MONEY
 
 
 def outcomes(

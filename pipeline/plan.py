@@ -3,7 +3,7 @@
 A fold is a set of training cutoffs and the cutoff it is tested on (``as_of`` for the production model). Time order
 is strict: every training cutoff's label window ends at or before the test cutoff, so nothing a model is tested on
 was visible when it was fitted. Early stopping, the blend's weights and the calibration are chosen by cross-fitting
-within the training cutoffs (customers split in two, see ``pipeline.train``), so a fold needs one label window of
+within the training cutoffs (customers split in two, see ``pipeline.fitting``), so a fold needs one label window of
 history before its test, and the production model one before as_of: a short history still gets out-of-time folds.
 
 Training cutoffs are ``model.cutoff_step_days`` apart, up to ``model.n_train_cutoffs`` of them (13 x 28 days: a year,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline import demo, ingest
+from pipeline import demo, sources
 from pipeline.config import DataConfig
-from pipeline.features.build import FeatureInputs
+from pipeline.featurize.build import FeatureInputs
 
 
 @pytest.fixture(scope="session")
@@ -19,9 +19,9 @@ def demo_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def demo_tables(demo_dir) -> ingest.Tables:
+def demo_tables(demo_dir) -> sources.Tables:
     cfg = DataConfig(**{t: str(demo_dir / f"{t}.csv") for t in ("transactions", "complaints", "customers", "surveys")})
-    return ingest.load_tables(cfg)
+    return sources.load_tables(cfg)
 
 
 @pytest.fixture(scope="session")

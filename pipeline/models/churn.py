@@ -11,7 +11,7 @@ The parts (each explains itself exactly, so the reasons still add up to the risk
 * ``bgnbd``: BG/NBD's log-odds of no purchase in the horizon, fitted per cutoff on the customers' own histories
   (its distance from its mean is credited to ``bgnbd_p_no_purchase``).
 
-The weights are non-negative, chosen on cross-fitted predictions (``pipeline.train``); a part with no weight is
+The weights are non-negative, chosen on cross-fitted predictions (``pipeline.fitting``); a part with no weight is
 neither computed nor explained. Where churn follows a few smooth trends the linear and RFM parts rank as well as the
 trees; where the history is short, BG/NBD carries what the trees cannot learn from few cutoffs.
 """

@@ -8,8 +8,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from pipeline import threads
 from pipeline.config import LgbmParams
+from pipeline.infra import threads
 from pipeline.models.calibration import logit
 
 

@@ -1,7 +1,7 @@
 """The value model as scored: expected spend over the horizon, and spend if the customer keeps buying.
 
 Five forecasts of the horizon's spend compete, and are blended with convex weights chosen by RMSE on customers the
-models were not fitted on (out of fold in training; then by the backtest, see ``pipeline.evaluate``):
+models were not fitted on (out of fold in training; then by the backtest, see ``pipeline.backtest``):
 
 * ``two_part``: P(any purchase) from the churn model x spend given a purchase (a gamma regressor on buyers);
 * ``tweedie``: spend of every customer, buyers or not, directly (a zero-inflated Tweedie regressor);

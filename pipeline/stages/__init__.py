@@ -3,7 +3,7 @@ promote -> score (with its reasons) -> report. Each reads what earlier stages wr
 own; none imports a later one. ``pipeline/__main__.py`` turns the config into calls of these.
 """
 
-from pipeline.catalog import TABLES
+from pipeline.infra.catalog import TABLES
 from pipeline.stages.evaluate import Evaluation, run_evaluate
 from pipeline.stages.features import check_as_of, load_labelled, run_features
 from pipeline.stages.ingest import run_ingest

@@ -9,10 +9,11 @@ from typing import Optional
 
 import pandas as pd
 
-from pipeline import evaluate, io, registry
-from pipeline.catalog import Catalog
+from pipeline import backtest, registry
 from pipeline.config import Config
-from pipeline.features.build import excluded
+from pipeline.featurize.build import excluded
+from pipeline.infra import io
+from pipeline.infra.catalog import Catalog
 from pipeline.plan import Plan
 from pipeline.stages.features import load_labelled
 
@@ -29,7 +30,7 @@ class Evaluation:
     champion_log_loss: Optional[float] = None
     scorer_reason: Optional[str] = None  # why a baseline scores the list instead of the model (None = the model)
     scorer_note: Optional[str] = None  # the model scores, though a baseline was ahead of it on one metric
-    summaries: Optional[dict] = None  # every population's summary (``evaluate.summaries``), the active base first
+    summaries: Optional[dict] = None  # every population's summary (``backtest.summaries``), the active base first
 
 
 def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
@@ -40,15 +41,15 @@ def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
     if not folds:
         log.warning("no backtest fold fits in the history before as_of: the model is not evaluated out of time")
         empty = pd.DataFrame(
-            columns=["fold", "test_cutoff", "population", "model", *evaluate.CHURN_METRICS, *evaluate.VALUE_METRICS]
+            columns=["fold", "test_cutoff", "population", "model", *backtest.CHURN_METRICS, *backtest.VALUE_METRICS]
         )
         io.write_csv(empty, catalog.metrics)
-        return Evaluation(evaluate.summarise(empty))
+        return Evaluation(backtest.summarise(empty))
     labelled = load_labelled(catalog, [c for f in folds for c in f.cutoffs], the_plan)
-    bt = evaluate.backtest(labelled, folds, cfg.model, cfg.seed, the_plan.label_days, cfg.campaign)
+    bt = backtest.backtest(labelled, folds, cfg.model, cfg.seed, the_plan.label_days, cfg.campaign)
     io.write_csv(bt.metrics, catalog.metrics)
     io.write_parquet(bt.latest, catalog.latest_fold)
-    every = evaluate.summaries(bt.metrics)
+    every = backtest.summaries(bt.metrics)
     summary = every["active"]  # the model is judged, chosen and promoted on the active base
     for (fold, test_cutoff), rows in bt.metrics.groupby(["fold", "test_cutoff"], sort=True):
         with tracker.child(f"backtest fold {fold} (test cutoff {pd.Timestamp(test_cutoff):%Y-%m-%d})") as run:
@@ -57,7 +58,7 @@ def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
                 {
                     f"{r['population']}.{r['model']}.{m}": r[m]
                     for r in rows.to_dict("records")
-                    for m in (*evaluate.CHURN_METRICS, *evaluate.VALUE_METRICS)
+                    for m in (*backtest.CHURN_METRICS, *backtest.VALUE_METRICS)
                 }
             )
     tracker.log_metrics(
@@ -69,7 +70,7 @@ def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
         }
     )
     tracker.log_artifact(catalog.metrics, "evaluation")
-    scorer = evaluate.choose_scorer(summary)
+    scorer = backtest.choose_scorer(summary)
     _settle_candidate(catalog, the_plan, scorer, bt.value_weights, tracker)
     champion_loss = _champion_recipe_log_loss(cfg, catalog, the_plan, labelled)
     return Evaluation(summary, scorer.log_loss, champion_loss, scorer.reason, scorer.note, every)
@@ -114,5 +115,5 @@ def _champion_recipe_log_loss(cfg: Config, catalog: Catalog, the_plan: Plan, lab
     kept = [c for c in labelled.columns if c not in excluded(labelled.columns, saved["features"].get("exclude", []))]
     log.info("evaluate: backtesting the champion's recipe (%s) on the same folds to compare", champion.version)
     model = registry.model_config(saved["model"])
-    bt = evaluate.backtest(labelled[kept], list(the_plan.folds), model, saved["seed"], the_plan.label_days)
+    bt = backtest.backtest(labelled[kept], list(the_plan.folds), model, saved["seed"], the_plan.label_days)
     return float(bt.metrics.query("model == 'lightgbm' and population == 'active'")["log_loss"].mean())

@@ -9,11 +9,12 @@ import time
 import ibis
 import pandas as pd
 
-from pipeline import ingest, labels, plan, registry, threads
-from pipeline.catalog import Catalog
+from pipeline import labels, plan, registry, sources
 from pipeline.config import Config, ConfigError, as_of_date
-from pipeline.features import engine, sampling
-from pipeline.features.build import build_on, concat_cutoffs, excluded
+from pipeline.featurize import engine, sampling
+from pipeline.featurize.build import build_on, concat_cutoffs, excluded
+from pipeline.infra import threads
+from pipeline.infra.catalog import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def interim_tables(con, catalog: Catalog) -> dict:
     """The validated tables as tables of the feature engine, read from their Parquet files where they lie."""
     found = catalog.existing_tables()
     if "transactions" not in found:
-        raise ingest.IngestError(f"no validated transactions at {catalog.interim}; run stage=ingest first")
+        raise sources.IngestError(f"no validated transactions at {catalog.interim}; run stage=ingest first")
     return {name: engine.read_parquet(con, name, p) for name, p in found.items()}
 
 

@@ -11,10 +11,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import demo, ingest, io
-from pipeline.catalog import TABLES, Catalog
+from pipeline import demo, sources
 from pipeline.config import Config, as_of_date
-from pipeline.tracking import NullTracker
+from pipeline.infra import io
+from pipeline.infra.catalog import TABLES, Catalog
+from pipeline.infra.tracking import NullTracker
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def run_ingest(cfg: Config, catalog: Catalog, tracker=NullTracker()) -> pd.DataF
     """Validate the raw tables into interim Parquet; quarantine bad rows; return the per-table summary.
 
     Each table is a list of Parquet parts. ``data.mode=merge`` adds this load to the previous tables (see
-    ``ingest.merge``) as one new part, rewriting only the parts holding a row it replaces, so a weekly load writes
+    ``sources.merge``) as one new part, rewriting only the parts holding a row it replaces, so a weekly load writes
     its own rows and not the whole history again. The parts, the quarantine and the summary are staged together and
     the manifest naming the parts is renamed into place last: a crash at any point leaves the previous tables whole.
     """
@@ -49,15 +50,15 @@ def run_ingest(cfg: Config, catalog: Catalog, tracker=NullTracker()) -> pd.DataF
     load = manifest["load"] + 1
     previous = None
     if cfg.data.mode == "merge":
-        previous = {n: ingest.PreviousTable(p) for n, p in catalog.existing_tables().items()}
-    tables = ingest.load_tables(cfg.data, as_of_date(cfg), previous)
+        previous = {n: sources.PreviousTable(p) for n, p in catalog.existing_tables().items()}
+    tables = sources.load_tables(cfg.data, as_of_date(cfg), previous)
     out: dict[Path, object] = {}
     parts: dict[str, list[Path]] = {}
     for name in TABLES:
         table = getattr(tables, name)
-        if isinstance(table, ingest.PreviousTable):  # a table this load did not touch stays as it is
+        if isinstance(table, sources.PreviousTable):  # a table this load did not touch stays as it is
             parts[name] = table.parts
-        elif isinstance(table, ingest.MergedTable):
+        elif isinstance(table, sources.MergedTable):
             written = [catalog.new_part(name, load, k) for k in range(len(table.touched) + 1)]
             out.update({path: table.without_replaced(old) for path, old in zip(written, table.touched)})
             out[written[-1]] = table.write_new
@@ -75,7 +76,7 @@ def run_ingest(cfg: Config, catalog: Catalog, tracker=NullTracker()) -> pd.DataF
         stale.unlink()
     for name in TABLES:
         table = getattr(tables, name)
-        if isinstance(table, ingest.MergedTable):  # this load's rows; the merged table is too big to hash each week
+        if isinstance(table, sources.MergedTable):  # this load's rows; the merged table is too big to hash each week
             tracker.log_dataset(table.new, f"{name} (this load)", "ingest", parts[name][-1])
         elif isinstance(table, pd.DataFrame):
             tracker.log_dataset(table, name, "ingest", parts[name][0])

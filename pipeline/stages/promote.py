@@ -8,9 +8,10 @@ from typing import Optional
 
 import pandas as pd
 
-from pipeline import faults, io, promotion
-from pipeline.catalog import Catalog
+from pipeline import promotion
 from pipeline.config import Config
+from pipeline.infra import faults, io
+from pipeline.infra.catalog import Catalog
 from pipeline.stages.evaluate import Evaluation
 
 log = logging.getLogger(__name__)

@@ -9,10 +9,11 @@ from typing import Optional
 
 import pandas as pd
 
-from pipeline import evaluate, io, labels, monitor, plan, population, report, score, threads
-from pipeline.catalog import Catalog
+from pipeline import backtest, labels, monitor, plan, population, scoring, views
 from pipeline.config import Config
-from pipeline.features import engine
+from pipeline.featurize import engine
+from pipeline.infra import io, threads
+from pipeline.infra.catalog import Catalog
 from pipeline.stages.features import interim_tables
 from pipeline.stages.score import Scored, read_scored
 
@@ -57,7 +58,7 @@ def run_report(
         )
     for warning in health.warnings:
         log.warning("report: %s", warning)
-    ctx = report.ListContext(
+    ctx = views.ListContext(
         currency,
         cfg.horizon_days,
         reference_risk(customers),
@@ -65,14 +66,14 @@ def run_report(
         changes.previous_as_of if changes else None,
         as_of,
     )
-    save = report.save_list(customers, ctx)
-    win_back = report.win_back_list(customers, ctx)
+    save = views.save_list(customers, ctx)
+    win_back = views.win_back_list(customers, ctx)
     csv_path = io.write_csv(save, catalog.at_risk(as_of))
     io.write_csv(win_back, catalog.win_back(as_of))
     with io.atomic_path(catalog.at_risk_xlsx(as_of)) as tmp:  # the win-back sheet: its most valuable customers
-        report.write_xlsx({"Save list": save, "Win-back": win_back.head(cfg.report.top_n)}, tmp, ctx)
-    page = report.render(
-        report.PageInputs(
+        views.write_xlsx({"Save list": save, "Win-back": win_back.head(cfg.report.top_n)}, tmp, ctx)
+    page = views.render(
+        views.PageInputs(
             customers=customers,
             drivers=scored.drivers,
             previous_drivers=previous_drivers(published, previous),
@@ -100,7 +101,7 @@ def run_report(
     html_path = io.write_text(page, catalog.report(as_of))
     card_path = write_model_card(cfg, catalog, the_plan, customers, champion)
     if catalog.latest_fold.exists():  # the backtest's plots, for the data scientists, in MLflow
-        for name, png in report.figures(io.read_parquet(catalog.latest_fold), cfg.campaign).items():
+        for name, png in views.figures(io.read_parquet(catalog.latest_fold), cfg.campaign).items():
             tracker.log_artifact(io.write_bytes(png, catalog.plot(name)), "plots")
     for path in (html_path, card_path, csv_path, catalog.at_risk_xlsx(as_of)):
         tracker.log_artifact(path, "report")
@@ -221,10 +222,10 @@ def log_loop(tracker, customers: pd.DataFrame, changes, past: pd.DataFrame, heal
 def write_model_card(cfg: Config, catalog: Catalog, the_plan: plan.Plan, customers: pd.DataFrame, champion) -> Path:
     """The data scientists' page: the model, its data window and its backtest against the baselines."""
     as_of = the_plan.as_of
-    summary = evaluate.summarise(pd.read_csv(catalog.metrics)) if catalog.metrics.exists() else pd.DataFrame()
-    card = report.model_card(
+    summary = backtest.summarise(pd.read_csv(catalog.metrics)) if catalog.metrics.exists() else pd.DataFrame()
+    card = views.model_card(
         {
-            "model_version": customers["model_version"].iloc[0] if len(customers) else score.FALLBACK_VERSION,
+            "model_version": customers["model_version"].iloc[0] if len(customers) else scoring.FALLBACK_VERSION,
             "as_of": f"{as_of:%Y-%m-%d}",
             "horizon_days": cfg.horizon_days,
             **_data_window(the_plan, catalog, as_of),

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pipeline import economics, explain, io, registry, score, targeting, threads
+from pipeline import economics, explain, registry, scoring, targeting
 from pipeline.bundle import ModelBundle
-from pipeline.catalog import Catalog, MissingArtefact
 from pipeline.config import Config, ListSize, as_of_date
 from pipeline.errors import StaleArtefact
-from pipeline.features import engine
+from pipeline.featurize import engine
+from pipeline.infra import io, threads
+from pipeline.infra.catalog import Catalog, MissingArtefact
 from pipeline.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -46,17 +47,17 @@ def run_score(cfg: Config, catalog: Catalog) -> Scored:
         cfg.reasons, cfg.report.currency, cfg.retention.stale_complaint_days, cfg.report.n_reasons
     )
     if bundle.is_fallback:
-        scored, drivers = score.run_fallback(features, wording)
+        scored, drivers = scoring.run_fallback(features, wording)
     elif bundle.scorer:  # the backtest found the model no better than this baseline
         log.warning("score: %s", bundle.scorer_reason)
-        scored, drivers = score.run_baseline(bundle.trained, bundle.scorer, features, bundle.version, wording)
+        scored, drivers = scoring.run_baseline(bundle.trained, bundle.scorer, features, bundle.version, wording)
     elif cfg.features.engine == "spark":  # predictions and exact reasons on the executors
         session = engine.spark_session(engine.connect("spark", threads.count(), cfg.features.spark_master))
-        scored, drivers = score.run_on_spark(session, bundle.trained, features, bundle.version, wording)
+        scored, drivers = scoring.run_on_spark(session, bundle.trained, features, bundle.version, wording)
     else:
-        scored, drivers = score.score_customers(bundle.trained, features, bundle.version, wording)
+        scored, drivers = scoring.score_customers(bundle.trained, features, bundle.version, wording)
     scored = targeting.assign(
-        score.with_outlook(scored),
+        scoring.with_outlook(scored),
         cfg.retention,
         cfg.reasons,
         cfg.report.top_n,

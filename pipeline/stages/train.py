@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import explain, io, monitor, registry, report, train
+from pipeline import explain, fitting, monitor, registry, views
 from pipeline.bundle import LIGHTGBM, ModelBundle
-from pipeline.catalog import Catalog
 from pipeline.config import Config
+from pipeline.infra import io
+from pipeline.infra.catalog import Catalog
 from pipeline.stages.features import load_labelled
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def run_train(cfg: Config, catalog: Catalog, tracker) -> str:
             catalog.write_bundle(champion, catalog.candidate)
             return champion.version
         latest = labelled[labelled["cutoff"] == production.latest]  # the nearest to the customers it will score
-        trained = train.fit(labelled, cfg.model, cfg.seed, the_plan.label_days)
+        trained = fitting.fit(labelled, cfg.model, cfg.seed, the_plan.label_days)
         if the_plan.extended:
             trained = dataclasses.replace(trained, label_days=the_plan.label_days, target_days=cfg.horizon_days)
         tracker.log_params(
@@ -71,7 +72,7 @@ def run_train(cfg: Config, catalog: Catalog, tracker) -> str:
             train_cutoffs=tuple(f"{c:%Y-%m-%d}" for c in production.train),
             training_digest=digest,
             reference=monitor.reference_profile(
-                latest[trained.features], train.predict(trained, latest)["churn_probability"]
+                latest[trained.features], fitting.predict(trained, latest)["churn_probability"]
             ),
         )
     catalog.write_bundle(bundle, catalog.candidate)
@@ -84,7 +85,7 @@ def rows_digest(frame: pd.DataFrame) -> str:
     return f"{len(frame)}:{int(hashes.sum(dtype=np.uint64)):016x}"
 
 
-def _explain_artifacts(trained: train.TrainedModels, rows: pd.DataFrame, catalog: Catalog) -> list[Path]:
+def _explain_artifacts(trained: fitting.TrainedModels, rows: pd.DataFrame, catalog: Catalog) -> list[Path]:
     """Feature importance (gain) of both models and the churn model's mean |SHAP| per feature on the latest training
     cutoff's active base."""
     churn_gain = trained.churn.classifier.booster_.feature_importance("gain")
@@ -95,7 +96,7 @@ def _explain_artifacts(trained: train.TrainedModels, rows: pd.DataFrame, catalog
     return [
         io.write_csv(importance.sort_values("churn_gain", ascending=False), catalog.feature_importance),
         io.write_csv(summary, catalog.shap_summary),
-        io.write_bytes(report.shap_summary_plot(shap_mean), catalog.shap_summary_plot),
+        io.write_bytes(views.shap_summary_plot(shap_mean), catalog.shap_summary_plot),
     ]
 
 
@@ -106,10 +107,10 @@ def run_tune(cfg: Config, catalog: Catalog, tracker) -> float:
     the_plan = catalog.read_plan()
     production = the_plan.production
     if production is None:
-        raise train.NotEnoughHistory(
+        raise fitting.NotEnoughHistory(
             "nothing to tune: the history holds no labelled training cutoff (see stage=features)"
         )
     labelled = load_labelled(catalog, production.train, the_plan)
-    loss = train.validation_log_loss(labelled, cfg.model, cfg.seed)
+    loss = fitting.validation_log_loss(labelled, cfg.model, cfg.seed)
     tracker.log_metrics({"validation.log_loss": loss})
     return loss

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import ingest
+from pipeline import sources
 from pipeline.config import ColumnMaps, CsvOptions, DataConfig, LinesConfig
-from pipeline.ingest import IngestError
+from pipeline.sources import IngestError
 
 CORPUS = Path(__file__).parent / "bad"
 CASES = sorted(p.parent for p in CORPUS.glob("*/case.yaml"))
@@ -46,11 +46,11 @@ def test_bad_input_case(folder: Path):
     as_of = pd.Timestamp(case["as_of"]) if case.get("as_of") else None
     if "error" in expect:
         with pytest.raises(IngestError) as err:
-            ingest.load_tables(cfg, as_of)
+            sources.load_tables(cfg, as_of)
         assert re.search(expect["error"], str(err.value)), str(err.value)
         assert "\n" not in str(err.value)
         return
-    tables = ingest.load_tables(cfg, as_of)
+    tables = sources.load_tables(cfg, as_of)
     summary = tables.summary.set_index("table")
     for name, row in summary.iterrows():  # nothing is lost, in every case
         assert row.rows_read == row.rows_loaded + row.rows_quarantined + row.rows_held, name

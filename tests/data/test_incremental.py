@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline import ingest, stages
-from pipeline.catalog import Catalog
+from pipeline import sources, stages
 from pipeline.config import Config, DataConfig, PathsConfig
+from pipeline.infra.catalog import Catalog
 
 TX = "customer_id,timestamp,amount\n"
 COMPLAINTS = "complaint_id,customer_id,opened_at,resolved_at,category,severity\n"
@@ -101,9 +101,9 @@ def test_a_crash_while_writing_leaves_the_previous_tables_and_a_rerun_completes(
         return write
 
     # a merged table's new part and its rewritten parts are written by pyarrow: kill whichever part is written second
-    monkeypatch.setattr(ingest.MergedTable, "write_new", dies_on_second_table(ingest.MergedTable.write_new))
+    monkeypatch.setattr(sources.MergedTable, "write_new", dies_on_second_table(sources.MergedTable.write_new))
     monkeypatch.setattr(
-        ingest.MergedTable, "without_replaced", dies_on_second_table(ingest.MergedTable.without_replaced)
+        sources.MergedTable, "without_replaced", dies_on_second_table(sources.MergedTable.without_replaced)
     )
     with pytest.raises(KeyboardInterrupt):
         _load(cfg)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline import ingest
+from pipeline import sources
 from pipeline.config import DataConfig, TransactionColumns
-from pipeline.ingest import IngestError
+from pipeline.sources import IngestError
 
 
 def _write(tmp_path, name, text):
@@ -18,7 +18,7 @@ def _write(tmp_path, name, text):
 
 def _run(tmp_path, tx_text, **kw):
     cfg = DataConfig(source="files", transactions=_write(tmp_path, "tx.csv", tx_text), **kw)
-    return ingest.load_tables(cfg)
+    return sources.load_tables(cfg)
 
 
 def test_counts_in_equal_counts_out_plus_quarantined(tmp_path):
@@ -61,7 +61,7 @@ def test_column_mapping_string_ids_and_time_zones(tmp_path):
     )
     cfg = DataConfig(source="files", transactions=_write(tmp_path, "tx.csv", text), timezone="UTC")
     cfg.columns.transactions = cols
-    t = ingest.load_tables(cfg)
+    t = sources.load_tables(cfg)
     assert list(t.transactions["customer_id"]) == ["007", "007"]  # leading zeros kept: IDs are strings
     assert t.transactions["timestamp"].iloc[0] == pd.Timestamp("2024-01-01 21:30")
 

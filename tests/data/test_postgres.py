@@ -16,9 +16,9 @@ import pg_server
 import psycopg
 import pytest
 
-from pipeline import ingest
+from pipeline import sources
 from pipeline.config import DataConfig, PostgresConfig
-from pipeline.ingest import IngestError
+from pipeline.sources import IngestError
 
 PASSWORD_ENV = "CHURN_TEST_PG_PASSWORD"
 
@@ -91,12 +91,12 @@ def test_tables_and_queries_from_postgres_load_like_files(server, loaded, tmp_pa
         complaints="postgresql:support.complaints",
         surveys="postgresql:SELECT customer_id, answered_at, score FROM nps WHERE score IS NOT NULL",
     )
-    t = ingest.load_tables(cfg)
+    t = sources.load_tables(cfg)
     summary = t.summary.set_index("table")
     assert summary.loc["complaints", "rows_read"] == len(complaints) == summary.loc["complaints", "rows_loaded"]
     assert summary.loc["surveys", "rows_loaded"] == len(surveys)
     assert "postgresql:support.complaints on tester@127.0.0.1" in summary.loc["complaints", "source"]
-    from_files = ingest.load_tables(
+    from_files = sources.load_tables(
         DataConfig(
             transactions=cfg.transactions,
             complaints=_csv(complaints, tmp_path / "c.csv"),
@@ -132,7 +132,7 @@ def test_bad_rows_in_postgres_are_quarantined_and_a_resolution_updates_the_open_
         )
     cfg = _config(server, tmp_path, tx, complaints="postgresql:weekly")
     cfg.max_bad_row_share = 0.9
-    first = ingest.load_tables(cfg)
+    first = sources.load_tables(cfg)
     q = first.quarantine["complaints"].set_index("complaint_id")["_reason"]
     assert "resolved_at is before opened_at" in q["w2"] and "severity must be 1, 2 or 3" in q["w3"]
     row = first.complaints.set_index("complaint_id").loc["w1"]
@@ -141,7 +141,7 @@ def test_bad_rows_in_postgres_are_quarantined_and_a_resolution_updates_the_open_
     with _connect(server) as conn:  # next week the complaint is resolved in the source
         conn.execute("UPDATE weekly SET resolved_at = '2026-10-04 12:00+00' WHERE complaint_id = 'w1'")
     cfg.transactions = None
-    again = ingest.load_tables(cfg, previous={"transactions": first.transactions, "complaints": first.complaints})
+    again = sources.load_tables(cfg, previous={"transactions": first.transactions, "complaints": first.complaints})
     counts = again.summary.set_index("table").loc["complaints"]
     assert (counts.rows_new, counts.rows_updated, counts.rows_in_table) == (0, 1, 1)
     assert again.complaints.set_index("complaint_id").loc["w1", "resolved_at"] == pd.Timestamp("2026-10-04 12:00")
@@ -153,7 +153,7 @@ def test_the_password_never_shows_in_errors_logs_or_mlflow(server, loaded, tmp_p
     monkeypatch.setenv(PASSWORD_ENV, wrong)
     cfg = _config(server, tmp_path, tx, complaints="postgresql:support.complaints")
     with caplog.at_level(logging.DEBUG), pytest.raises(IngestError) as err:
-        ingest.load_tables(cfg)
+        sources.load_tables(cfg)
     assert "password authentication failed" in str(err.value) and wrong not in str(err.value)
     assert f"${PASSWORD_ENV}" in str(err.value)
     assert wrong not in caplog.text
@@ -192,7 +192,7 @@ def test_features_computed_inside_postgres_equal_duckdbs(server, demo_inputs):
     import ibis
 
     from pipeline.config import FeaturesConfig
-    from pipeline.features.build import FeatureInputs, build, build_on
+    from pipeline.featurize.build import FeatureInputs, build, build_on
 
     inputs = FeatureInputs(
         *(getattr(demo_inputs, n).drop(columns="_key") for n in ("transactions", "complaints", "customers", "surveys"))

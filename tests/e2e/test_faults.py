@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.catalog import Catalog
+from pipeline.infra.catalog import Catalog
 
 pytestmark = pytest.mark.slow
 # small and quick: these tests check the machinery, the regime tests the models at full size

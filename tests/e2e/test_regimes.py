@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import evaluate
-from pipeline.catalog import Catalog
+from pipeline import backtest
+from pipeline.infra.catalog import Catalog
 
 pytestmark = pytest.mark.slow
 VALUE_REPORTED = ("rmse", "mae", "spearman", "normalised_gini", "total_ratio", "top_decile_capture")
@@ -31,10 +31,10 @@ def test_each_demo_regime_has_models_ahead_of_every_baseline(tmp_path, preset, r
     folds = 2 if preset == "demo" else 4  # the retail cohort fades: its value level needs the older folds too
     proc = run_app(tmp_path, "tracking.enabled=false", f"data={preset}", f"model.n_backtest_folds={folds}", small=False)
     metrics = pd.read_csv(tmp_path / "data" / "interim" / "evaluation" / "metrics.csv")
-    every = {p: t.xs("mean", axis=1, level=1) for p, t in evaluate.summaries(metrics).items()}
+    every = {p: t.xs("mean", axis=1, level=1) for p, t in backtest.summaries(metrics).items()}
     whole, active = every["all"], every["active"]
     level = 0.0 if preset == "demo" else 0.002
-    for baseline in evaluate.BASELINES:
+    for baseline in backtest.BASELINES:
         assert whole.loc["lightgbm", "roc_auc"] > whole.loc[baseline, "roc_auc"], (preset, baseline)
         assert whole.loc["lightgbm", "log_loss"] < whole.loc[baseline, "log_loss"], (preset, baseline)
         assert active.loc["lightgbm", "roc_auc"] > active.loc[baseline, "roc_auc"] - level, (preset, baseline)
@@ -42,12 +42,12 @@ def test_each_demo_regime_has_models_ahead_of_every_baseline(tmp_path, preset, r
     assert whole.loc["lightgbm", "rmse"] <= whole.loc["bgnbd_gg_baseline", "rmse"], whole["rmse"].to_dict()
     assert 0.9 <= whole.loc["lightgbm", "total_ratio"] <= 1.1, whole["total_ratio"].to_dict()
     # every value forecast, candidate or baseline, is reported on every value metric
-    for name in ("lightgbm", "rfm_baseline", "bgnbd_gg_baseline", *evaluate.VALUE_CANDIDATES):
+    for name in ("lightgbm", "rfm_baseline", "bgnbd_gg_baseline", *backtest.VALUE_CANDIDATES):
         assert np.isfinite(whole.loc[name, list(VALUE_REPORTED)].to_numpy(float)).all(), name
     for column in ("recency_baseline", "value_tweedie", "top_decile_capture", "mae", "win-back:", "all:"):
         assert column in proc.stdout
     scored = pd.read_parquet(tmp_path / "data" / "scored" / "2026-10-31" / "customers.parquet")
-    chosen = evaluate.choose_scorer(evaluate.summarise(metrics, "active"))
+    chosen = backtest.choose_scorer(backtest.summarise(metrics, "active"))
     if chosen.name == "lightgbm":
         assert (scored["model_version"] == "local").all()  # the model scores (unregistered: tracking is off)
     else:
@@ -70,7 +70,7 @@ def test_a_short_history_is_extended_and_scored_by_whichever_the_backtest_found_
     assert the_plan.extended and the_plan.trained_horizon_days < horizon and the_plan.folds
     assert "a short history" in proc.stdout
     metrics = pd.read_csv(catalog.metrics)
-    chosen = evaluate.choose_scorer(evaluate.summarise(metrics))
+    chosen = backtest.choose_scorer(backtest.summarise(metrics))
     out = tmp_path / "data" / "scored" / as_of
     scored = pd.read_parquet(out / "customers.parquet")
     report = (out / "report.html").read_text()
@@ -89,9 +89,9 @@ def test_a_short_history_is_extended_and_scored_by_whichever_the_backtest_found_
     # Afterwards: every forecast on the 39 weeks it forecast, against what the demo's customers then did.
     bundle = catalog.read_bundle(catalog.champion)
     tx = pd.read_csv(raw, dtype={"customer_id": str}, parse_dates=["timestamp"])
-    after = evaluate.hindsight(bundle.trained, catalog.read_scoring_features(the_plan), tx, horizon)
+    after = backtest.hindsight(bundle.trained, catalog.read_scoring_features(the_plan), tx, horizon)
     after = after[after["population"] == "all"].set_index("model")  # everyone on the list, as the list forecast
-    for name in evaluate.MODELS:
+    for name in backtest.MODELS:
         assert 0.6 < after.loc[name, "roc_auc"] < 1 and np.isfinite(after.loc[name, "log_loss"]), name
     # extended over 39 weeks, the model ranks better than a coin and better than RFM, and its total is in range
     assert after.loc["lightgbm", "roc_auc"] > after.loc["rfm_baseline", "roc_auc"]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import FeaturesConfig
-from pipeline.features.build import build
+from pipeline.featurize.build import build
 
 pytestmark = pytest.mark.slow
 
@@ -39,9 +39,9 @@ def test_spark_and_duckdb_give_identical_features(spark_ready, demo_inputs):
 def test_spark_and_duckdb_give_identical_labels_and_scores(spark_ready, demo_inputs):
     """Labels computed on Spark and the scored list (risk, value, exact reasons) computed on Spark's executors are the
     ones DuckDB and pandas give."""
-    from pipeline import explain, labels, score, train
+    from pipeline import explain, fitting, labels, scoring
     from pipeline.config import ModelConfig, load_reasons
-    from pipeline.features import engine
+    from pipeline.featurize import engine
 
     cutoffs = [pd.Timestamp("2026-01-01"), pd.Timestamp("2026-04-01"), pd.Timestamp("2026-07-01")]
     frame = build(demo_inputs, cutoffs, FeaturesConfig(), threads=2)
@@ -54,11 +54,11 @@ def test_spark_and_duckdb_give_identical_labels_and_scores(spark_ready, demo_inp
     cfg = ModelConfig(
         churn=ModelConfig().churn.__class__(n_estimators=60), value=ModelConfig().value.__class__(n_estimators=60)
     )
-    trained = train.fit(labelled[labelled["cutoff"].isin(cutoffs[:2])], cfg, 42, 90)
+    trained = fitting.fit(labelled[labelled["cutoff"].isin(cutoffs[:2])], cfg, 42, 90)
     features = frame[frame["cutoff"] == cutoffs[2]].reset_index(drop=True)
     wording = explain.Wording(load_reasons())
-    local, local_drivers = score.score_customers(trained, features, "v1", wording)
-    remote, remote_drivers = score.run_on_spark(engine.spark_session(spark), trained, features, "v1", wording)
+    local, local_drivers = scoring.score_customers(trained, features, "v1", wording)
+    remote, remote_drivers = scoring.run_on_spark(engine.spark_session(spark), trained, features, "v1", wording)
     assert len(local) > 1000 and (local["reason_1"] != "").mean() > 0.5
     pd.testing.assert_frame_equal(local, remote, check_exact=False, rtol=1e-9, atol=1e-12)
     pd.testing.assert_frame_equal(local_drivers, remote_drivers, check_exact=False, rtol=1e-9, atol=1e-12)

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import evaluate, explain, labels, plan, train
+from pipeline import backtest, explain, fitting, labels, plan
 from pipeline.config import FeaturesConfig, ModelConfig, load_reasons
-from pipeline.features.build import build
+from pipeline.featurize.build import build
 
 pytestmark = pytest.mark.slow
 
@@ -22,17 +22,17 @@ def backtest(demo_inputs):
     fold = folds[0]
     frame = build(demo_inputs, [*fold.train, fold.test], FeaturesConfig())
     labelled = frame.merge(labels.outcomes(demo_inputs.transactions, frame, 90), on=["customer_id", "cutoff"])
-    trained = train.fit(labelled[labelled["cutoff"].isin(fold.train)], cfg, 42, 90)
+    trained = fitting.fit(labelled[labelled["cutoff"].isin(fold.train)], cfg, 42, 90)
     return trained, labelled[labelled["cutoff"] == fold.test]
 
 
 def test_churn_model_beats_every_baseline_out_of_time(backtest):
     trained, test = backtest
-    every = evaluate.evaluate_fold(trained, test)[0]
-    assert {r["model"] for r in every} == {*evaluate.MODELS, *evaluate.VALUE_CANDIDATES}
-    assert {r["population"] for r in every} == set(evaluate.POPULATIONS)
+    every = backtest.evaluate_fold(trained, test)[0]
+    assert {r["model"] for r in every} == {*backtest.MODELS, *backtest.VALUE_CANDIDATES}
+    assert {r["population"] for r in every} == set(backtest.POPULATIONS)
     for population in ("active", "all"):  # on the active base it is judged on, and on everyone
-        rows = {r["model"]: r for r in every if r["model"] in evaluate.MODELS and r["population"] == population}
+        rows = {r["model"]: r for r in every if r["model"] in backtest.MODELS and r["population"] == population}
         model = rows.pop("lightgbm")
         for name, base in rows.items():
             assert model["roc_auc"] > base["roc_auc"], (population, name)
@@ -73,10 +73,10 @@ def test_the_same_data_and_config_give_the_same_model(backtest, demo_inputs):
     fold = plan.folds_for(as_of, demo_inputs.transactions["timestamp"].min(), 90, cfg)[1][0]
     frame = build(demo_inputs, [*fold.train, fold.test], FeaturesConfig(), threads=1)
     labelled = frame.merge(labels.outcomes(demo_inputs.transactions, frame, 90), on=["customer_id", "cutoff"])
-    again = train.fit(labelled[labelled["cutoff"].isin(fold.train)], cfg, 42, 90)
+    again = fitting.fit(labelled[labelled["cutoff"].isin(fold.train)], cfg, 42, 90)
     retest = labelled[labelled["cutoff"] == fold.test]
     pd.testing.assert_frame_equal(
-        train.predict(trained, test).reset_index(drop=True), train.predict(again, retest).reset_index(drop=True)
+        fitting.predict(trained, test).reset_index(drop=True), fitting.predict(again, retest).reset_index(drop=True)
     )
 
 
@@ -94,6 +94,6 @@ def test_probabilities_are_calibrated_out_of_time(backtest):
         p = trained.scorer.predict_proba(rows)[:, 1]
         assert abs(p.mean() - rows["churned"].mean()) < 0.05, name
         # beyond the mean: in every probability bin the observed churn rate is close to the predicted one
-        ece = evaluate.expected_calibration_error(rows["churned"].to_numpy(), p)
+        ece = backtest.expected_calibration_error(rows["churned"].to_numpy(), p)
         print(f"expected calibration error out of time, {name}: {ece:.4f}")
         assert ece < 0.05, name

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.config import FeaturesConfig
-from pipeline.features.build import FeatureInputs, build
+from pipeline.featurize.build import FeatureInputs, build
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "docs" / "features.md"
 ROW_DESCRIBERS = {"customer_id", "cutoff", "n_lines", "n_return_lines"}

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import FeaturesConfig
-from pipeline.features.build import FeatureInputs, build
+from pipeline.featurize.build import FeatureInputs, build
 
 CUTOFF = pd.Timestamp("2024-03-01")
 CFG = FeaturesConfig(windows_days=[30, 90])
@@ -65,7 +65,7 @@ def test_purchase_features_on_a_hand_made_table():
 
 def test_every_customer_with_a_line_before_the_cutoff_has_features_and_a_score():
     """Customers whose lines were all free or returns, or who bought once on their first day, are scored too."""
-    from pipeline import explain, score
+    from pipeline import explain, scoring
     from pipeline.config import load_reasons
 
     tx = _tx(
@@ -84,7 +84,7 @@ def test_every_customer_with_a_line_before_the_cutoff_has_features_and_a_score()
     assert free["n_purchase_days"] == 0 and free["recency_days"] == 19 and free["tenure_days"] == 29
     assert refund["n_purchase_days"] == 0 and refund["spend_total"] == -12.0 and np.isnan(refund["avg_basket"])
     assert once["n_purchase_days"] == 1 and once["recency_days"] == 1 and once["tenure_days"] == 1
-    scored, _ = score.run_fallback(f.reset_index(), explain.Wording(load_reasons()))
+    scored, _ = scoring.run_fallback(f.reset_index(), explain.Wording(load_reasons()))
     assert set(scored["customer_id"]) == set(f.index)
     assert scored[["churn_probability", "expected_value"]].notna().all().all()
 
@@ -335,8 +335,8 @@ def test_property_future_events_never_change_any_feature(family, seed, offsets_h
 
 def test_features_of_a_customer_sample_equal_those_of_the_sampled_tables(demo_inputs):
     """Training cutoffs are built on tables restricted to a customer sample (a semi-join in the engine)."""
-    from pipeline.features import engine
-    from pipeline.features.build import build_on
+    from pipeline.featurize import engine
+    from pipeline.featurize.build import build_on
 
     keep = sorted(demo_inputs.transactions["customer_id"].unique())[::3]
     con = engine.connect("duckdb", 2)

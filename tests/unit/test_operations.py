@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pipeline import io, lock
+from pipeline.infra import io, lock
 
 
 def test_a_second_run_in_the_same_project_stops_and_names_the_holder(tmp_path):
@@ -24,7 +24,7 @@ def test_a_second_run_in_the_same_project_stops_and_names_the_holder(tmp_path):
 
 def test_a_killed_run_leaves_no_lock_behind(tmp_path):
     path = tmp_path / ".pipeline.lock"
-    code = f"from pipeline import lock\nwith lock.exclusive({str(path)!r}, 'held'):\n    print('in', flush=True)\n"
+    code = f"from pipeline.infra import lock\nwith lock.exclusive({str(path)!r}, 'held'):\n    print('in', flush=True)\n"
     holder = subprocess.Popen([sys.executable, "-c", code + "    import time; time.sleep(60)"], stdout=subprocess.PIPE)
     assert holder.stdout.readline().strip() == b"in"
     with pytest.raises(lock.ProjectBusy, match="held"):
@@ -67,8 +67,8 @@ def test_feature_files_carry_what_made_them_and_a_stale_one_is_refused(tmp_path)
 
     import pandas as pd
 
-    from pipeline.catalog import Catalog
     from pipeline.errors import StaleArtefact
+    from pipeline.infra.catalog import Catalog
     from pipeline.plan import Plan
 
     catalog = Catalog(*(tmp_path / k for k in ("raw", "interim", "quarantine", "scored", "models", "mlruns")))
@@ -97,7 +97,7 @@ def test_feature_files_carry_what_made_them_and_a_stale_one_is_refused(tmp_path)
 def test_a_week_is_published_whole_and_a_failed_run_publishes_nothing(tmp_path):
     import pandas as pd
 
-    from pipeline.catalog import Catalog
+    from pipeline.infra.catalog import Catalog
 
     catalog = Catalog(*(tmp_path / k for k in ("raw", "interim", "quarantine", "scored", "models", "mlruns")))
     week = pd.Timestamp("2026-10-31")
@@ -121,9 +121,9 @@ def test_scoring_refuses_features_built_for_another_horizon_or_feature_settings(
     import pandas as pd
 
     from pipeline import registry
-    from pipeline.catalog import Catalog
     from pipeline.config import Config, DataConfig, FeaturesConfig
     from pipeline.errors import StaleArtefact
+    from pipeline.infra.catalog import Catalog
     from pipeline.plan import Plan
     from pipeline.stages.score import check_plan
 
@@ -150,7 +150,7 @@ def test_scoring_refuses_features_built_for_another_horizon_or_feature_settings(
 def test_a_weekly_score_without_a_champion_says_what_to_run(tmp_path):
     import pandas as pd
 
-    from pipeline.catalog import Catalog, MissingArtefact
+    from pipeline.infra.catalog import Catalog, MissingArtefact
     from pipeline.plan import Plan
     from pipeline.stages.score import scoring_model
 

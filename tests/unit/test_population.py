@@ -11,7 +11,7 @@ import pytest
 
 from pipeline import explain, population
 from pipeline.config import FeaturesConfig, PopulationConfig
-from pipeline.features.build import FeatureInputs, build
+from pipeline.featurize.build import FeatureInputs, build
 
 
 def _gaps(counts: dict[int, int]) -> pd.DataFrame:

@@ -6,8 +6,8 @@ import pandas as pd
 
 from pipeline import promotion, registry
 from pipeline.bundle import BGNBD, LIGHTGBM, ModelBundle
-from pipeline.catalog import Catalog
 from pipeline.config import Config, DataConfig, ModelConfig
+from pipeline.infra.catalog import Catalog
 from pipeline.plan import Fold, Plan
 
 

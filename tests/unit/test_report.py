@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline import evaluate, explain, monitor, report, score, targeting
+from pipeline import backtest, explain, monitor, scoring, targeting, views
 from pipeline.config import RetentionConfig, load_reasons
 
-LIST = report.ListContext("EUR", 90)
+LIST = views.ListContext("EUR", 90)
 
 
 def _scored(**retention):
@@ -35,7 +35,7 @@ def _scored(**retention):
         }
     )
     reasons = load_reasons()
-    scored, drivers = score.run_fallback(frame, explain.Wording(reasons))
+    scored, drivers = scoring.run_fallback(frame, explain.Wording(reasons))
     cfg = RetentionConfig(**{"holdout_share": 0.0, **retention})
     return targeting.assign(scored, cfg, reasons, top_n=10, seed=1), drivers
 
@@ -47,11 +47,11 @@ def test_the_gone_go_to_win_back_and_the_save_list_is_ranked_by_what_a_contact_s
     listed = scored[scored["on_list"]].sort_values("list_rank")
     assert (listed["saveable_value"] > 0).all() and listed["saveable_value"].is_monotonic_decreasing
     assert "b" in scored.loc[scored["data_warning"] != "", "customer_id"].tolist()  # a complaint open 400 days
-    save = report.save_list(scored, LIST)
+    save = views.save_list(scored, LIST)
     assert save["Rank"].tolist() == list(range(1, len(save) + 1))
     assert {"Churn risk (%)", "Value at risk (EUR)", "Value a contact can save (EUR)", "Reason 1"} <= set(save.columns)
     assert save["Churn risk (%)"].dtype.kind == "i" and "b" not in save["Customer ID"].tolist()
-    assert report.win_back_list(scored, LIST)["Customer ID"].tolist() == ["b"]
+    assert views.win_back_list(scored, LIST)["Customer ID"].tolist() == ["b"]
 
 
 def test_a_hold_out_is_seeded_kept_off_the_file_and_never_contacted():
@@ -60,19 +60,19 @@ def test_a_hold_out_is_seeded_kept_off_the_file_and_never_contacted():
     assert scored["holdout"].tolist() == again["holdout"].tolist()
     held = scored.loc[scored["holdout"], "customer_id"].tolist()
     assert set(held) <= set(scored.loc[scored["on_list"], "customer_id"])
-    assert not set(held) & set(report.save_list(scored, LIST)["Customer ID"])
+    assert not set(held) & set(views.save_list(scored, LIST)["Customer ID"])
 
 
 def test_the_page_shows_the_lists_and_says_there_is_no_backtest_or_history_yet():
     scored, drivers = _scored()
     health = monitor.Health(pd.Series(dtype=float), pd.Series(dtype=float), 200, ["The model is 200 days old"])
-    page = report.render(
-        report.PageInputs(
+    page = views.render(
+        views.PageInputs(
             customers=scored,
             drivers=drivers,
             previous_drivers=None,
-            save=report.save_list(scored, LIST),
-            win_back=report.win_back_list(scored, LIST),
+            save=views.save_list(scored, LIST),
+            win_back=views.win_back_list(scored, LIST),
             changes=None,
             past=pd.DataFrame(),
             health=health,
@@ -80,7 +80,7 @@ def test_the_page_shows_the_lists_and_says_there_is_no_backtest_or_history_yet()
             context={
                 "as_of": "2026-10-31",
                 "horizon_days": 90,
-                "model_version": score.FALLBACK_VERSION,
+                "model_version": scoring.FALLBACK_VERSION,
                 "currency": "EUR",
                 "fallback_reason": "too little history",
                 "left_out": {"customers with no transaction before as_of": 3},
@@ -91,12 +91,12 @@ def test_the_page_shows_the_lists_and_says_there_is_no_backtest_or_history_yet()
     assert "too little history" in page and "The model is 200 days old" in page and "nothing to compare" in page
     assert all(c in page for c in scored.loc[scored["on_list"], "customer_id"])
     assert "nan" not in page.replace("nance", "") and "unknown" not in page.lower()
-    summary = evaluate.summarise(
-        pd.DataFrame(columns=["fold", "model", *evaluate.CHURN_METRICS, *evaluate.VALUE_METRICS])
+    summary = backtest.summarise(
+        pd.DataFrame(columns=["fold", "model", *backtest.CHURN_METRICS, *backtest.VALUE_METRICS])
     )
-    card = report.model_card(
+    card = views.model_card(
         {
-            "model_version": score.FALLBACK_VERSION,
+            "model_version": scoring.FALLBACK_VERSION,
             "as_of": "2026-10-31",
             "horizon_days": 90,
             "first_transaction": "2026-01-01",
@@ -107,7 +107,7 @@ def test_the_page_shows_the_lists_and_says_there_is_no_backtest_or_history_yet()
         },
         summary,
     )
-    assert card.startswith(f"# Model card: {score.FALLBACK_VERSION}") and "No backtest" in card
+    assert card.startswith(f"# Model card: {scoring.FALLBACK_VERSION}") and "No backtest" in card
 
 
 def test_the_list_size_follows_the_configured_rule():
@@ -129,15 +129,15 @@ def test_the_list_size_follows_the_configured_rule():
 
 
 def test_the_headline_counts_do_not_overlap_and_add_up_to_the_customers_scored():
-    from pipeline.report.page import headline
+    from pipeline.views.page import headline
 
     scored, drivers = _scored()
-    inputs = report.PageInputs(
+    inputs = views.PageInputs(
         customers=scored,
         drivers=drivers,
         previous_drivers=None,
-        save=report.save_list(scored, LIST),
-        win_back=report.win_back_list(scored, LIST),
+        save=views.save_list(scored, LIST),
+        win_back=views.win_back_list(scored, LIST),
         changes=None,
         past=pd.DataFrame(),
         health=monitor.Health(pd.Series(dtype=float), pd.Series(dtype=float), 0, []),
@@ -153,8 +153,8 @@ def test_the_headline_counts_do_not_overlap_and_add_up_to_the_customers_scored()
 def test_the_change_column_names_the_list_it_compares_with():
     scored, _ = _scored()
     change = pd.Series([5.0, None, -3.0, 12.0], index=scored.index)
-    weekly = report.ListContext("EUR", 90, 0.2, change, pd.Timestamp("2026-10-24"), pd.Timestamp("2026-10-31"))
-    assert "Change since 2026-10-24 (pts)" in report.save_list(scored, weekly).columns
-    late = report.ListContext("EUR", 90, 0.2, change, pd.Timestamp("2026-08-01"), pd.Timestamp("2026-10-31"))
-    assert "Change since 2026-08-01, 13 weeks earlier (pts)" in report.save_list(scored, late).columns
-    assert "whose risk is 20%" in report.column_help(late)["Reason 1"]
+    weekly = views.ListContext("EUR", 90, 0.2, change, pd.Timestamp("2026-10-24"), pd.Timestamp("2026-10-31"))
+    assert "Change since 2026-10-24 (pts)" in views.save_list(scored, weekly).columns
+    late = views.ListContext("EUR", 90, 0.2, change, pd.Timestamp("2026-08-01"), pd.Timestamp("2026-10-31"))
+    assert "Change since 2026-08-01, 13 weeks earlier (pts)" in views.save_list(scored, late).columns
+    assert "whose risk is 20%" in views.column_help(late)["Reason 1"]

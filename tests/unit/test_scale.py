@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import explain, ingest, threads
+from pipeline import explain, sources
 from pipeline.config import Config, DataConfig, load_reasons
-from pipeline.features import engine, sampling
+from pipeline.featurize import engine, sampling
+from pipeline.infra import threads
 
 
 def test_a_customer_sample_is_seeded_bounded_and_keeps_the_same_customers():
@@ -74,9 +75,9 @@ def test_the_streaming_merge_writes_what_the_in_memory_merge_gives(tmp_path):
             }
         )
     )
-    merged, counts = ingest.merge(ingest.PreviousTable(parts), new)
-    expected, expected_counts = ingest.merge(previous, new)
-    assert isinstance(merged, ingest.MergedTable) and len(merged) == len(expected) == n + 2
+    merged, counts = sources.merge(sources.PreviousTable(parts), new)
+    expected, expected_counts = sources.merge(previous, new)
+    assert isinstance(merged, sources.MergedTable) and len(merged) == len(expected) == n + 2
     assert counts == expected_counts == {"rows_new": 2, "rows_updated": 1, "rows_unchanged": 2}
     assert merged.touched == (parts[0],) and merged.kept == [parts[1]]  # the untouched part is not rewritten
     merged.without_replaced(parts[0])(tmp_path / "rewritten.parquet")
@@ -115,12 +116,12 @@ def test_reasons_name_only_drivers_that_raise_risk_with_each_customers_numbers()
 
 
 def test_a_file_too_large_to_check_at_once_stops_before_reading_with_advice(tmp_path, monkeypatch):
-    from pipeline.ingest import read as sources
+    from pipeline.sources import read as sources
 
     path = tmp_path / "transactions.csv"
     path.write_text("customer_id,timestamp,amount\n" + "a,2024-01-01,10\n" * 1000)
     monkeypatch.setattr(sources, "_available_memory", lambda: 1000)
-    with pytest.raises(ingest.IngestError, match="too large to check at once.*data.mode=merge"):
+    with pytest.raises(sources.IngestError, match="too large to check at once.*data.mode=merge"):
         sources.read_raw(path, "transactions", DataConfig().csv)
     monkeypatch.setattr(sources, "_available_memory", lambda: 10**12)
     assert len(sources.read_raw(path, "transactions", DataConfig().csv)) == 1000

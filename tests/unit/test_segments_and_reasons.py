@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import explain, score
+from pipeline import explain, scoring
 from pipeline.config import LoyaltyConfig, load_reasons
-from pipeline.features import segments
-from pipeline.train import NotEnoughHistory
+from pipeline.featurize import segments
+from pipeline.fitting import NotEnoughHistory
 
 
 def _rows(**cols) -> pd.DataFrame:
@@ -77,7 +77,7 @@ def test_reasons_are_the_drivers_that_raise_risk_in_order_with_the_customers_num
 def test_every_reason_template_renders_against_the_demo_without_unknowns_or_zero_counts(demo_inputs):
     """Each driver's sentences, filled in for every demo customer it applies to: no 'nan', 'unknown' or a zero count."""
     from pipeline.config import FeaturesConfig
-    from pipeline.features.build import build
+    from pipeline.featurize.build import build
     from pipeline.sentences import Template, render
 
     features = build(demo_inputs, [pd.Timestamp("2026-10-31")], FeaturesConfig())
@@ -110,10 +110,10 @@ def test_the_label_free_fallback_scores_everyone_with_warning_signs_as_reasons()
         bgnbd_p_no_purchase=[0.6, 0.95, 0.1],
         gg_expected_spend=[20.0, 40.0, 30.0],
     )
-    scored, signs = score.run_fallback(frame, explain.Wording(load_reasons()))
+    scored, signs = scoring.run_fallback(frame, explain.Wording(load_reasons()))
     assert sorted(scored["customer_id"]) == ["c0", "c1", "c2"] and scored["risk_rank"].tolist() == [1, 2, 3]
     gone = scored.set_index("customer_id").loc["c1"]
     assert gone["churn_probability"] == pytest.approx(0.95) and gone["top_driver"] == "open_complaint"
-    assert (scored["model_version"] == score.FALLBACK_VERSION).all()
+    assert (scored["model_version"] == scoring.FALLBACK_VERSION).all()
     with pytest.raises(NotEnoughHistory, match="BG/NBD"):
-        score.run_fallback(frame.drop(columns="bgnbd_p_no_purchase"), explain.Wording(load_reasons()))
+        scoring.run_fallback(frame.drop(columns="bgnbd_p_no_purchase"), explain.Wording(load_reasons()))

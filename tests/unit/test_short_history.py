@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import evaluate, explain, extend, models, plan
+from pipeline import backtest, explain, extend, models, plan
 from pipeline.btyd import TARGET_COLUMNS
 from pipeline.config import ModelConfig
 from pipeline.models.churn import RfmScore
@@ -89,17 +89,17 @@ def test_the_extension_is_bgnbds_conditional_and_never_raises_the_chance_of_no_p
 def _summary(**log_loss_auc) -> pd.DataFrame:
     rows = [{"model": m, "fold": 0, "roc_auc": auc, "log_loss": ll} for m, (auc, ll) in log_loss_auc.items()]
     metrics = pd.DataFrame(rows)
-    for c in (*evaluate.CHURN_METRICS, *evaluate.VALUE_METRICS):
+    for c in (*backtest.CHURN_METRICS, *backtest.VALUE_METRICS):
         metrics[c] = metrics.get(c, np.nan)
-    return evaluate.summarise(metrics)
+    return backtest.summarise(metrics)
 
 
 def test_the_model_scores_only_when_it_beats_every_baseline_on_auc_and_log_loss_at_once():
-    wins = evaluate.choose_scorer(
+    wins = backtest.choose_scorer(
         _summary(lightgbm=(0.90, 0.20), rfm_baseline=(0.80, 0.30), bgnbd_gg_baseline=(0.85, 0.25))
     )
     assert wins.name == "lightgbm" and wins.reason is None and wins.log_loss == pytest.approx(0.20)
-    loses = evaluate.choose_scorer(
+    loses = backtest.choose_scorer(
         _summary(
             lightgbm=(0.81, 0.26),
             rfm_baseline=(0.80, 0.30),
@@ -110,10 +110,10 @@ def test_the_model_scores_only_when_it_beats_every_baseline_on_auc_and_log_loss_
     assert loses.name == "bgnbd_gg_baseline" and loses.log_loss == pytest.approx(0.25)
     assert "BG/NBD has ROC AUC 0.820 and log loss 0.250" in loses.reason and "RFM" not in loses.reason
     # equal is not ahead: level on ROC AUC and worse on log loss, the model gives way
-    level = evaluate.choose_scorer(_summary(lightgbm=(0.82, 0.26), bgnbd_gg_baseline=(0.82, 0.25)))
+    level = backtest.choose_scorer(_summary(lightgbm=(0.82, 0.26), bgnbd_gg_baseline=(0.82, 0.25)))
     assert level.name == "bgnbd_gg_baseline" and level.reason
     # behind on one metric but ahead on the two together: the model scores, and says where it fell short
-    close = evaluate.choose_scorer(
+    close = backtest.choose_scorer(
         _summary(lightgbm=(0.937, 0.340), logistic_baseline=(0.930, 0.336), bgnbd_gg_baseline=(0.934, 0.348))
     )
     assert close.name == "lightgbm" and close.reason is None
@@ -132,9 +132,9 @@ def test_the_value_blend_is_convex_and_finds_the_forecast_that_is_right():
 
 def test_top_decile_capture_is_the_share_of_spend_of_the_forecasts_top_tenth():
     actual = np.array([0.0] * 18 + [50.0, 50.0])
-    assert evaluate.top_decile_capture(actual, actual) == 1.0
-    assert evaluate.top_decile_capture(actual, -actual) == 0.0
-    assert evaluate.top_decile_capture(actual, np.r_[np.zeros(18), 1.0, -1.0]) == 0.5  # one of its two right
+    assert backtest.top_decile_capture(actual, actual) == 1.0
+    assert backtest.top_decile_capture(actual, -actual) == 0.0
+    assert backtest.top_decile_capture(actual, np.r_[np.zeros(18), 1.0, -1.0]) == 0.5  # one of its two right
 
 
 def test_the_recency_baseline_never_lowers_risk_as_the_last_purchase_recedes():

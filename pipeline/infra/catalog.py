@@ -1,7 +1,7 @@
 """Every artefact of a run by name: where it lives, its format, and how it is read and written.
 
 No other module spells an artefact's file name. Stages ask the catalog for ``labelled(cutoff)`` or
-``customers(as_of)``; every write goes through ``pipeline.io``'s atomic writes (a temporary file, then one rename).
+``customers(as_of)``; every write goes through ``pipeline.infra.io``'s atomic writes (a temporary file, then one rename).
 
 | artefact | path | format | written by | read by |
 |---|---|---|---|---|
@@ -38,10 +38,10 @@ from typing import Optional
 import joblib
 import pandas as pd
 
-from pipeline import faults, io
 from pipeline.bundle import ModelBundle
 from pipeline.config import Config
 from pipeline.errors import PipelineError, StaleArtefact
+from pipeline.infra import faults, io
 from pipeline.plan import Plan
 
 TABLES = ("transactions", "complaints", "customers", "surveys", "contacts")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ibis
 
-from pipeline.features.transactions import _days_between, _flag
+from pipeline.featurize.transactions import _days_between, _flag
 
 SLOW_RESOLUTION_DAYS = 14
 

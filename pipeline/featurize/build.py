@@ -12,9 +12,9 @@ import pandas as pd
 
 from pipeline import btyd, population
 from pipeline.config import FeaturesConfig, PopulationConfig
-from pipeline.features import engine, segments
-from pipeline.features.complaints import complaint_features, survey_features
-from pipeline.features.transactions import (
+from pipeline.featurize import engine, segments
+from pipeline.featurize.complaints import complaint_features, survey_features
+from pipeline.featurize.transactions import (
     SEASON_LAG_DAYS,
     _days_between,
     _flag,

@@ -1,9 +1,9 @@
 """The retention team's outputs: the save list and win-back group, the single-file HTML report, the model card."""
 
-from pipeline.report.at_risk import COLUMN_HELP, ListContext, column_help, save_list, win_back_list, write_xlsx
-from pipeline.report.card import model_card
-from pipeline.report.page import PageInputs, render
-from pipeline.report.plots import figures, shap_summary_plot
+from pipeline.views.at_risk import COLUMN_HELP, ListContext, column_help, save_list, win_back_list, write_xlsx
+from pipeline.views.card import model_card
+from pipeline.views.page import PageInputs, render
+from pipeline.views.plots import figures, shap_summary_plot
 
 __all__ = [
     "COLUMN_HELP",

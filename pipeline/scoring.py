@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline import explain, models, train
+from pipeline import explain, fitting, models
 from pipeline.bundle import FALLBACK_VERSION
-from pipeline.train import NotEnoughHistory, TrainedModels, predict
+from pipeline.fitting import NotEnoughHistory, TrainedModels, predict
 
 __all__ = ["FALLBACK_VERSION", "run_baseline", "run_fallback", "run_on_spark", "score_customers", "score_rows"]
 # What the list shows beside the scores: the customer's last order and the facts a call would start from.
@@ -172,7 +172,7 @@ def run_baseline(
     """Score with the baseline the backtest preferred to the model: its risks, the value model's values, and
     rule-based warning signs as the reasons (a baseline has no exact contributions to give)."""
     scored = predict(trained, features)
-    p = train.baseline_probability(trained, name, features)
+    p = fitting.baseline_probability(trained, name, features)
     p = np.clip(np.where(np.isnan(p), scored["churn_probability"].to_numpy(), p), 0, 1)  # no BG/NBD fit: the model's
     scored = scored.assign(churn_probability=p, value_at_risk=p * scored["value_if_retained"].to_numpy())
     signs = warning_signs(features)

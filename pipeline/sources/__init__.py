@@ -13,12 +13,12 @@ from typing import NamedTuple, Optional
 import pandas as pd
 
 from pipeline.config import DataConfig
-from pipeline.ingest import lines
-from pipeline.ingest.columns import coerce, map_columns
-from pipeline.ingest.merge import MergedTable, PreviousTable, merge, record_keys
-from pipeline.ingest.read import IngestError, describe, read_source
-from pipeline.ingest.schemas import SPECS, TableSpec
-from pipeline.ingest.validate import (
+from pipeline.sources import lines
+from pipeline.sources.columns import coerce, map_columns
+from pipeline.sources.merge import MergedTable, PreviousTable, merge, record_keys
+from pipeline.sources.read import IngestError, describe, read_source
+from pipeline.sources.schemas import SPECS, TableSpec
+from pipeline.sources.validate import (
     add_reason,
     check_rows,
     duplicates,

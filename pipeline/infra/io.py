@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import faults
 from pipeline.errors import OutputError
+from pipeline.infra import faults
 
 
 @functools.cache

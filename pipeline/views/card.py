@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.evaluate import SHOWN_METRICS
+from pipeline.backtest import SHOWN_METRICS
 
 
 def _mean_spread(mean: float, std: float) -> str:

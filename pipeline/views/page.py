@@ -17,8 +17,8 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from pipeline import monitor, sentences
-from pipeline.report import plots
 from pipeline.targeting import BANDS, SAVE, WIN_BACK
+from pipeline.views import plots
 
 SHOWN_ROWS = 50  # rows of each list on the page; the files hold them all
 

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from pipeline.ingest.read import IngestError
-from pipeline.ingest.schemas import TableSpec, row_schema
+from pipeline.sources.read import IngestError
+from pipeline.sources.schemas import TableSpec, row_schema
 
 # pandera imports pyspark.pandas when pyspark is installed (at import, and again when its first validation registers
 # its backends), and pyspark warns there that it does not fully support pandas 3: not ours, and not actionable.

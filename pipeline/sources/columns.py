@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import DataConfig
-from pipeline.ingest.read import IngestError
-from pipeline.ingest.schemas import TableSpec
-from pipeline.ingest.validate import add_reason
+from pipeline.sources.read import IngestError
+from pipeline.sources.schemas import TableSpec
+from pipeline.sources.validate import add_reason
 
 _TZ_SUFFIX = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}

@@ -22,9 +22,9 @@ import ibis
 import pandas as pd
 import pyarrow as pa
 
-from pipeline import threads as pipeline_threads
 from pipeline.config import ConfigError
 from pipeline.errors import PipelineError
+from pipeline.infra import threads as pipeline_threads
 
 ENGINES = ("duckdb", "spark")
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import LinesConfig
-from pipeline.ingest.read import IngestError
+from pipeline.sources.read import IngestError
 
 GROUPED_BY = ("category", "brand")  # mapped columns that keep their own row within a grouped transaction
 

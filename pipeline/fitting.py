@@ -26,8 +26,8 @@ from sklearn.model_selection import StratifiedKFold
 from pipeline import extend, models
 from pipeline.config import LgbmParams, ModelConfig
 from pipeline.errors import PipelineError
-from pipeline.features import sampling
-from pipeline.features.build import feature_columns
+from pipeline.featurize import sampling
+from pipeline.featurize.build import feature_columns
 from pipeline.models.churn import PARTS, RfmScore, bgnbd_log_odds
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.ingest.schemas import TableSpec
+from pipeline.sources.schemas import TableSpec
 
 
 def record_keys(frame: pd.DataFrame, spec: TableSpec) -> pd.Series:

@@ -12,7 +12,7 @@ from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, mean_absolute_error, roc_auc_score
 
 from pipeline import economics, labels, models
-from pipeline import train as training
+from pipeline import fitting as training
 from pipeline.config import CampaignConfig, ModelConfig
 from pipeline.plan import Fold
 
