@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-retail score train notebooks config-doc test test-fast lint mlflow-ui clean lock compare-features bench bench-real
+.PHONY: help docs demo demo-retail score train notebooks config-doc test test-fast lint mlflow-ui clean lock compare-features bench bench-real
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,7 +57,7 @@ bench-real: $(STAMP)  ## the pipeline against every simple baseline on the real 
 notebooks: $(STAMP)  ## execute the three notebooks (after make demo) into notebooks/*.ipynb with their outputs
 	$(PY) notebooks/_execute.py
 
-config-doc: $(STAMP)  ## regenerate docs/configuration.md from the structured configs
+docs config-doc: $(STAMP)  ## regenerate docs/configuration.md and the stage graph in docs/architecture.md
 	$(PY) -m pipeline.config_doc
 
 mlflow-ui: $(STAMP)  ## open the tracking UI on http://127.0.0.1:5000

@@ -325,7 +325,7 @@ def table_rows(r: dict) -> list[list[str]]:
     ]
     for s, label, count in (
         ("ingest", "weekly: ingest of the week's rows", rows["week_lines"]),
-        ("weekly_features", "weekly: features for one cutoff (lines scanned)", rows["lines"]),
+        ("features", "weekly: features for one cutoff (lines scanned)", rows["lines"]),
         ("score", "weekly: score + exact reasons (customers)", rows["scored"]),
         ("report", "weekly: list and report (customers)", rows["scored"]),
     ):
@@ -372,7 +372,7 @@ def targets(results: dict[int, dict]) -> list[tuple[str, str, str]]:
     if big:
         weekly_s = statistics.median(w[0] for w in big["weekly"])
         weekly_peak = max(w[1] for w in big["weekly"])
-        feat = statistics.median(w[2].get("weekly_features", 0.0) for w in big["weekly"])
+        feat = statistics.median(w[2].get("features", 0.0) for w in big["weekly"])
         pandas_s, duck_s = big["references"]["pandas"][0], big["references"]["duckdb"][0]
         out += [
             ("weekly run < 240 s", f"{weekly_s:.0f} s", _met(weekly_s < 240)),

@@ -1,6 +1,7 @@
-"""The Hydra app: ``python -m pipeline stage=ingest|features|train|evaluate|score|report|all|weekly [overrides]``.
+"""The Hydra app: ``python -m pipeline stage=<a stage of pipeline.graph>|all|weekly|tune [overrides]``.
 
-``stage=weekly`` scores one week with the current champion, no retraining: ingest, features for as_of, score, report.
+``stage=all`` runs the graph's stages in order; ``stage=weekly`` scores one week with the current champion, no
+retraining (``graph.WEEKLY_RUN``: ingest, the features of as_of, score, report).
 
 The only place that turns a config into calls of the stage functions.
 """
@@ -15,32 +16,36 @@ from pathlib import Path
 from typing import Optional
 
 import hydra
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import backtest, scoring, stages
-from pipeline.config import STAGES, WEEKLY, Config, refuse_url_passwords, register, url_passwords, validate
+from pipeline import graph, stages
+from pipeline.config import Config, refuse_url_passwords, register, url_passwords, validate
 from pipeline.errors import PipelineError
 from pipeline.infra import faults, lock, threads, tracking
 from pipeline.infra.catalog import Catalog
+from pipeline.stages.run import RUNNERS, Run
 
 log = logging.getLogger("pipeline")
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 
 def make_tracker(cfg: Config, catalog: Catalog):
-    """An MLflow tracker for the configured store, or a no-op one when tracking is off."""
+    """An MLflow tracker for the configured store (guarded: its failures never stop a run), or a no-op one when
+    tracking is off."""
     if not cfg.tracking.enabled:
         return tracking.NullTracker()
     catalog.mlruns.mkdir(parents=True, exist_ok=True)
     uri = cfg.tracking.uri or f"sqlite:///{catalog.mlflow_db.resolve()}"
-    return tracking.MlflowTracker(
+    return tracking.GuardedTracker(
+        lambda: tracking.MlflowTracker(
+            uri,
+            cfg.tracking.experiment,
+            catalog.mlflow_artifacts,
+            cfg.tracking.register,
+            cfg.tracking.run_name or cfg.stage,
+            str(catalog.models.resolve().parent),
+        ),
         uri,
-        cfg.tracking.experiment,
-        catalog.mlflow_artifacts,
-        cfg.tracking.register,
-        cfg.tracking.run_name or cfg.stage,
-        str(catalog.models.resolve().parent),
     )
 
 
@@ -60,128 +65,25 @@ def _run_locked(cfg: Config, catalog: Catalog, resolved: dict) -> Optional[float
             loss = stages.run_tune(cfg, catalog, tracker)
         print(f"validation log loss {loss:.5f}")
         return loss
-    todo = WEEKLY if cfg.stage == "weekly" else STAGES[: STAGES.index("all")] if cfg.stage == "all" else (cfg.stage,)
+    todo = graph.WEEKLY_RUN if cfg.stage == "weekly" else graph.TRAINING_RUN if cfg.stage == "all" else (cfg.stage,)
     for path in catalog.remove_leftovers():
         log.info("removed %s, left by a run that did not finish", path)
     with make_tracker(cfg, catalog) as tracker, contextlib.ExitStack() as publish:
         tracker.log_params({**tracking.flatten(resolved), "threads.resolved": threads.count()})
         stages.complete_champion(catalog, tracker)
-        produced: dict = {}  # what a stage hands the next one in this run (the report takes scoring's frames)
+        run = Run(cfg, catalog, tracker, weekly=cfg.stage == "weekly")
         if {"score", "report"} & set(todo):  # this run's week is staged, and published whole when every stage is done
-            produced["staged"] = publish.enter_context(catalog.staging_scored())
+            run.staged = publish.enter_context(catalog.staging_scored())
         for stage in todo:
             started = time.monotonic()
             log.info("stage %s", stage)
-            run_stage(stage, cfg, catalog, tracker, produced)
+            RUNNERS[stage](run)
             seconds = time.monotonic() - started
             log.info("stage %s done in %.1f s", stage, seconds)
             faults.point(f"stage:{stage}:done")
             tracker.log_metrics({f"stage_seconds.{stage}": seconds})
         print(f"MLflow:       {tracker.ui_hint}")
-
-
-def run_stage(stage: str, cfg: Config, catalog: Catalog, tracker, produced: dict) -> None:
-    """Run one stage and print what it produced; ``produced`` carries results to later stages of the same run."""
-    if stage == "ingest":
-        print_summary(stages.run_ingest(cfg, catalog, tracker))
-    elif stage in ("features", "weekly_features"):
-        plan = stages.run_features(cfg, catalog, training=stage == "features")
-        if plan.production is None:
-            print(
-                f"as_of {plan.as_of:%Y-%m-%d}: {plan.fallback_reason}.\n  No model can be trained on labels; "
-                f"the list is scored with BG/NBD x Gamma-Gamma (model_version '{scoring.FALLBACK_VERSION}')."
-            )
-        elif stage == "features":
-            print(
-                f"as_of {plan.as_of:%Y-%m-%d}: {len(plan.folds)} backtest folds, "
-                f"{len(plan.production.train)} training cutoffs for the production model"
-            )
-            if plan.extended:
-                print(
-                    f"  a short history: no cutoff has a whole {plan.horizon_days}-day horizon observed; the model "
-                    f"learns {plan.trained_horizon_days}-day labels (and is backtested on them), and its forecasts "
-                    f"are extended to {plan.horizon_days} days with BG/NBD's shape"
-                )
-    elif stage == "train":
-        print(f"trained model {stages.run_train(cfg, catalog, tracker)}")
-    elif stage == "evaluate":
-        evaluation = stages.run_evaluate(cfg, catalog, tracker)
-        print_metrics(evaluation.summary, evaluation.summaries or {})
-        if said := evaluation.scorer_reason or evaluation.scorer_note:
-            print(f"  {said[0].upper()}{said[1:]}.")
-        decision = stages.run_promotion(cfg, catalog, tracker, evaluation)
-        if decision is not None:
-            verdict = (
-                "is now the champion"
-                if decision.promoted
-                else f"is not promoted; champion stays {decision.champion_before}"
-            )
-            print(f"model {decision.candidate} {verdict}: {decision.reason}")
-    elif stage == "score":
-        produced["scored"] = stages.run_score(cfg, produced["staged"])
-        print(f"scored list: {catalog.customers(catalog.read_plan().as_of)}")
-    elif stage == "report":
-        as_of = catalog.read_plan().as_of
-        if "scored" not in produced:  # a report of its own: it starts from the published scored list
-            produced["staged"].carry_scored(catalog, as_of)
-        stages.run_report(cfg, produced["staged"], tracker, produced.get("scored"), catalog)
-        print(
-            f"save list:    {catalog.at_risk(as_of)} (and at_risk.xlsx)\nwin-back:     {catalog.win_back(as_of)}\n"
-            f"report:       {catalog.report(as_of)}"
-        )
-
-
-def print_summary(summary) -> None:
-    print(
-        "ingest: rows read = loaded + quarantined + held for later cutoffs   (loaded = new + updated + already there"
-        + (" + lines grouped into another line's transaction)" if summary["rows_grouped"].any() else ")")
-    )
-    for r in summary.itertuples():
-        grouped = f", {r.rows_grouped:,} lines grouped into {r.rows_loaded - r.rows_grouped:,} transactions"
-        print(
-            f"  {r.table:<13} {r.rows_read:>10,} = {r.rows_loaded:>10,} + {r.rows_quarantined:>7,} + {r.rows_held:>7,} "
-            f"({r.rows_new:,} new, {r.rows_updated:,} updated, {r.rows_unchanged:,} already there"
-            f"{grouped if r.rows_grouped else ''}; table now {r.rows_in_table:,})  {r.source}"
-        )
-
-
-def print_metrics(summary, others: dict) -> None:
-    """The backtest on the active base in full; the win-back group's and everyone's churn metrics beside it."""
-    if summary.empty:
-        print("out-of-time backtest: none (the history is too short for a fold); the model is not evaluated")
-        return
-    print("out-of-time backtest on the active base (mean ± std over folds; '-' = the model makes no such forecast):")
-    churn = [m for m in backtest.MODELS if m in summary.index]
-    value = [m for m in summary.index if np.isfinite(summary.loc[m, ("rmse", "mean")])]
-    for models, kind in ((churn, backtest.CHURN_METRICS), (value, backtest.VALUE_METRICS)):
-        metrics = [m for m in backtest.SHOWN_METRICS if m in kind]
-        print(f"  {'':<21}" + "".join(f"{m:>22}" for m in models))
-        for metric in metrics:
-            cells = "".join(
-                f"{_cell(summary.loc[m, (metric, 'mean')], summary.loc[m, (metric, 'std')]):>22}" for m in models
-            )
-            print(f"  {metric:<21}{cells}")
-    print("  (value_*: the value model's candidates alone; lightgbm's value is their blend, chosen by backtest RMSE)")
-    for population, table in others.items():
-        if population == "active" or "lightgbm" not in table.index:
-            continue
-        means = table.xs("mean", axis=1, level=1)
-        churn = means.loc[[m for m in backtest.MODELS if m in means.index], ["roc_auc", "log_loss"]].dropna()
-        if "lightgbm" not in churn.index:  # e.g. a group where everyone left: no ranking to judge
-            continue
-        best = churn.drop(index="lightgbm")
-        line = f"  {population}: the model ROC AUC {churn.loc['lightgbm', 'roc_auc']:.3f}, log loss "
-        line += f"{churn.loc['lightgbm', 'log_loss']:.3f}"
-        if len(best):
-            line += f" (best baseline {best['roc_auc'].max():.3f}, {best['log_loss'].min():.3f})"
-        print(line)
-
-
-def _cell(mean: float, std: float) -> str:
-    if mean != mean:
-        return "-"
-    digits = 0 if abs(mean) >= 1000 else 3
-    return f"{mean:,.{digits}f} ± {std:,.{digits}f}"
+    return None
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+import copy
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Optional
 
 from pipeline.fitting import TrainedModels
@@ -10,6 +12,10 @@ from pipeline.fitting import TrainedModels
 LIGHTGBM = "lightgbm"
 BGNBD = "bgnbd"  # the label-free BG/NBD x Gamma-Gamma fallback: nothing fitted ahead, fitted per cutoff at scoring
 FALLBACK_VERSION = "bgnbd-gamma-gamma (no labelled history)"
+# The save format of a bundle and the fitted models in it. Raise it whenever a field of ModelBundle, TrainedModels or
+# a fitted model's learnt attributes change shape: a bundle of another format is refused at load time with a message
+# to retrain (pipeline.infra.bundles), never half-read. There are no shims for older formats.
+FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class ModelBundle:
     scorer: Optional[str] = None
     scorer_reason: Optional[str] = None
     backtest_note: Optional[str] = None  # the model scores, but the backtest found a baseline ahead on one metric
+    format: int = FORMAT
 
     @property
     def is_fallback(self) -> bool:
@@ -46,13 +53,47 @@ class ModelBundle:
         """The label-free scorer, for data without a labelled history."""
         return cls(BGNBD, FALLBACK_VERSION, recipe, as_of)
 
-    @classmethod
-    def from_saved(cls, saved: "ModelBundle | dict") -> "ModelBundle":
-        """A bundle as saved by this or an earlier release (which saved a plain dict)."""
-        if isinstance(saved, cls):
-            return saved
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in saved.items() if k in known}
-        for name in ("features", "train_cutoffs"):
-            values[name] = tuple(values.get(name) or ())
-        return cls(**values)
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the backtest decided for one candidate (stage evaluate writes it; promote and score apply it).
+
+    ``value_weights``: the value blend chosen by backtest RMSE (None = keep the one chosen in training);
+    ``scorer``: the baseline that scores instead of the model (None = the model); the log losses are what promotion
+    compares.
+    """
+
+    candidate: str
+    training_digest: Optional[str]
+    as_of: str
+    value_weights: Optional[dict[str, float]] = None
+    scorer: Optional[str] = None
+    scorer_reason: Optional[str] = None
+    backtest_note: Optional[str] = None
+    candidate_log_loss: Optional[float] = None
+    champion_log_loss: Optional[float] = None
+
+    def applies_to(self, bundle: ModelBundle) -> bool:
+        return (bundle.version, bundle.training_digest, bundle.as_of) == (
+            self.candidate,
+            self.training_digest,
+            self.as_of,
+        )
+
+
+def settled(bundle: ModelBundle, verdict: Optional[Verdict]) -> ModelBundle:
+    """``bundle`` with its backtest's decisions applied (a new bundle; the one given is not changed)."""
+    if verdict is None or bundle.trained is None or not verdict.applies_to(bundle):
+        return bundle
+    trained = bundle.trained
+    if verdict.value_weights:
+        value = copy.copy(trained.value)
+        value.weights = dict(verdict.value_weights)
+        trained = dataclasses.replace(trained, value=value)
+    return dataclasses.replace(
+        bundle,
+        trained=trained,
+        scorer=verdict.scorer,
+        scorer_reason=verdict.scorer_reason,
+        backtest_note=verdict.backtest_note,
+    )

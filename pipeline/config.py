@@ -16,19 +16,12 @@ import pandas as pd
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from pipeline import graph
 from pipeline.errors import PipelineError
 
 
-class Stage(StrEnum):
-    ingest = "ingest"
-    features = "features"
-    train = "train"
-    evaluate = "evaluate"
-    score = "score"
-    report = "report"
-    all = "all"
-    tune = "tune"
-    weekly = "weekly"
+# stage= choices: the stages of the graph, then the runs (all, weekly, tune); derived, never listed twice.
+Stage = StrEnum("Stage", [(name, name) for name in (*graph.STAGE_NAMES, *graph.OTHER_CHOICES)])  # type: ignore[misc]
 
 
 class Source(StrEnum):
@@ -397,7 +390,7 @@ class PathsConfig:
 
 @dataclass
 class Config:
-    stage: Stage = Stage.all  # which stage(s) to run; all = ingest to report, weekly = score one week with the champion
+    stage: Stage = Stage.all  # which stage(s) to run (pipeline/graph.py); all = every stage in order, weekly = score one week with the champion
     as_of: Optional[str] = None  # YYYY-MM-DD; null = the day after the last transaction
     horizon_days: int = 90  # how far ahead churn and value are predicted
     seed: int = 42  # every random choice (demo data, models, samples, hold-out)
@@ -414,11 +407,6 @@ class Config:
     reasons: ReasonsConfig = MISSING
     campaign: CampaignConfig = field(default_factory=CampaignConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
-
-
-STAGES = tuple(Stage)
-# stage=weekly: this week's list with the current champion, no retraining (features for as_of only).
-WEEKLY = ("ingest", "weekly_features", "score", "report")
 
 
 def validate(cfg: Config) -> Config:

@@ -1,8 +1,8 @@
 """The configuration reference (docs/configuration.md), generated from the structured configs.
 
 Every key with its type, default and meaning: the meaning is the comment beside the field in ``pipeline/config.py``
-(or the class's docstring for a group). ``python -m pipeline.config_doc`` (``make config-doc``) rewrites the file;
-a test fails when it is out of date.
+(or the class's docstring for a group). ``python -m pipeline.config_doc`` (``make docs``) rewrites the file, and the
+generated part of docs/architecture.md (the stage graph); tests fail when either is out of date.
 """
 
 from __future__ import annotations
@@ -129,9 +129,24 @@ def render() -> str:
     return "\n".join(lines) + "\n"
 
 
+ARCHITECTURE = config.PROJECT_ROOT / "docs" / "architecture.md"
+START, END = "<!-- generated from pipeline/graph.py: begin -->", "<!-- generated from pipeline/graph.py: end -->"
+
+
+def architecture(text: str) -> str:
+    """docs/architecture.md with its generated part (the stage graph's table and diagram) brought up to date."""
+    from pipeline import graph
+
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    body = f"{graph.table()}\n\n```mermaid\n{graph.diagram()}\n```"
+    return f"{head}{START}\n{body}\n{END}{tail}"
+
+
 def main() -> None:
     OUT.write_text(render(), encoding="utf-8")
-    print(f"wrote {OUT}", file=sys.stderr)
+    ARCHITECTURE.write_text(architecture(ARCHITECTURE.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"wrote {OUT} and {ARCHITECTURE}", file=sys.stderr)
 
 
 if __name__ == "__main__":

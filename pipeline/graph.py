@@ -68,7 +68,7 @@ GRAPH: tuple[Step, ...] = (
         "report",
         "the save list, the win-back list, the workbook, the report and the model card of the week",
         ("plan", "tables", "customers", "drivers", "metrics", "latest_fold", "champion", "configs"),
-        ("at_risk", "at_risk_xlsx", "win_back", "report", "model_card", "plots"),
+        ("at_risk", "at_risk_xlsx", "win_back", "report", "model_card", "plot"),
     ),
 )
 

@@ -3,22 +3,25 @@
 No other module spells an artefact's file name. Stages ask the catalog for ``labelled(cutoff)`` or
 ``customers(as_of)``; every write goes through ``pipeline.infra.io``'s atomic writes (a temporary file, then one rename).
 
-| artefact | path | format | written by | read by |
-|---|---|---|---|---|
-| validated tables | ``interim/tables/<table>/part-*.parquet``, ``tables.json`` | Parquet | ingest | features, report |
-| quarantined rows | ``quarantine/<table>/quarantined.csv`` | CSV | ingest | people |
-| ingest summary | ``interim/ingest_summary.csv`` | CSV | ingest | MLflow |
-| labelled features | ``interim/features/labelled/cutoff=<date>.parquet`` | Parquet | features | train, evaluate, tune |
-| scoring features | ``interim/features/scoring.parquet`` | Parquet | features | promote, score |
-| plan | ``interim/features/plan.json`` | JSON | features | train, evaluate, promote, score, report |
-| explanations | ``interim/explain/*`` | CSV, PNG | train | MLflow |
-| backtest metrics | ``interim/evaluation/metrics.csv`` | CSV | evaluate | report |
-| latest fold | ``interim/evaluation/latest_fold.parquet`` | Parquet | evaluate | report |
-| plots | ``interim/evaluation/<plot>.png`` | PNG | report | MLflow |
-| candidate, champion | ``models/{candidate,champion}.joblib`` | joblib | train, promote | evaluate, promote, score |
-| promotion log | ``models/promotions.jsonl`` | JSON lines | promote | people |
-| scored list, drivers | ``scored/<as_of>/customers.parquet``, ``drivers.parquet`` | Parquet | score | report |
-| lists, report | ``scored/<as_of>/`` at_risk.csv/.xlsx, win_back.csv, report.html, model_card.md | | report | team |
+| artefact (graph name) | path | format |
+|---|---|---|
+| ``raw`` | ``data/raw/`` (the user's files; the demo's generator writes its own) | CSV, Parquet |
+| ``tables`` | ``interim/tables/<table>/part-*.parquet``, ``tables.json`` | Parquet |
+| ``quarantined`` | ``quarantine/<table>/quarantined.csv`` | CSV |
+| ``ingest_summary`` | ``interim/ingest_summary.csv`` | CSV |
+| ``labelled`` | ``interim/features/labelled/cutoff=<date>.parquet`` | Parquet |
+| ``scoring_features`` | ``interim/features/scoring.parquet`` | Parquet |
+| ``plan`` | ``interim/features/plan.json`` | JSON |
+| ``explain`` | ``interim/explain/*`` | CSV, PNG |
+| ``metrics``, ``latest_fold`` | ``interim/evaluation/metrics.csv``, ``latest_fold.parquet`` | CSV, Parquet |
+| ``verdict`` | ``interim/evaluation/verdict.json`` (the backtest's decisions for one candidate) | JSON |
+| ``plot`` | ``interim/evaluation/<plot>.png`` | PNG |
+| ``candidate``, ``champion`` | ``models/{candidate,champion}.joblib`` (``pipeline.infra.bundles``) | joblib |
+| ``promotions`` | ``models/promotions.jsonl`` | JSON lines |
+| ``customers``, ``drivers`` | ``scored/<as_of>/customers.parquet``, ``drivers.parquet`` | Parquet |
+| ``at_risk``, ``at_risk_xlsx``, ``win_back``, ``report``, ``model_card`` | ``scored/<as_of>/`` | CSV, XLSX, HTML, MD |
+
+Which stage writes and reads each is declared once, in ``pipeline.graph``.
 """
 
 from __future__ import annotations
@@ -35,13 +38,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
-import joblib
 import pandas as pd
 
-from pipeline.bundle import ModelBundle
+from pipeline.bundle import ModelBundle, Verdict
 from pipeline.config import Config
 from pipeline.errors import PipelineError, StaleArtefact
-from pipeline.infra import faults, io
+from pipeline.infra import bundles, faults, io
 from pipeline.plan import Plan
 
 TABLES = ("transactions", "complaints", "customers", "surveys", "contacts")
@@ -221,16 +223,20 @@ class Catalog:
                 stale.unlink()
 
     @property
-    def plan_path(self) -> Path:
+    def plan(self) -> Path:
         return self.features / "plan.json"
 
     def write_plan(self, plan: Plan) -> Path:
-        return io.write_text(json.dumps(plan.to_dict(), indent=1), self.plan_path)
+        return io.write_text(json.dumps(plan.to_dict(), indent=1), self.plan)
 
     def read_plan(self) -> Plan:
-        if not self.plan_path.exists():
+        if not self.plan.exists():
             raise MissingArtefact(f"no features at {self.features}: run stage=features first (or stage=all)")
-        return Plan.from_dict(json.loads(self.plan_path.read_text()))
+        return Plan.from_dict(json.loads(self.plan.read_text()))
+
+    @property
+    def tables(self) -> Path:
+        return self.interim / "tables"
 
     # ------------------------------------------------------------------ training and evaluation
     @property
@@ -277,25 +283,27 @@ class Catalog:
     def promotions(self) -> Path:
         return self.models / "promotions.jsonl"
 
+    @property
+    def verdict(self) -> Path:
+        return self.evaluation / "verdict.json"
+
     def read_bundle(self, path: Path) -> Optional[ModelBundle]:
-        """The candidate or champion at ``path`` (None when there is none)."""
-        return ModelBundle.from_saved(joblib.load(path)) if Path(path).exists() else None
+        return bundles.read_bundle(path)
 
     def write_bundle(self, bundle: ModelBundle, path: Path) -> Path:
-        with io.atomic_path(path) as tmp:
-            joblib.dump(bundle, tmp)
-        return Path(path)
+        return bundles.write_bundle(bundle, path)
+
+    def read_verdict(self) -> Optional[Verdict]:
+        return bundles.read_verdict(self.verdict)
+
+    def write_verdict(self, verdict: Verdict) -> Path:
+        return bundles.write_verdict(verdict, self.verdict)
 
     def read_promotions(self) -> list[dict]:
-        """Every promotion decision so far, oldest first."""
-        if not self.promotions.exists():
-            return []
-        return [json.loads(line) for line in self.promotions.read_text().splitlines() if line.strip()]
+        return bundles.read_promotions(self.promotions)
 
     def append_promotion(self, record: dict) -> Path:
-        """Append one decision to the promotion log (one JSON line each)."""
-        previous = self.promotions.read_text() if self.promotions.exists() else ""
-        return io.write_text(previous + json.dumps(record) + "\n", self.promotions)
+        return bundles.append_promotion(record, self.promotions)
 
     # ------------------------------------------------------------------ scored outputs
     def scored_dir(self, as_of: pd.Timestamp) -> Path:

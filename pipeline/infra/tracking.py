@@ -9,6 +9,7 @@ import os
 import socket
 from importlib.metadata import version
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Optional
 
 import pandas as pd
@@ -209,3 +210,87 @@ class _ChildRun(MlflowTracker):
     def __enter__(self) -> "_ChildRun":
         self.run = self.mlflow.start_run(run_name=self.run_name, nested=True)
         return self
+
+
+class GuardedTracker(NullTracker):
+    """Tracking that never stops a run. The first failure of the tracking store (a damaged ``mlflow.db``, a server
+    that does not answer) is reported once, naming the store and what to do, and the run goes on untracked: the
+    weekly list needs no tracking. Tracking is a record of runs, not an input of any stage."""
+
+    def __init__(self, make: Callable[[], NullTracker], store: str, parent: Optional["GuardedTracker"] = None):
+        self._make, self.store, self.parent = make, store, parent
+        self.inner: Optional[NullTracker] = None
+        self.failed: Optional[BaseException] = None
+
+    def __enter__(self) -> "GuardedTracker":
+        try:
+            inner = self._make()
+            self.inner = inner.__enter__()
+        except Exception as err:  # noqa: BLE001 (any tracking failure: the run must go on)
+            self._fail(err)
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if self.inner is not None:
+            try:
+                self.inner.__exit__(exc_type, *exc)
+            except Exception as err:  # noqa: BLE001
+                self._fail(err)
+
+    def _fail(self, err: BaseException) -> None:
+        if self.parent is not None:  # a nested run's failure is the store's: the parent reports it, once
+            self.parent._fail(err)
+        elif self.failed is None:
+            log.warning(
+                "tracking: the MLflow store %s failed (%s: %s). This run goes on untracked (its lists and models are "
+                "written as usual). Repair the store, move a damaged mlflow.db aside (a new one is made on the next "
+                "run), or set tracking.uri elsewhere / tracking.enabled=false",
+                self.store,
+                type(err).__name__,
+                str(err).splitlines()[0][:300] if str(err) else "",
+            )
+        self.failed, self.inner = err, None
+
+    def _call(self, method: str, *args, default=None):
+        if self.inner is None:
+            return default
+        try:
+            return getattr(self.inner, method)(*args)
+        except Exception as err:  # noqa: BLE001
+            self._fail(err)
+            return default
+
+    def log_params(self, params: dict) -> None:
+        self._call("log_params", params)
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        self._call("log_metrics", metrics)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        self._call("set_tags", tags)
+
+    def child(self, name: str) -> "GuardedTracker":
+        parent = self
+
+        def make() -> NullTracker:
+            return parent.inner.child(name) if parent.inner is not None else NullTracker()
+
+        return GuardedTracker(make, self.store, parent=self)
+
+    def log_artifact(self, path: Path, folder: Optional[str] = None) -> None:
+        self._call("log_artifact", path, folder)
+
+    def log_dataset(self, frame: pd.DataFrame, name: str, context: str, source: Optional[Path] = None) -> None:
+        self._call("log_dataset", frame, name, context, source)
+
+    def log_models(self, trained, example: pd.DataFrame, names: tuple[str, str]) -> tuple[str, dict[str, str]]:
+        return self._call("log_models", trained, example, names, default=("local", {}))
+
+    def set_champion(self, versions: dict[str, str]) -> None:
+        self._call("set_champion", versions)
+
+    @property
+    def ui_hint(self) -> str:
+        if self.inner is None:
+            return f"not tracked: the store {self.store} failed ({type(self.failed).__name__}); see the warning above"
+        return self.inner.ui_hint

@@ -10,6 +10,7 @@ from typing import Optional
 import pandas as pd
 
 from pipeline import backtest, registry
+from pipeline.bundle import Verdict
 from pipeline.config import Config
 from pipeline.featurize.build import excluded
 from pipeline.infra import io
@@ -38,6 +39,7 @@ def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
     the_plan = catalog.read_plan()
     folds = list(the_plan.folds)
     catalog.latest_fold.unlink(missing_ok=True)
+    catalog.verdict.unlink(missing_ok=True)
     if not folds:
         log.warning("no backtest fold fits in the history before as_of: the model is not evaluated out of time")
         empty = pd.DataFrame(
@@ -71,34 +73,39 @@ def run_evaluate(cfg: Config, catalog: Catalog, tracker) -> Evaluation:
     )
     tracker.log_artifact(catalog.metrics, "evaluation")
     scorer = backtest.choose_scorer(summary)
-    _settle_candidate(catalog, the_plan, scorer, bt.value_weights, tracker)
     champion_loss = _champion_recipe_log_loss(cfg, catalog, the_plan, labelled)
+    verdict = _verdict(catalog, the_plan, scorer, bt.value_weights, tracker)
+    if verdict is not None:
+        catalog.write_verdict(
+            dataclasses.replace(verdict, candidate_log_loss=scorer.log_loss, champion_log_loss=champion_loss)
+        )
     return Evaluation(summary, scorer.log_loss, champion_loss, scorer.reason, scorer.note, every)
 
 
-def _settle_candidate(catalog: Catalog, the_plan: Plan, scorer, value_weights, tracker) -> None:
-    """Record on the candidate what the backtest decided: the value blend, and whether a baseline scores instead."""
+def _verdict(catalog: Catalog, the_plan: Plan, scorer, value_weights, tracker) -> Optional[Verdict]:
+    """What the backtest decided for this plan's candidate: the value blend, and whether a baseline scores instead.
+    Written as the verdict artefact; promote and score apply it (``bundle.settled``), the candidate file stays as
+    train wrote it."""
     candidate = catalog.read_bundle(catalog.candidate)
     if candidate is None or candidate.trained is None or candidate.as_of != the_plan.as_of.isoformat():
-        return
+        return None
     if value_weights:
-        candidate.trained.value.weights = value_weights
         tracker.log_params({f"evaluate.value_weight.{k}": v for k, v in value_weights.items()})
         log.info(
             "evaluate: value blend by backtest RMSE: %s", ", ".join(f"{k} {v:.2f}" for k, v in value_weights.items())
         )
-    name = None if scorer.name == "lightgbm" else scorer.name
     if scorer.reason or scorer.note:
         log.warning("evaluate: %s", scorer.reason or scorer.note)
     tracker.set_tags({"scorer": scorer.name})
-    settled = dataclasses.replace(candidate, scorer=name, scorer_reason=scorer.reason, backtest_note=scorer.note)
-    catalog.write_bundle(settled, catalog.candidate)
-    champion = catalog.read_bundle(catalog.champion)
-    if champion is not None and (champion.version, champion.training_digest) == (
+    return Verdict(
         candidate.version,
         candidate.training_digest,
-    ):  # the same model, refitted on the same rows: what its backtest decided holds for the champion too
-        catalog.write_bundle(settled, catalog.champion)
+        candidate.as_of,
+        value_weights=dict(value_weights) if value_weights else None,
+        scorer=None if scorer.name == "lightgbm" else scorer.name,
+        scorer_reason=scorer.reason,
+        backtest_note=scorer.note,
+    )
 
 
 def _champion_recipe_log_loss(cfg: Config, catalog: Catalog, the_plan: Plan, labelled: pd.DataFrame) -> Optional[float]:

@@ -9,10 +9,10 @@ from typing import Optional
 import pandas as pd
 
 from pipeline import promotion
+from pipeline.bundle import settled
 from pipeline.config import Config
 from pipeline.infra import faults, io
 from pipeline.infra.catalog import Catalog
-from pipeline.stages.evaluate import Evaluation
 
 log = logging.getLogger(__name__)
 
@@ -43,22 +43,36 @@ def complete_champion(catalog: Catalog, tracker) -> bool:
     return True
 
 
-def run_promotion(cfg: Config, catalog: Catalog, tracker, evaluation: Evaluation) -> Optional[promotion.Decision]:
-    """Decide whether the candidate from train becomes the champion that scores the list; record why."""
+def run_promotion(cfg: Config, catalog: Catalog, tracker) -> Optional[promotion.Decision]:
+    """Decide whether the candidate from train becomes the champion that scores the list; record why.
+
+    The champion written is the candidate with its backtest's verdict applied (the value blend, the scorer).
+    """
     as_of = catalog.read_plan().as_of
     candidate = catalog.read_bundle(catalog.candidate)
     if candidate is None or candidate.as_of != as_of.isoformat():
         log.warning("no candidate trained for as_of %s: the champion is unchanged", f"{as_of:%Y-%m-%d}")
         return None
+    verdict = catalog.read_verdict()
+    candidate = settled(candidate, verdict)
+    applies = verdict is not None and verdict.applies_to(candidate)
+    champion = catalog.read_bundle(catalog.champion)
     decision = promotion.decide(
         candidate,
-        catalog.read_bundle(catalog.champion),
+        champion,
         io.parquet_columns(catalog.scoring_features),
-        evaluation.candidate_log_loss,
-        evaluation.champion_log_loss,
+        verdict.candidate_log_loss if applies else None,
+        verdict.champion_log_loss if applies else None,
         cfg.model.promotion_margin,
         force=cfg.promote == "force",
     )
+    same_model = champion is not None and (champion.version, champion.training_digest) == (
+        candidate.version,
+        candidate.training_digest,
+    )
+    if not decision.promoted and same_model and applies:
+        # the same model, refitted on the same rows: what its backtest decided holds for the champion too
+        catalog.write_bundle(candidate, catalog.champion)
     if decision.promoted:
         catalog.write_bundle(candidate, catalog.champion)
         faults.point("promote:champion-written")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pipeline import economics, explain, registry, scoring, targeting
-from pipeline.bundle import ModelBundle
+from pipeline.bundle import ModelBundle, settled
 from pipeline.config import Config, ListSize, as_of_date
 from pipeline.errors import StaleArtefact
 from pipeline.featurize import engine
@@ -131,12 +131,13 @@ def scoring_model(catalog: Catalog, the_plan: Plan) -> ModelBundle:
     champion = catalog.read_bundle(catalog.champion)
     if champion is None:
         raise MissingArtefact(
-            f"no champion model in {catalog.models}: run stage=train and stage=evaluate first (or stage=all)"
+            f"no champion model in {catalog.models}: run stage=train, stage=evaluate and stage=promote first (or stage=all)"
         )
     if pd.Timestamp(champion.as_of) <= the_plan.as_of:
         return champion
     candidate = catalog.read_bundle(catalog.candidate)
     if candidate is not None and pd.Timestamp(candidate.as_of) == the_plan.as_of:
+        candidate = settled(candidate, catalog.read_verdict())  # what its backtest decided
         log.info(
             "score: as_of %s is before the champion's (%s): a backfill, scored with the model trained for it (%s); "
             "the production champion is unchanged",

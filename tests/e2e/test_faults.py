@@ -90,7 +90,7 @@ def test_a_kill_anywhere_leaves_the_last_good_set_and_a_rerun_completes(tmp_path
     tables = json.loads(catalog.tables_manifest.read_text())
 
     # the weekly loop, killed inside the ingest's multi-file write and at each boundary after it
-    for fault in ("write_together:renaming", "stage:weekly_features:done", "stage:score:done", "publish:staged"):
+    for fault in ("write_together:renaming", "stage:features:done", "stage:score:done", "publish:staged"):
         killed = _run(root, "stage=weekly", fault=fault)
         assert killed.returncode == -9, (fault, killed.stderr[-2000:])
         assert _week_set(catalog) == good_week, fault  # readers still see last week's complete set

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import zipfile
 
 import pandas as pd
@@ -107,3 +108,30 @@ def test_the_report_reads_well_in_a_real_browser_at_desktop_and_phone_width(week
         timeout=120,
     )
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_damaged_artefacts_are_named_and_tracking_trouble_never_stops_the_list(weeks, tmp_path):
+    """A damaged mlflow.db: the weekly list is still written, with a warning naming the store. A truncated champion:
+    one line naming the file and how to restore it, exit code 2, no traceback."""
+    root = tmp_path / "project"
+    shutil.copytree(weeks, root, symlinks=True)
+    db = root / "mlruns" / "mlflow.db"
+    db.write_bytes(b"this is not a database" * 100)
+    week = WEEK2  # scored again in the copy
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", f"paths.root={root}", "stage=weekly", f"as_of={week}"],
+        cwd=root, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    said = proc.stdout + proc.stderr  # Hydra's log goes to the console and the run's log file
+    assert "tracking: the MLflow store sqlite:///" in said and "goes on untracked" in said
+    assert (root / "data" / "scored" / week / "at_risk.csv").exists()
+    champion = root / "models" / "champion.joblib"
+    champion.write_bytes(champion.read_bytes()[:1000])
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", f"paths.root={root}", "stage=weekly", f"as_of={week}"],
+        cwd=root, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert "champion.joblib is damaged and cannot be read" in proc.stderr and "make train" in proc.stderr

@@ -6,8 +6,10 @@ import ast
 import re
 from pathlib import Path
 
+from pipeline.graph import STAGE_NAMES
+
 PACKAGE = Path(__file__).resolve().parents[2] / "pipeline"
-ORDER = ["ingest", "features", "train", "evaluate", "promote", "score", "report"]
+ORDER = list(STAGE_NAMES)
 
 
 def _imported_stages(module: str) -> set[str]:

@@ -24,7 +24,9 @@ def test_a_second_run_in_the_same_project_stops_and_names_the_holder(tmp_path):
 
 def test_a_killed_run_leaves_no_lock_behind(tmp_path):
     path = tmp_path / ".pipeline.lock"
-    code = f"from pipeline.infra import lock\nwith lock.exclusive({str(path)!r}, 'held'):\n    print('in', flush=True)\n"
+    code = (
+        f"from pipeline.infra import lock\nwith lock.exclusive({str(path)!r}, 'held'):\n    print('in', flush=True)\n"
+    )
     holder = subprocess.Popen([sys.executable, "-c", code + "    import time; time.sleep(60)"], stdout=subprocess.PIPE)
     assert holder.stdout.readline().strip() == b"in"
     with pytest.raises(lock.ProjectBusy, match="held"):
@@ -155,5 +157,7 @@ def test_a_weekly_score_without_a_champion_says_what_to_run(tmp_path):
     from pipeline.stages.score import scoring_model
 
     catalog = Catalog.of_project(tmp_path)
-    with pytest.raises(MissingArtefact, match=r"no champion model in .*models: run stage=train and stage=evaluate"):
+    with pytest.raises(
+        MissingArtefact, match=r"no champion model in .*models: run stage=train, stage=evaluate and stage=promote"
+    ):
         scoring_model(catalog, Plan(pd.Timestamp("2026-11-07"), None, ()))

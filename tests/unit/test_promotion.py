@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from pipeline import promotion, registry
 from pipeline.bundle import BGNBD, LIGHTGBM, ModelBundle
@@ -88,18 +89,47 @@ def test_short_histories_are_scored_by_the_label_free_model_and_a_trained_model_
     assert _decide(_bundle("v2"), fallback).promoted
 
 
-def test_bundles_saved_as_dicts_by_an_earlier_release_still_load(tmp_path):
+def test_a_bundle_round_trips_and_a_foreign_or_damaged_one_is_refused_by_name(tmp_path):
+    import dataclasses
+
     import joblib
+
+    from pipeline.infra.bundles import DamagedArtefact
 
     catalog = Catalog(*(tmp_path / k for k in ("raw", "interim", "quarantine", "scored", "models", "mlruns")))
     catalog.models.mkdir()
-    joblib.dump(
-        {"kind": "lightgbm", "version": "v1", "recipe": {}, "as_of": "2026-10-31", "features": ["a"]}, catalog.champion
-    )
-    old = catalog.read_bundle(catalog.champion)
-    assert old == ModelBundle(LIGHTGBM, "v1", {}, "2026-10-31", features=("a",))
-    catalog.write_bundle(old, catalog.candidate)
-    assert catalog.read_bundle(catalog.candidate) == old and catalog.read_bundle(catalog.models / "none") is None
+    bundle = ModelBundle(LIGHTGBM, "v1", {}, "2026-10-31", features=("a",))
+    catalog.write_bundle(bundle, catalog.candidate)
+    assert catalog.read_bundle(catalog.candidate) == bundle and catalog.read_bundle(catalog.models / "none") is None
+    # an earlier release's dict, another save format, a truncated file: each named, with how to restore it
+    joblib.dump({"kind": "lightgbm", "version": "v1", "recipe": {}, "as_of": "2026-10-31"}, catalog.champion)
+    with pytest.raises(DamagedArtefact, match=r"champion\.joblib holds a dict.*make train"):
+        catalog.read_bundle(catalog.champion)
+    catalog.write_bundle(dataclasses.replace(bundle, format=1), catalog.champion)
+    with pytest.raises(DamagedArtefact, match=r"champion\.joblib is in save format 1, this release reads format"):
+        catalog.read_bundle(catalog.champion)
+    whole = catalog.candidate.read_bytes()
+    catalog.champion.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(
+        DamagedArtefact, match=r"champion\.joblib is damaged and cannot be read.*models:/<name>@champion"
+    ):
+        catalog.read_bundle(catalog.champion)
+
+
+def test_the_verdict_is_applied_only_to_its_own_candidate():
+    from pipeline.bundle import Verdict, settled
+
+    bundle = ModelBundle(LIGHTGBM, "v1", {}, "2026-10-31", training_digest="d")
+    verdict = Verdict("v1", "d", "2026-10-31", scorer="rfm_baseline", scorer_reason="RFM was better")
+    assert settled(bundle, verdict) == bundle  # nothing trained to settle
+    assert not Verdict("v2", "d", "2026-10-31").applies_to(bundle)
+    assert verdict.applies_to(bundle) and not dataclasses_replace_as_of(verdict).applies_to(bundle)
+
+
+def dataclasses_replace_as_of(verdict):
+    import dataclasses
+
+    return dataclasses.replace(verdict, as_of="2026-11-07")
 
 
 def test_the_plan_survives_the_catalog_unchanged(tmp_path):
