@@ -206,6 +206,7 @@ def _ingest_code_key() -> str:
     files = sorted((ROOT / "pipeline" / "sources").glob("*.py")) + [
         ROOT / "pipeline" / "infra" / "io.py",
         ROOT / "pipeline" / "config.py",
+        ROOT / "pipeline" / "config_data.py",
         ROOT / "pipeline" / "infra" / "catalog.py",
         ROOT / "pipeline" / "stages" / "ingest.py",
     ]

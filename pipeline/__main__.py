@@ -19,7 +19,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline import graph, stages
-from pipeline.config import Config, refuse_url_passwords, register, url_passwords, validate
+from pipeline.config import Config, register
+from pipeline.config_checks import refuse_url_passwords, url_passwords, validate
 from pipeline.errors import PipelineError
 from pipeline.infra import faults, lock, threads, tracking
 from pipeline.infra.catalog import Catalog

@@ -157,7 +157,7 @@ def evaluate_fold(
         detail[f"{name}_probability"], detail[f"{name}_value_at_risk"] = p, at_risk
         if value is not None:
             detail[f"{name}_value"] = value
-    weights = trained.value.weights or {}
+    weights = trained.value.weights_ or {}
     found = training.value_candidates(trained, test, pred["churn_probability"].to_numpy())
     for name, value in found.items():
         detail[f"value_{name}"] = value

@@ -15,7 +15,7 @@ FALLBACK_VERSION = "bgnbd-gamma-gamma (no labelled history)"
 # The save format of a bundle and the fitted models in it. Raise it whenever a field of ModelBundle, TrainedModels or
 # a fitted model's learnt attributes change shape: a bundle of another format is refused at load time with a message
 # to retrain (pipeline.infra.bundles), never half-read. There are no shims for older formats.
-FORMAT = 4
+FORMAT = 1  # the first versioned format (0.5.0); bundles of earlier releases carry none and are refused
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def settled(bundle: ModelBundle, verdict: Optional[Verdict]) -> ModelBundle:
     trained = bundle.trained
     if verdict.value_weights:
         value = copy.copy(trained.value)
-        value.weights = dict(verdict.value_weights)
+        value.weights_ = dict(verdict.value_weights)
         trained = dataclasses.replace(trained, value=value)
     return dataclasses.replace(
         bundle,

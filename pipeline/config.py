@@ -6,7 +6,6 @@ checked by ``validate`` when the app builds the config.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -17,21 +16,24 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from pipeline import graph
+from pipeline.config_data import ColumnMaps as ColumnMaps
+from pipeline.config_data import ComplaintColumns as ComplaintColumns
+from pipeline.config_data import ContactColumns as ContactColumns
+from pipeline.config_data import CsvOptions as CsvOptions
+from pipeline.config_data import CustomerColumns as CustomerColumns
+from pipeline.config_data import DataConfig as DataConfig
+from pipeline.config_data import DemoConfig as DemoConfig
+from pipeline.config_data import DemoRegime as DemoRegime
+from pipeline.config_data import LinesConfig as LinesConfig
+from pipeline.config_data import LoadMode as LoadMode
+from pipeline.config_data import PostgresConfig as PostgresConfig
+from pipeline.config_data import Source as Source
+from pipeline.config_data import SurveyColumns as SurveyColumns
+from pipeline.config_data import TransactionColumns as TransactionColumns
 from pipeline.errors import PipelineError
-
 
 # stage= choices: the stages of the graph, then the runs (all, weekly, tune); derived, never listed twice.
 Stage = StrEnum("Stage", [(name, name) for name in (*graph.STAGE_NAMES, *graph.OTHER_CHOICES)])  # type: ignore[misc]
-
-
-class Source(StrEnum):
-    demo = "demo"
-    files = "files"
-
-
-class LoadMode(StrEnum):
-    replace = "replace"
-    merge = "merge"
 
 
 class Engine(StrEnum):
@@ -55,150 +57,6 @@ class Calibration(StrEnum):
 
 class ConfigError(PipelineError, ValueError):
     """A config value out of its range: the message names the key, the value and what is allowed."""
-
-
-@dataclass
-class TransactionColumns:
-    """Our column name -> the column name in the user's file (null = the table has no such column)."""
-
-    transaction_id: Optional[str] = "transaction_id"
-    customer_id: str = "customer_id"
-    timestamp: str = "timestamp"
-    amount: Optional[str] = "amount"  # null: amount = quantity x unit_price (map those two)
-    category: Optional[str] = "category"
-    brand: Optional[str] = "brand"
-    discount: Optional[str] = "discount"
-    # Exports without a line amount: map amount=null and these two; amount = quantity x unit_price.
-    quantity: Optional[str] = None
-    unit_price: Optional[str] = None
-    # The product of a line (e.g. a stock code): credit notes reverse a purchase of the same product (data.lines).
-    product_id: Optional[str] = None
-
-
-@dataclass
-class ComplaintColumns:
-    complaint_id: Optional[str] = "complaint_id"
-    customer_id: str = "customer_id"
-    opened_at: str = "opened_at"
-    resolved_at: Optional[str] = "resolved_at"
-    category: Optional[str] = "category"
-    severity: Optional[str] = "severity"
-    satisfaction: Optional[str] = "satisfaction"
-
-
-@dataclass
-class CustomerColumns:
-    customer_id: str = "customer_id"
-    signup_date: Optional[str] = "signup_date"
-    region: Optional[str] = "region"
-    acquisition_channel: Optional[str] = "acquisition_channel"
-    loyalty_member: Optional[str] = "loyalty_member"
-
-
-@dataclass
-class SurveyColumns:
-    customer_id: str = "customer_id"
-    answered_at: str = "answered_at"
-    score: str = "score"
-
-
-@dataclass
-class ContactColumns:
-    """The retention team's contacts: who was contacted when, how, and what came of it (for how past lists did)."""
-
-    customer_id: str = "customer_id"
-    contacted_at: str = "contacted_at"
-    action: Optional[str] = "action"
-    outcome: Optional[str] = "outcome"
-
-
-@dataclass
-class ColumnMaps:
-    transactions: TransactionColumns = field(default_factory=TransactionColumns)
-    complaints: ComplaintColumns = field(default_factory=ComplaintColumns)
-    customers: CustomerColumns = field(default_factory=CustomerColumns)
-    surveys: SurveyColumns = field(default_factory=SurveyColumns)
-    contacts: ContactColumns = field(default_factory=ContactColumns)
-
-
-@dataclass
-class CsvOptions:
-    """How to read CSV files (applies to every CSV source)."""
-
-    delimiter: str = ","  # field separator
-    encoding: str = "utf-8"  # file encoding, e.g. latin-1
-    decimal: str = "."  # decimal mark, e.g. ','
-    date_format: Optional[str] = None  # e.g. "%d/%m/%Y"; null = infer ISO-like dates
-    thousands: Optional[str] = None  # thousands separator inside numbers, e.g. "," for 1,234.50; null = none
-
-
-@dataclass
-class LinesConfig:
-    """Exports with one row per invoice line (see pipeline.sources.lines and docs/data.md); all off by default."""
-
-    group: bool = False  # rows sharing a transaction_id are lines of one transaction: grouped into one
-    credit_note_pattern: Optional[str] = None  # transaction IDs matching this regex are credit notes, e.g. "^C"
-    any_product: list[str] = field(default_factory=list)  # credit-note product codes that reverse any product
-    drop_unpriced: bool = False  # purchase lines with a unit price of zero or less are set aside
-
-
-@dataclass
-class PostgresConfig:
-    """Connection to a PostgreSQL server, for tables given as ``postgresql:SCHEMA.TABLE`` or ``postgresql:SELECT ...``.
-
-    The password is never part of the config: it is read from the environment variable named by ``password_env``.
-    """
-
-    host: str = "localhost"  # server (no password in it)
-    port: int = 5432  # server port
-    dbname: str = "postgres"  # database
-    user: str = "postgres"  # user
-    password_env: Optional[str] = "PGPASSWORD"  # the environment variable holding the password
-    sslmode: str = "prefer"  # libpq sslmode
-    connect_timeout: int = 10  # seconds
-    fetch_rows: int = 50_000  # rows per round trip of the server-side cursor
-
-
-class DemoRegime(StrEnum):
-    """What the demo data looks like: see ``pipeline.demo``."""
-
-    mixed = "mixed"  # many acquisition cohorts, attributes, complaints and NPS surveys
-    retail = "retail"  # a real retail log's shape: one cohort, ~60% one-time buyers, transactions only
-
-
-@dataclass
-class DemoConfig:
-    regime: DemoRegime = DemoRegime.mixed  # mixed | retail (the data=demo_retail preset)
-    n_customers: int = 20_000  # customers the demo generates
-    years: float = 3.0  # years of history before end_date
-    end_date: str = "2026-10-31"  # the demo's "today": the default as_of of a demo run
-    weeks_ahead: int = 4  # weeks of data after end_date, loaded by weekly runs with a later as_of (make score AS_OF=)
-
-
-@dataclass
-class DataConfig:
-    """Where the raw tables come from. ``source=demo`` generates them first; ``files`` reads the given paths.
-
-    Each table is a CSV or Parquet path, or ``postgresql:SCHEMA.TABLE`` / ``postgresql:SELECT ...`` read through
-    ``postgres``. ``mode=replace`` makes the interim tables exactly this load; ``mode=merge`` adds this load to the
-    previous interim tables by record key (record ID, else a content hash), so overlapping weekly increments and
-    re-runs never double a row and a later version of a record (e.g. a resolved complaint) replaces the earlier one.
-    """
-
-    source: Source = Source.demo  # demo: generated tables; files: the paths below
-    mode: LoadMode = LoadMode.replace  # replace: the tables are this load; merge: add it to them
-    transactions: Optional[str] = None  # CSV/Parquet path or postgresql:SCHEMA.TABLE / postgresql:SELECT ...
-    complaints: Optional[str] = None  # optional, like transactions
-    customers: Optional[str] = None  # optional: attributes and signup dates
-    surveys: Optional[str] = None  # optional: NPS answers
-    contacts: Optional[str] = None  # optional: the team's contacts, to show what contacting changed
-    columns: ColumnMaps = field(default_factory=ColumnMaps)
-    csv: CsvOptions = field(default_factory=CsvOptions)
-    lines: LinesConfig = field(default_factory=LinesConfig)
-    postgres: PostgresConfig = field(default_factory=PostgresConfig)
-    timezone: str = "UTC"  # every timestamp is converted to this zone, then stored without zone
-    max_bad_row_share: float = 0.05  # more bad rows than this in a table stops the run
-    demo: DemoConfig = field(default_factory=DemoConfig)
 
 
 @dataclass
@@ -390,7 +248,7 @@ class PathsConfig:
 
 @dataclass
 class Config:
-    stage: Stage = Stage.all  # which stage(s) to run (pipeline/graph.py); all = every stage in order, weekly = score one week with the champion
+    stage: Stage = Stage.all  # the stage to run (pipeline/graph.py); all = every stage; weekly = score, no training
     as_of: Optional[str] = None  # YYYY-MM-DD; null = the day after the last transaction
     horizon_days: int = 90  # how far ahead churn and value are predicted
     seed: int = 42  # every random choice (demo data, models, samples, hold-out)
@@ -407,119 +265,6 @@ class Config:
     reasons: ReasonsConfig = MISSING
     campaign: CampaignConfig = field(default_factory=CampaignConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
-
-
-def validate(cfg: Config) -> Config:
-    """Check ranges the types cannot express; raise ``ConfigError`` naming the key. Returns ``cfg``."""
-    checks = [
-        ("horizon_days", cfg.horizon_days, cfg.horizon_days > 0, "a positive number of days"),
-        ("threads", cfg.threads, cfg.threads >= 0, "0 (all cores) or a positive count"),
-        ("model.cutoff_step_days", cfg.model.cutoff_step_days, cfg.model.cutoff_step_days > 0, "positive"),
-        ("model.n_train_cutoffs", cfg.model.n_train_cutoffs, cfg.model.n_train_cutoffs > 0, "at least 1"),
-        ("model.min_train_cutoffs", cfg.model.min_train_cutoffs, cfg.model.min_train_cutoffs > 0, "at least 1"),
-        ("model.n_backtest_folds", cfg.model.n_backtest_folds, cfg.model.n_backtest_folds >= 1, "at least 1"),
-        ("model.min_history_days", cfg.model.min_history_days, cfg.model.min_history_days >= 0, "0 or more"),
-        ("model.label_gap_days", cfg.model.label_gap_days, cfg.model.label_gap_days >= 0, "0 or more"),
-        (
-            "model.max_rows_per_cutoff",
-            cfg.model.max_rows_per_cutoff,
-            cfg.model.max_rows_per_cutoff >= 0,
-            "0 (all) or a positive count",
-        ),
-        (
-            "features.btyd_fit_max_customers",
-            cfg.features.btyd_fit_max_customers,
-            cfg.features.btyd_fit_max_customers >= 0,
-            "0 (all) or a positive count",
-        ),
-        (
-            "features.windows_days",
-            list(cfg.features.windows_days),
-            len(cfg.features.windows_days) > 0 and all(w > 0 for w in cfg.features.windows_days),
-            "positive days",
-        ),
-        (
-            "data.max_bad_row_share",
-            cfg.data.max_bad_row_share,
-            0 <= cfg.data.max_bad_row_share <= 1,
-            "a share between 0 and 1",
-        ),
-        ("report.top_n", cfg.report.top_n, cfg.report.top_n > 0, "a positive count"),
-        ("report.n_reasons", cfg.report.n_reasons, cfg.report.n_reasons > 0, "a positive count"),
-        *_share_checks(cfg),
-        (
-            "population.return_quantile",
-            cfg.population.return_quantile,
-            0 < cfg.population.return_quantile < 1,
-            "a share strictly between 0 and 1",
-        ),
-        (
-            "population.max_silence_days",
-            cfg.population.max_silence_days,
-            cfg.population.max_silence_days is None or cfg.population.max_silence_days > 0,
-            "null (from the data) or a positive number of days",
-        ),
-    ]
-    for key, value, ok, allowed in checks:
-        if not ok:
-            raise ConfigError(f"{key}={value} is out of range: it must be {allowed}")
-    r = cfg.retention
-    if not 0 < r.medium_risk < r.high_risk < 1:
-        raise ConfigError(
-            f"retention.medium_risk={r.medium_risk} and retention.high_risk={r.high_risk} are out of range: they must "
-            f"be probabilities with 0 < medium_risk < high_risk < 1"
-        )
-    for name, driver in cfg.reasons.drivers.items():
-        if driver.action not in cfg.reasons.actions:
-            raise ConfigError(
-                f"reasons.drivers.{name}.action={driver.action} is not one of reasons.actions "
-                f"({', '.join(cfg.reasons.actions)})"
-            )
-    if cfg.as_of is not None:
-        try:
-            parsed = pd.Timestamp(cfg.as_of)
-        except ValueError as err:
-            raise ConfigError(f"as_of={cfg.as_of} is not a date ({err}); write it as YYYY-MM-DD") from None
-        if parsed != parsed.normalize():
-            raise ConfigError(f"as_of={cfg.as_of} has a time of day; write the date alone, as YYYY-MM-DD")
-    return cfg
-
-
-def _share_checks(cfg: Config) -> list[tuple]:
-    """(key, value, ok, allowed) for the settings that are shares or probabilities."""
-    shares = {
-        "retention.holdout_share": cfg.retention.holdout_share,
-        **{f"reasons.actions.{k}.save_rate": a.save_rate for k, a in cfg.reasons.actions.items()},
-    }
-    return [(k, v, 0 <= v <= 1, "a share between 0 and 1") for k, v in shares.items()]
-
-
-# user:password@ inside a URL (postgresql://reader:secret@host/db): a password the config must never carry
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/:@\s]*:)(?P<password>[^@/\s]+)@", re.IGNORECASE)
-
-
-def url_passwords(values: dict, prefix: str = "") -> list[tuple[str, str]]:
-    """(key, password) for every string in a resolved config that carries a password inside a URL."""
-    found = []
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            found += url_passwords(value, f"{name}.")
-        elif isinstance(value, str):
-            found += [(name, m.group("password")) for m in _URL_PASSWORD.finditer(value)]
-    return found
-
-
-def refuse_url_passwords(found: list[tuple[str, str]]) -> None:
-    """Stop when ``url_passwords`` found any, naming the keys but never the passwords."""
-    if found:
-        keys = ", ".join(sorted({k for k, _ in found}))
-        raise ConfigError(
-            f"{keys} holds a password inside a URL; passwords are never taken from the config (they would end up "
-            f"in logs, Hydra's saved configs and MLflow). Give the user and host alone (data.postgres.user, "
-            f"data.postgres.host) and put the password in the environment variable named by "
-            f"data.postgres.password_env (default PGPASSWORD)"
-        )
 
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the folder with configs/, data/ and models/

@@ -36,8 +36,8 @@ def contributions(model: CalibratedChurnModel, frame: pd.DataFrame) -> pd.DataFr
     """
     values = np.zeros((len(frame), len(model.features)))
     if model.weight("trees") > 0 and len(frame):
-        X = align(frame, model.features, model.categories)
-        explainer, started, parts = _explainer(model.classifier), time.monotonic(), []
+        X = align(frame, model.features, model.categories_)
+        explainer, started, parts = _explainer(model.classifier_), time.monotonic(), []
         for start in range(0, len(X), CHUNK_ROWS):
             parts.append(explainer.shap_values(X.iloc[start : start + CHUNK_ROWS], threads.count()))
             if len(X) > CHUNK_ROWS:

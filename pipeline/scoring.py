@@ -53,7 +53,7 @@ def week_reference(trained: TrainedModels, features: pd.DataFrame, wording: expl
     if sample.empty:  # no active customer this week: no one to measure from
         return explain.Reference(pd.Series(dtype=float), 0.0, float("nan"))
     log_odds = explain.by_driver(explain.contributions(trained.churn, sample), wording.reasons)
-    return explain.reference(log_odds, trained.churn.raw_probability(sample), trained.churn.calibrator)
+    return explain.reference(log_odds, trained.churn.raw_probability(sample), trained.churn.calibrator_)
 
 
 def score_rows(
@@ -70,7 +70,7 @@ def score_rows(
     raw = trained.churn.raw_probability(mine) if len(mine) else np.empty(0)
     scored = predict(trained, features, raw)
     log_odds = explain.by_driver(explain.contributions(trained.churn, mine), wording.reasons)
-    points = explain.to_points(log_odds, raw, trained.churn.calibrator, ref)
+    points = explain.to_points(log_odds, raw, trained.churn.calibrator_, ref)
     if trained.extended:  # the risk over the full horizon is the label horizon's times a factor: so are its points
         label_p = trained.churn.calibrated(raw)
         full = scored.loc[active, "churn_probability"].to_numpy()

@@ -1,7 +1,8 @@
 """Every artefact of a run by name: where it lives, its format, and how it is read and written.
 
 No other module spells an artefact's file name. Stages ask the catalog for ``labelled(cutoff)`` or
-``customers(as_of)``; every write goes through ``pipeline.infra.io``'s atomic writes (a temporary file, then one rename).
+``customers(as_of)``; every write goes through ``pipeline.infra.io``'s atomic writes (a temporary file, then a
+rename).
 
 | artefact (graph name) | path | format |
 |---|---|---|
@@ -26,14 +27,7 @@ Which stage writes and reads each is declared once, in ``pipeline.graph``.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import hashlib
 import json
-import os
-import shutil
-import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
@@ -42,11 +36,13 @@ import pandas as pd
 
 from pipeline.bundle import ModelBundle, Verdict
 from pipeline.config import Config
-from pipeline.errors import PipelineError, StaleArtefact
-from pipeline.infra import bundles, faults, io
+from pipeline.errors import StaleArtefact
+from pipeline.infra import bundles, io
+from pipeline.infra.publish import WeekPublisher
+from pipeline.infra.tables import TABLES as TABLES  # re-exported: the catalog names every table
+from pipeline.infra.tables import MissingArtefact as MissingArtefact
+from pipeline.infra.tables import TableStore
 from pipeline.plan import Plan
-
-TABLES = ("transactions", "complaints", "customers", "surveys", "contacts")
 
 
 def _labelled_provenance(plan: Plan) -> dict:
@@ -66,12 +62,8 @@ def check_provenance(path: Path, expected: dict, rebuild: str) -> None:
         )
 
 
-class MissingArtefact(PipelineError, ValueError):
-    """A stage needs something an earlier stage has not written: the message names the stage to run."""
-
-
 @dataclass(frozen=True)
-class Catalog:
+class Catalog(TableStore, WeekPublisher):
     """The artefacts of one project, under its configured folders."""
 
     raw: Path
@@ -94,66 +86,6 @@ class Catalog:
         )
 
     # ------------------------------------------------------------------ ingest
-    @property
-    def tables_manifest(self) -> Path:
-        """The list of each validated table's parts: written last by ingest, so it names a complete set."""
-        return self.interim / "tables.json"
-
-    def read_tables_manifest(self) -> dict:
-        """``{"load": n, "tables": {name: [part file names]}}``; tables of an older layout count as one part each."""
-        if self.tables_manifest.exists():
-            return json.loads(self.tables_manifest.read_text())
-        legacy = {name: [f"../../{name}.parquet"] for name in TABLES if (self.interim / f"{name}.parquet").exists()}
-        return {"load": 0, "tables": legacy}
-
-    def table_dir(self, name: str) -> Path:
-        return self.interim / "tables" / name
-
-    def new_part(self, name: str, load: int, k: int = 0) -> Path:
-        """A part file written by load number ``load`` (part names are never reused, so no reader sees one change)."""
-        return self.table_dir(name) / f"part-{load:05d}-{k}.parquet"
-
-    def table_files(self, name: str) -> list[Path]:
-        """The Parquet parts that make up a validated table now (empty when there is none)."""
-        return [(self.table_dir(name) / f).resolve() for f in self.read_tables_manifest()["tables"].get(name, [])]
-
-    def existing_tables(self) -> dict[str, list[Path]]:
-        """The validated tables there are, by name, each as its list of parts."""
-        return {name: files for name in TABLES if (files := self.table_files(name))}
-
-    def read_table(self, name: str, columns: Optional[list[str]] = None) -> pd.DataFrame:
-        """A validated table in pandas (only ``columns``, when given)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        files = self.table_files(name)
-        if not files:
-            raise MissingArtefact(f"no validated {name} in {self.interim}: run stage=ingest first")
-        return pa.concat_tables([pq.read_table(f, columns=columns) for f in files]).to_pandas()
-
-    def adopt_single_file_tables(self) -> None:
-        """Tables of the older one-file layout as parts named by a manifest (once, before a load).
-
-        Each file is hard-linked as a part and the manifest written after, so a crash on the way leaves the old
-        layout in place; the old files are removed with the other stale files.
-        """
-        if self.tables_manifest.exists():
-            return
-        manifest = self.read_tables_manifest()
-        for name in manifest["tables"]:
-            self.table_dir(name).mkdir(parents=True, exist_ok=True)
-            self.new_part(name, 0).unlink(missing_ok=True)
-            os.link(self.interim / f"{name}.parquet", self.new_part(name, 0))
-            manifest["tables"][name] = [self.new_part(name, 0).name]
-        if manifest["tables"]:
-            io.write_text(json.dumps(manifest, indent=1), self.tables_manifest)
-
-    def stale_table_files(self) -> list[Path]:
-        """Part files and older-layout tables no manifest names (left by a crash or an earlier version)."""
-        live = {f for files in self.existing_tables().values() for f in files}
-        found = [*self.interim.glob("tables/*/part-*.parquet"), *(self.interim / f"{n}.parquet" for n in TABLES)]
-        return [f for f in found if f.exists() and f.resolve() not in live]
-
     def quarantined(self, name: str) -> Path:
         return self.quarantine / name / "quarantined.csv"
 
@@ -204,16 +136,6 @@ class Catalog:
             raise MissingArtefact(f"no features to score at {self.scoring_features}: run stage=features first")
         check_provenance(self.scoring_features, plan.provenance, "stage=features (or stage=weekly)")
         return io.read_parquet(self.scoring_features)
-
-    def tables_digest(self) -> str:
-        """Names the validated tables as they are now: changes with every load (parts are never rewritten in place)."""
-        manifest = self.read_tables_manifest()
-        listed = json.dumps(manifest["tables"], sort_keys=True)
-        if not self.tables_manifest.exists():  # the one-file layout: its files' sizes and times stand for them
-            listed += "".join(
-                f"{p.stat().st_size}:{p.stat().st_mtime_ns}" for ps in self.existing_tables().values() for p in ps
-            )
-        return hashlib.sha256(listed.encode()).hexdigest()[:16]
 
     def remove_labelled_except(self, cutoffs) -> None:
         """Delete labelled files of cutoffs no longer in the plan."""
@@ -306,76 +228,6 @@ class Catalog:
         return bundles.append_promotion(record, self.promotions)
 
     # ------------------------------------------------------------------ scored outputs
-    def scored_dir(self, as_of: pd.Timestamp) -> Path:
-        """A week's outputs. Published weeks are a link to their complete set in ``scored/.versions/``."""
-        return self.scored / f"{as_of:%Y-%m-%d}"
-
-    @contextlib.contextmanager
-    def staging_scored(self) -> Iterator["Catalog"]:
-        """A catalog whose weekly outputs go to a private staging folder; each week is published on a clean exit.
-
-        Publishing moves the staged folder to ``scored/.versions/`` and switches ``scored/<as_of>`` to it by
-        renaming a symbolic link over the old one, so a reader (a BI tool, a person) sees last week's set or this
-        one, never a mix; a run that fails publishes nothing.
-        """
-        root = self.scored / f".staging-{os.getpid()}"
-        shutil.rmtree(root, ignore_errors=True)
-        root.mkdir(parents=True)
-        try:
-            yield dataclasses.replace(self, scored=root)
-            for week in sorted(p for p in root.iterdir() if p.is_dir()):
-                self._publish_week(week)
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
-
-    def carry_scored(self, published: "Catalog", as_of: pd.Timestamp) -> None:
-        """Start a staged week from the published scored list (for a report made in a run of its own)."""
-        folder = self.scored_dir(as_of)
-        if folder.exists():
-            return
-        folder.mkdir(parents=True)
-        for source in (published.customers(as_of), published.drivers(as_of)):
-            if source.exists():
-                os.link(source.resolve(), folder / source.name)
-
-    def _publish_week(self, staged: Path) -> None:
-        versions = self.scored / ".versions"
-        versions.mkdir(parents=True, exist_ok=True)
-        target = versions / f"{staged.name}.{time.time_ns()}"
-        os.replace(staged, target)
-        faults.point("publish:staged")
-        link, tmp = self.scored / staged.name, self.scored / f".{staged.name}.link.tmp"
-        tmp.unlink(missing_ok=True)
-        os.symlink(os.path.relpath(target, self.scored), tmp)
-        old = None
-        if link.is_symlink():
-            old = self.scored / os.readlink(link)
-        elif link.is_dir():  # a week written before weeks were published as sets: set aside, then removed
-            old = versions / f"{staged.name}.unversioned.{time.time_ns()}"
-            os.replace(link, old)
-        os.replace(tmp, link)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-    def leftovers(self) -> list[Path]:
-        """What a killed run left: temporary files, staging folders and week versions no link points to."""
-        found = [p for root in (self.interim, self.models, self.scored) if root.exists() for p in root.rglob(".*.tmp")]
-        found += [*self.scored.glob(".staging-*")] if self.scored.exists() else []
-        live = {(self.scored / os.readlink(p)).resolve() for p in self.scored.glob("*") if p.is_symlink()}
-        versions = self.scored / ".versions"
-        found += [v for v in versions.glob("*")] if versions.exists() else []
-        return [p for p in found if p.resolve() not in live]
-
-    def remove_leftovers(self) -> list[Path]:
-        """Remove what ``leftovers`` finds (the run lock is held, so no other run is writing them)."""
-        found = self.leftovers()
-        for path in found:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-        return found
-
     def customers(self, as_of: pd.Timestamp) -> Path:
         return self.scored_dir(as_of) / "customers.parquet"
 
@@ -390,19 +242,6 @@ class Catalog:
 
     def win_back(self, as_of: pd.Timestamp) -> Path:
         return self.scored_dir(as_of) / "win_back.csv"
-
-    def published_weeks(self) -> list[pd.Timestamp]:
-        """Every week with a published scored list, oldest first."""
-        if not self.scored.exists():
-            return []
-        weeks = []
-        for p in self.scored.iterdir():
-            if p.name[:1].isdigit() and (p / "customers.parquet").exists():
-                try:
-                    weeks.append(pd.Timestamp(p.name))
-                except ValueError:
-                    continue
-        return sorted(weeks)
 
     def report(self, as_of: pd.Timestamp) -> Path:
         return self.scored_dir(as_of) / "report.html"

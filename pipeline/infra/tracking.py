@@ -7,9 +7,9 @@ import functools
 import logging
 import os
 import socket
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, Optional
 
 import pandas as pd

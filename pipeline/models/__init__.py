@@ -1,6 +1,7 @@
-"""Models: estimator factories, the calibrated churn model, the value model and the baselines.
-
-Fitted models saved by earlier releases refer to ``pipeline.models.<Class>``; the names below keep them loadable.
+"""Models: estimator factories, cross-fitting, the calibrated churn model, the win-back model, the value model and
+the baselines. Each follows scikit-learn's contract: hyperparameters in ``__init__``, what ``fit`` learns in
+attributes ending in ``_``, so ``sklearn.base.clone`` gives the same model unfitted. A saved bundle records its
+format (``pipeline.bundle.FORMAT``) and one of another format is refused at load time, never half-read.
 """
 
 from pipeline.models.baselines import (
@@ -13,8 +14,8 @@ from pipeline.models.baselines import (
 )
 from pipeline.models.calibration import ProbabilityCalibrator
 from pipeline.models.churn import CalibratedChurnModel, logit
+from pipeline.models.crossfit import HalvesAverage
 from pipeline.models.estimators import (
-    HalvesAverage,
     align,
     categories_of,
     churn_classifier,

@@ -18,16 +18,22 @@ trees; where the history is short, BG/NBD carries what the trees cannot learn fr
 
 from __future__ import annotations
 
-import lightgbm as lgb
+import dataclasses
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
+from pipeline.config import ModelConfig
+from pipeline.featurize import sampling
+from pipeline.models.baselines import LogisticBaseline
 from pipeline.models.calibration import ProbabilityCalibrator, logit
-from pipeline.models.estimators import align
+from pipeline.models.crossfit import HalvesAverage, choose_calibration, halves, monotone_signs, stack_weights
+from pipeline.models.estimators import align, categories_of, churn_classifier
 
 PARTS = ("trees", "linear", "rfm", "bgnbd")
+BLEND_MAX_ROWS = 50_000  # out-of-fold rows the blend's weights are chosen on (a fixed sample, beyond this many)
 RFM_SCORES = {"r_score": "recency_days", "f_score": "n_purchase_days", "m_score": "spend_total"}
 
 
@@ -67,34 +73,63 @@ class RfmScore(BaseEstimator):
 
 
 class CalibratedChurnModel(ClassifierMixin, BaseEstimator):
-    """The fitted parts, their blend weights (``weights``: part -> weight >= 0) and the calibrator."""
+    """The churn blend: its parts fitted on the rows given, their weights (part -> weight >= 0) chosen on the parts'
+    cross-fitted log-odds, and a calibrator fitted on the blend's cross-fitted probabilities.
 
-    def __init__(
-        self,
-        classifier: lgb.LGBMClassifier,
-        calibrator: ProbabilityCalibrator,
-        features: list[str],
-        categories: dict[str, list],
-        linear=None,
-        linear_coef: np.ndarray | None = None,
-        rfm: RfmScore | None = None,
-        bgnbd_center: float = 0.0,
-        weights: dict[str, float] | None = None,
-    ):
-        self.classifier = classifier
-        self.calibrator = calibrator
+    Hyperparameters: ``features`` (the columns the parts read), ``config`` (``ModelConfig``: the trees' settings,
+    early stopping, the monotone features, the calibration), ``seed``. Learnt: ``classifier_``, ``linear_`` and
+    ``linear_coef_``, ``rfm_``, ``bgnbd_center_``, ``weights_``, ``calibrator_``, ``categories_``, ``n_iterations_``.
+    """
+
+    def __init__(self, features: list[str] | None = None, config: ModelConfig | None = None, seed: int = 0):
         self.features = features
-        self.categories = categories
-        self.linear = linear
-        self.linear_coef = linear_coef
-        self.rfm = rfm
-        self.bgnbd_center = bgnbd_center
-        self.weights = weights
+        self.config = config
+        self.seed = seed
+
+    def fit(self, X: pd.DataFrame, y, categories: dict[str, list] | None = None) -> CalibratedChurnModel:
+        self.fit_oof(X, y, categories)
+        return self
+
+    def fit_oof(self, X: pd.DataFrame, y, categories: dict[str, list] | None = None) -> np.ndarray:
+        """Fit on the rows of ``X`` (with ``customer_id``, for the halves); return the blend's cross-fitted raw
+        probabilities, which the calibrator was fitted on. ``categories``: those of the whole training frame."""
+        cfg, features, seed = self.config or ModelConfig(), list(self.features or ()), self.seed
+        y = np.asarray(y)
+        self.categories_ = categories if categories is not None else categories_of(X[features])
+        half = halves(X["customer_id"], seed)
+        increasing = list(cfg.monotone_increasing)
+        signs = monotone_signs(features, increasing)
+        with_rfm = RfmScore.available(X, features)
+        oof = {name: np.zeros(len(X)) for name in PARTS if name != "rfm" or with_rfm}
+        trees = HalvesAverage(churn_classifier(cfg.churn, seed, signs), cfg.churn.early_stopping_rounds)
+        oof["trees"] = logit(trees.fit_oof(X[features], y, half))
+        for k in (0, 1):
+            fit_on, held = half != k, half == k
+            linear = LogisticBaseline(features, seed, log_scale=True).fit(X[fit_on], y[fit_on])
+            contrib, base = linear.contributions(X[held], linear.monotone_coef(increasing))
+            oof["linear"][held] = base + contrib.sum(axis=1)
+            if with_rfm:
+                oof["rfm"][held] = RfmScore().fit(X[fit_on], y[fit_on]).log_odds(X[held])
+        self.n_iterations_ = max(1, trees.n_estimators)
+        tuned = dataclasses.replace(cfg.churn, n_estimators=self.n_iterations_)
+        self.classifier_ = churn_classifier(tuned, seed, signs).fit(X[features], y)
+        self.linear_ = LogisticBaseline(features, seed, log_scale=True).fit(X, y)
+        self.linear_coef_ = self.linear_.monotone_coef(increasing)
+        self.rfm_ = RfmScore().fit(X, y) if with_rfm else None
+        centre = bgnbd_log_odds(X, np.nan)
+        self.bgnbd_center_ = float(np.nanmean(centre)) if np.isfinite(centre).any() else 0.0
+        oof["bgnbd"] = bgnbd_log_odds(X, self.bgnbd_center_)
+        pick = sampling.by_customer(X["customer_id"], BLEND_MAX_ROWS, seed)  # the weights need no more rows
+        self.weights_ = stack_weights({k: v[pick] for k, v in oof.items()}, y[pick])
+        raw = self.combine(oof)
+        method = choose_calibration(raw, y, cfg.calibration, seed)
+        self.calibrator_ = ProbabilityCalibrator(method).fit(raw, y)
+        return raw
 
     @property
     def blend(self) -> dict[str, float]:
         """The parts with a weight, in ``PARTS`` order (the trees alone when no blend was chosen)."""
-        found = self.weights or {"trees": 1.0}
+        found = self.weights_ or {"trees": 1.0}
         return {k: found[k] for k in PARTS if found.get(k, 0.0) > 0}
 
     def weight(self, part: str) -> float:
@@ -106,26 +141,26 @@ class CalibratedChurnModel(ClassifierMixin, BaseEstimator):
         return [*self.features, *(list(RFM_SCORES) if self.weight("rfm") > 0 else [])]
 
     def tree_probability(self, X: pd.DataFrame) -> np.ndarray:
-        return self.classifier.predict_proba(align(X, self.features, self.categories))[:, 1]
+        return self.classifier_.predict_proba(align(X, self.features, self.categories_))[:, 1]
 
     def linear_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The linear part's per-feature log-odds contributions and base (see ``LogisticBaseline.contributions``)."""
-        if self.linear is None:
-            return np.zeros((len(X), len(self.features))), np.zeros(len(X))
-        return self.linear.contributions(X, self.linear_coef)
+        if self.linear_ is None:
+            return np.zeros((len(X), len(self.features or ()))), np.zeros(len(X))
+        return self.linear_.contributions(X, self.linear_coef_)
 
     def part_log_odds(self, X: pd.DataFrame, names=PARTS) -> dict[str, np.ndarray]:
         """Each named part's log-odds for each row (before weighting)."""
         out = {}
         if "trees" in names:
             out["trees"] = logit(self.tree_probability(X))
-        if "linear" in names and self.linear is not None:
+        if "linear" in names and self.linear_ is not None:
             contrib, base = self.linear_contributions(X)
             out["linear"] = base + contrib.sum(axis=1)
-        if "rfm" in names and self.rfm is not None:
-            out["rfm"] = self.rfm.log_odds(X)
+        if "rfm" in names and self.rfm_ is not None:
+            out["rfm"] = self.rfm_.log_odds(X)
         if "bgnbd" in names:
-            out["bgnbd"] = bgnbd_log_odds(X, self.bgnbd_center)
+            out["bgnbd"] = bgnbd_log_odds(X, self.bgnbd_center_)
         return out
 
     def combine(self, parts: dict[str, np.ndarray], weights: dict[str, float] | None = None) -> np.ndarray:
@@ -140,19 +175,19 @@ class CalibratedChurnModel(ClassifierMixin, BaseEstimator):
 
     def other_contributions(self, X: pd.DataFrame) -> np.ndarray:
         """The weighted contributions of the parts other than the trees, per row and feature (log-odds)."""
-        out = np.zeros((len(X), len(self.features)))
+        out = np.zeros((len(X), len(self.features or ())))
         if (w := self.weight("linear")) > 0:
             out += w * self.linear_contributions(X)[0]
-        if (w := self.weight("rfm")) > 0:
-            out += w * self.rfm.contributions(X, self.features)
+        if (w := self.weight("rfm")) > 0 and self.rfm_ is not None:
+            out += w * self.rfm_.contributions(X, self.features)
         if (w := self.weight("bgnbd")) > 0 and "bgnbd_p_no_purchase" in self.features:
             j = self.features.index("bgnbd_p_no_purchase")
-            out[:, j] += w * (bgnbd_log_odds(X, self.bgnbd_center) - self.bgnbd_center)
+            out[:, j] += w * (bgnbd_log_odds(X, self.bgnbd_center_) - self.bgnbd_center_)
         return out
 
     def calibrated(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of churn from ``raw_probability``'s output."""
-        return self.calibrator.transform(raw)
+        return self.calibrator_.transform(raw)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         p = self.calibrated(self.raw_probability(X))

@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import lightgbm as lgb
-import numpy as np
 import pandas as pd
 
 from pipeline.config import LgbmParams
 from pipeline.infra import threads
-from pipeline.models.calibration import logit
 
 
 def _lgbm_kwargs(params: LgbmParams, seed: int) -> dict:
@@ -57,32 +55,3 @@ def spend_regressor(params: LgbmParams, seed: int) -> lgb.LGBMRegressor:
     """Spend over the horizon of every customer, buyers or not: zero-inflated and long-tailed, so a Tweedie objective
     (a compound Poisson-gamma: a number of purchases times their amounts)."""
     return lgb.LGBMRegressor(objective="tweedie", tweedie_variance_power=1.5, **_lgbm_kwargs(params, seed))
-
-
-class HalvesAverage:
-    """Two fitted LightGBM models, each fitted on one half of the customers and early-stopped on the other: their
-    average forecast (probabilities averaged in log-odds). What cross-fitting already fitted serves as the final
-    model where no per-customer explanation is needed, instead of a third fit on every row."""
-
-    def __init__(self, first, second):
-        self.first = first
-        self.second = second
-
-    @property
-    def n_estimators(self) -> int:
-        return int(round((_trees(self.first) + _trees(self.second)) / 2))
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return (self.first.predict(X) + self.second.predict(X)) / 2
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        z = sum(logit(m.predict_proba(X)[:, 1]) for m in (self.first, self.second)) / 2
-        p = 1 / (1 + np.exp(-z))
-        return np.column_stack([1 - p, p])
-
-    def feature_importance(self, kind: str = "gain") -> np.ndarray:
-        return sum(m.booster_.feature_importance(kind) for m in (self.first, self.second))
-
-
-def _trees(model) -> int:
-    return int(model.best_iteration_ or model.n_estimators)

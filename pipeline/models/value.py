@@ -22,49 +22,66 @@ from __future__ import annotations
 
 import itertools
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from pipeline.models.estimators import align
+from pipeline.config import ModelConfig
+from pipeline.models.crossfit import HalvesAverage, halves
+from pipeline.models.estimators import align, categories_of, spend_regressor, value_regressor
 
 CANDIDATES = ("two_part", "tweedie", "bgnbd_gg", "daily_spend", "daily_retained")
 
 
 class ValueModel(BaseEstimator):
-    """Fitted value regressors, their blend weights, and the level of spend given a purchase.
+    """The value regressors, the blend of the candidates, and the level of spend given a purchase.
 
-    ``predict`` is spend if retained (the buyers' regressor, levelled on the validation buyers); ``expected`` is the
+    Hyperparameters: ``features``, ``config`` (``ModelConfig``: the regressors' settings), ``seed``,
+    ``horizon_days`` (the horizon the labels measure). Learnt: ``regressor_`` (spend given a purchase, on the buyers)
+    and ``tweedie_`` (spend of everyone), each a pair of halves; ``weights_`` (the blend, chosen on out-of-fold
+    forecasts, later by the backtest: ``bundle.settled``); ``scale_``; ``retained_level_``; ``categories_``.
+
+    ``predict`` is spend if retained (the buyers' regressor, levelled on the out-of-fold buyers); ``expected`` is the
     blended expected spend given the churn probabilities.
     """
 
     def __init__(
         self,
-        regressor: lgb.LGBMRegressor,
-        features: list[str],
-        categories: dict[str, list],
-        tweedie: lgb.LGBMRegressor | None = None,
-        weights: dict[str, float] | None = None,
-        scale: float = 1.0,
-        horizon_days: int | None = None,
-        retained_level: float = 1.0,
+        features: list[str] | None = None,
+        config: ModelConfig | None = None,
+        seed: int = 0,
+        horizon_days: int = 90,
     ):
-        self.regressor = regressor
         self.features = features
-        self.categories = categories
-        self.tweedie = tweedie
-        self.weights = weights
-        self.scale = scale
+        self.config = config
+        self.seed = seed
         self.horizon_days = horizon_days
-        self.retained_level = retained_level
+
+    def fit(self, X: pd.DataFrame, y, p: np.ndarray, categories: dict[str, list] | None = None) -> ValueModel:
+        """Fit on the rows of ``X`` (with ``customer_id`` and ``churned``); ``y``: their spend over the horizon;
+        ``p``: their out-of-fold churn probabilities, for the blend."""
+        cfg, features, actual = self.config or ModelConfig(), list(self.features or ()), np.asarray(y, float)
+        self.categories_ = categories if categories is not None else categories_of(X[features])
+        half = halves(X["customer_id"], self.seed)
+        buyer = (X["churned"].to_numpy() == 0) & (actual > 0)
+        rounds = cfg.value.early_stopping_rounds
+        self.regressor_ = HalvesAverage(value_regressor(cfg.value, self.seed), rounds)
+        if_retained = self.regressor_.fit_oof(X[features], actual, half, learn_from=buyer)
+        self.tweedie_ = HalvesAverage(spend_regressor(cfg.value, self.seed), rounds)
+        tweedie = self.tweedie_.fit_oof(X[features], actual, half)
+        self.retained_level_ = retained_level(X, p, self.horizon_days)
+        self.scale_ = 1.0
+        found = self.candidates(X, p, oof={"two_part": (1 - p) * if_retained, "tweedie": tweedie})
+        self.weights_ = blend_weights(found, actual)
+        self.scale_ = float(actual[buyer].sum() / if_retained[buyer].sum()) if if_retained[buyer].sum() > 0 else 1.0
+        return self
 
     @property
     def iterations(self) -> int:
-        return int(self.regressor.n_estimators)
+        return int(self.regressor_.n_estimators)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.regressor.predict(align(X, self.features, self.categories)) * getattr(self, "scale", 1.0)
+        return self.regressor_.predict(align(X, list(self.features or ()), self.categories_)) * self.scale_
 
     def candidates(
         self, X: pd.DataFrame, p: np.ndarray, names=CANDIDATES, oof: dict[str, np.ndarray] | None = None
@@ -73,27 +90,27 @@ class ValueModel(BaseEstimator):
         ``p``. BG/NBD x Gamma-Gamma falls back to two-part where it could not be fitted. ``oof``: the regressors'
         forecasts already made (out of fold, in training), used instead of predicting."""
         oof = oof or {}
-        aligned = align(X, self.features, self.categories)
+        aligned = align(X, list(self.features or ()), self.categories_)
         out = {}
         if "two_part" in names or "bgnbd_gg" in names:
-            out["two_part"] = oof["two_part"] if "two_part" in oof else (1 - p) * self.regressor.predict(aligned)
-        if "tweedie" in names and getattr(self, "tweedie", None) is not None:
-            out["tweedie"] = oof["tweedie"] if "tweedie" in oof else self.tweedie.predict(aligned)
+            out["two_part"] = oof["two_part"] if "two_part" in oof else (1 - p) * self.regressor_.predict(aligned)
+        if "tweedie" in names:
+            out["tweedie"] = oof["tweedie"] if "tweedie" in oof else self.tweedie_.predict(aligned)
         if "bgnbd_gg" in names:
             out["bgnbd_gg"] = np.where(np.isnan(bg := bgnbd_value(X)), out["two_part"], bg)
-        if "daily_spend" in names and getattr(self, "horizon_days", None):
+        if "daily_spend" in names:
             out["daily_spend"] = daily_spend(X, self.horizon_days)
-        if "daily_retained" in names and getattr(self, "horizon_days", None):
+        if "daily_retained" in names:
             out["daily_retained"] = self.daily_retained(X, p, self.horizon_days)
         return {k: v for k, v in out.items() if k in names}
 
     def daily_retained(self, X: pd.DataFrame, p: np.ndarray, horizon_days: int) -> np.ndarray:
         """Average daily spend x the horizon x P(any purchase) x the level fitted in training (see the module)."""
-        return daily_spend(X, horizon_days) * (1 - np.asarray(p, float)) * getattr(self, "retained_level", 1.0)
+        return daily_spend(X, horizon_days) * (1 - np.asarray(p, float)) * self.retained_level_
 
     def expected(self, X: pd.DataFrame, p: np.ndarray) -> np.ndarray:
         """The blended expected spend (spend if retained x P(buying) for a model saved without weights)."""
-        weights = {k: w for k, w in (getattr(self, "weights", None) or {}).items() if w > 0}
+        weights = {k: w for k, w in (self.weights_ or {}).items() if w > 0}
         if not weights:
             return (1 - p) * self.predict(X)
         found = self.candidates(X, p, tuple(weights))

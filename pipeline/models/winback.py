@@ -14,27 +14,61 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from pipeline.models.estimators import align
+from pipeline.config import ModelConfig
+from pipeline.models.calibration import ProbabilityCalibrator
+from pipeline.models.churn import CalibratedChurnModel
+from pipeline.models.crossfit import (
+    MIN_CLASS_ROWS,
+    HalvesAverage,
+    both_outcomes,
+    choose_calibration,
+    halves,
+    monotone_signs,
+)
+from pipeline.models.estimators import align, categories_of, churn_classifier
 
 
 class WinBackModel(BaseEstimator):
-    """The whole base's churn trees (two halves averaged, see ``estimators.HalvesAverage``) and a calibrator fitted
-    on the win-back group's out-of-fold forecasts."""
+    """The whole base's churn trees (one per half of the customers, averaged: ``crossfit.HalvesAverage``) and a
+    calibrator fitted on the win-back group's out-of-fold forecasts.
 
-    def __init__(self, trees, calibrator, features: list[str], categories: dict):
-        self.trees = trees
-        self.calibrator = calibrator
+    Hyperparameters: ``features``, ``config`` (``ModelConfig``), ``seed``. Learnt: ``trees_``, ``calibrator_``,
+    ``categories_``.
+    """
+
+    def __init__(self, features: list[str] | None = None, config: ModelConfig | None = None, seed: int = 0):
         self.features = features
-        self.categories = categories
+        self.config = config
+        self.seed = seed
+
+    def fit(self, X: pd.DataFrame, y, categories: dict[str, list] | None = None) -> WinBackModel:
+        self.fit_oof(X, y, categories)
+        return self
+
+    def fit_oof(self, X: pd.DataFrame, y, categories: dict[str, list] | None = None) -> np.ndarray:
+        """Fit on every row of ``X`` (with ``customer_id`` and ``active``); return the win-back rows' calibrated
+        out-of-fold forecasts."""
+        cfg, features, y = self.config or ModelConfig(), list(self.features or ()), np.asarray(y)
+        self.categories_ = categories if categories is not None else categories_of(X[features])
+        signs = monotone_signs(features, list(cfg.monotone_increasing))
+        self.trees_ = HalvesAverage(churn_classifier(cfg.churn, self.seed, signs), cfg.churn.early_stopping_rounds)
+        raw = self.trees_.fit_oof(X[features], y, halves(X["customer_id"], self.seed))
+        gone = ~X["active"].to_numpy(bool)
+        method = "none"
+        if both_outcomes(y[gone], MIN_CLASS_ROWS // 4):  # too few to calibrate on: the trees' own level
+            method = choose_calibration(raw[gone], y[gone], cfg.calibration, self.seed)
+        self.calibrator_ = ProbabilityCalibrator(method).fit(raw[gone], y[gone])
+        return self.calibrator_.transform(raw[gone])
 
     @property
     def inputs(self) -> list[str]:
-        return list(self.features)
+        return list(self.features or ())
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         if not len(X):
             return np.empty((0, 2))
-        p = self.calibrator.transform(self.trees.predict_proba(align(X, self.features, self.categories))[:, 1])
+        raw = self.trees_.predict_proba(align(X, list(self.features or ()), self.categories_))[:, 1]
+        p = self.calibrator_.transform(raw)
         return np.column_stack([1 - p, p])
 
 
@@ -43,8 +77,8 @@ class ChurnByPopulation(ClassifierMixin, BaseEstimator):
     win-back model for the others (without an ``active`` column, or without a win-back model, every row is active).
     Registered in MLflow as the churn model, so a user loading it scores as the pipeline does."""
 
-    def __init__(self, churn, win_back=None):
-        self.churn = churn
+    def __init__(self, churn: CalibratedChurnModel | None = None, win_back: WinBackModel | None = None):
+        self.churn = churn  # fitted: this is how the pipeline serves its two fitted models together, not a learner
         self.win_back = win_back
 
     @property

@@ -248,7 +248,7 @@ def _model_shape(champion, the_plan: plan.Plan) -> dict:
     churn = trained.churn
     shape = {
         "churn_blend": churn.blend,
-        "value_blend": getattr(trained.value, "weights", None),
+        "value_blend": trained.value.weights_,
         "scorer_reason": getattr(champion, "scorer_reason", None),
         "backtest_note": getattr(champion, "backtest_note", None),
     }

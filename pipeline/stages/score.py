@@ -131,7 +131,8 @@ def scoring_model(catalog: Catalog, the_plan: Plan) -> ModelBundle:
     champion = catalog.read_bundle(catalog.champion)
     if champion is None:
         raise MissingArtefact(
-            f"no champion model in {catalog.models}: run stage=train, stage=evaluate and stage=promote first (or stage=all)"
+            f"no champion model in {catalog.models}: run stage=train, stage=evaluate and stage=promote first "
+            "(or stage=all)"
         )
     if pd.Timestamp(champion.as_of) <= the_plan.as_of:
         return champion

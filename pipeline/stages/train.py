@@ -88,8 +88,8 @@ def rows_digest(frame: pd.DataFrame) -> str:
 def _explain_artifacts(trained: fitting.TrainedModels, rows: pd.DataFrame, catalog: Catalog) -> list[Path]:
     """Feature importance (gain) of both models and the churn model's mean |SHAP| per feature on the latest training
     cutoff's active base."""
-    churn_gain = trained.churn.classifier.booster_.feature_importance("gain")
-    value_gain = trained.value.regressor.feature_importance("gain")
+    churn_gain = trained.churn.classifier_.booster_.feature_importance("gain")
+    value_gain = trained.value.regressor_.feature_importance("gain")
     importance = pd.DataFrame({"feature": trained.features, "churn_gain": churn_gain, "value_gain": value_gain})
     shap_mean = explain.contributions(trained.churn, rows).abs().mean().rename("mean_abs_shap")
     summary = shap_mean.sort_values(ascending=False).rename_axis("feature").reset_index()

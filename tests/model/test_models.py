@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def backtest(demo_inputs):
+def fitted_fold(demo_inputs):
     cfg = ModelConfig(n_backtest_folds=1, n_train_cutoffs=6)
     as_of = demo_inputs.transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
     _, folds = plan.folds_for(as_of, demo_inputs.transactions["timestamp"].min(), 90, cfg)
@@ -26,8 +26,8 @@ def backtest(demo_inputs):
     return trained, labelled[labelled["cutoff"] == fold.test]
 
 
-def test_churn_model_beats_every_baseline_out_of_time(backtest):
-    trained, test = backtest
+def test_churn_model_beats_every_baseline_out_of_time(fitted_fold):
+    trained, test = fitted_fold
     every = backtest.evaluate_fold(trained, test)[0]
     assert {r["model"] for r in every} == {*backtest.MODELS, *backtest.VALUE_CANDIDATES}
     assert {r["population"] for r in every} == set(backtest.POPULATIONS)
@@ -41,12 +41,12 @@ def test_churn_model_beats_every_baseline_out_of_time(backtest):
         assert model["empc"] >= rows["rfm_baseline"]["empc"]
 
 
-def test_the_planted_drivers_are_among_the_top_shap_drivers(backtest):
+def test_the_planted_drivers_are_among_the_top_shap_drivers(fitted_fold):
     """The demo's churn hazard rises with open complaints, slow resolutions, detractor NPS and lapsing. Across the base
     lapsing dominates; for the customers a planted driver applies to, it must be among the top three drivers that
     raise their risk above a typical active customer's (the contributions centred on the active base, as the reasons
     are), and raise it."""
-    trained, test = backtest
+    trained, test = fitted_fold
     test = test[test["active"]]  # the churn model explains the active base
     drivers = explain.by_driver(explain.contributions(trained.churn, test), load_reasons())
     drivers = drivers - drivers.mean()
@@ -66,8 +66,8 @@ def test_the_planted_drivers_are_among_the_top_shap_drivers(backtest):
         assert drivers.loc[who.to_numpy(), planted].mean() > 0  # and it raises their risk
 
 
-def test_the_same_data_and_config_give_the_same_model(backtest, demo_inputs):
-    trained, test = backtest
+def test_the_same_data_and_config_give_the_same_model(fitted_fold, demo_inputs):
+    trained, test = fitted_fold
     cfg = ModelConfig(n_backtest_folds=1, n_train_cutoffs=6)
     as_of = demo_inputs.transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
     fold = plan.folds_for(as_of, demo_inputs.transactions["timestamp"].min(), 90, cfg)[1][0]
@@ -80,16 +80,16 @@ def test_the_same_data_and_config_give_the_same_model(backtest, demo_inputs):
     )
 
 
-def test_more_open_complaints_never_lower_risk(backtest):
-    trained, test = backtest  # in every part of the blend, for both populations (the win-back trees are monotone too)
+def test_more_open_complaints_never_lower_risk(fitted_fold):
+    trained, test = fitted_fold  # in every part of the blend, both populations (the win-back trees are monotone too)
     p = [trained.scorer.predict_proba(test.assign(open_complaints=test["open_complaints"] + k))[:, 1] for k in range(4)]
     for lower, higher in zip(p, p[1:]):
         assert np.all(higher >= lower - 1e-12)
     assert np.mean(p[3] > p[0]) > 0.1  # and it does raise risk for many customers
 
 
-def test_probabilities_are_calibrated_out_of_time(backtest):
-    trained, test = backtest
+def test_probabilities_are_calibrated_out_of_time(fitted_fold):
+    trained, test = fitted_fold
     for name, rows in (("active base", test[test["active"]]), ("everyone", test)):
         p = trained.scorer.predict_proba(rows)[:, 1]
         assert abs(p.mean() - rows["churned"].mean()) < 0.05, name

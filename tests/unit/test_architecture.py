@@ -25,11 +25,12 @@ def test_no_stage_imports_a_later_one():
 
 
 def test_only_the_catalog_spells_an_artefact_file_name():
-    catalog = (PACKAGE / "infra" / "catalog.py").read_text()
+    layout = ("catalog.py", "tables.py", "publish.py")  # the catalog, and the table store and publisher it mixes in
+    catalog = "".join((PACKAGE / "infra" / name).read_text() for name in layout)
     names = set(re.findall(r'"([a-z_]+\.(?:parquet|csv|json|jsonl|joblib|html|md|png|db))"', catalog))
     assert {"plan.json", "champion.joblib", "customers.parquet", "metrics.csv", "report.html"} <= names
     for path in PACKAGE.rglob("*.py"):
-        if path.name == "catalog.py":
+        if path.parent.name == "infra" and path.name in layout:
             continue
         text = path.read_text()
         spelled = sorted(n for n in names if f'"{n}"' in text or f"'{n}'" in text or f"/ {n}" in text)

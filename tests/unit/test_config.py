@@ -14,7 +14,8 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from pipeline import stages
-from pipeline.config import Config, ConfigError, register, validate
+from pipeline.config import Config, ConfigError, register
+from pipeline.config_checks import validate
 
 CONFIGS = str(Path(__file__).resolve().parents[2] / "configs")
 

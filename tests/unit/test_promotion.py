@@ -105,8 +105,8 @@ def test_a_bundle_round_trips_and_a_foreign_or_damaged_one_is_refused_by_name(tm
     joblib.dump({"kind": "lightgbm", "version": "v1", "recipe": {}, "as_of": "2026-10-31"}, catalog.champion)
     with pytest.raises(DamagedArtefact, match=r"champion\.joblib holds a dict.*make train"):
         catalog.read_bundle(catalog.champion)
-    catalog.write_bundle(dataclasses.replace(bundle, format=1), catalog.champion)
-    with pytest.raises(DamagedArtefact, match=r"champion\.joblib is in save format 1, this release reads format"):
+    catalog.write_bundle(dataclasses.replace(bundle, format=0), catalog.champion)
+    with pytest.raises(DamagedArtefact, match=r"champion\.joblib is in save format 0, this release reads format"):
         catalog.read_bundle(catalog.champion)
     whole = catalog.candidate.read_bytes()
     catalog.champion.write_bytes(whole[: len(whole) // 2])
@@ -140,3 +140,25 @@ def test_the_plan_survives_the_catalog_unchanged(tmp_path):
     catalog.write_plan(plan)
     assert catalog.read_plan() == plan
     assert plan.labelled_cutoffs == sorted({*fold.cutoffs, ts("2026-05-01"), ts("2026-08-01")})
+
+
+def test_the_fitted_models_follow_the_scikit_learn_contract():
+    """Hyperparameters in __init__ (what get_params returns), learnt state in attributes ending in _, so clone gives
+    the same model unfitted."""
+    from sklearn.base import clone
+
+    from pipeline import models
+    from pipeline.config import ModelConfig
+
+    cfg = ModelConfig(n_train_cutoffs=3)
+    for model in (
+        models.CalibratedChurnModel(["a", "b"], cfg, 7),
+        models.WinBackModel(["a"], cfg, 7),
+        models.ValueModel(["a"], cfg, 7, 91),
+        models.HalvesAverage(models.churn_classifier(cfg.churn, 7, [0]), 30),
+    ):
+        twin = clone(model)
+        assert type(twin) is type(model) and twin.get_params().keys() == model.get_params().keys()
+        assert all(k.endswith("_") is False for k in model.get_params())
+        assert not [k for k in vars(twin) if k.endswith("_")]  # nothing learnt before fit
+    assert models.ValueModel(["a"], cfg, 7, 91).get_params()["horizon_days"] == 91

@@ -170,18 +170,12 @@ def blended():
     cfg = ModelConfig().churn
     clf = models.churn_classifier(cfg, 0, [int(f == "open_complaints") for f in features]).fit(frame[features], y)
     logistic = models.LogisticBaseline(features, 0, log_scale=True).fit(frame, y)
-    churn = models.CalibratedChurnModel(
-        clf,
-        models.ProbabilityCalibrator("sigmoid"),
-        features,
-        models.categories_of(frame[features]),
-        logistic,
-        logistic.monotone_coef(["open_complaints"]),
-        RfmScore().fit(frame, y),
-        0.0,
-        {"trees": 0.4, "linear": 0.3, "rfm": 0.1, "bgnbd": 0.2},
-    )
-    churn.calibrator.fit(churn.raw_probability(frame), y)
+    churn = models.CalibratedChurnModel(features)  # hand-set parts and weights: what is explained is known
+    churn.classifier_, churn.categories_ = clf, models.categories_of(frame[features])
+    churn.linear_, churn.linear_coef_ = logistic, logistic.monotone_coef(["open_complaints"])
+    churn.rfm_, churn.bgnbd_center_ = RfmScore().fit(frame, y), 0.0
+    churn.weights_ = {"trees": 0.4, "linear": 0.3, "rfm": 0.1, "bgnbd": 0.2}
+    churn.calibrator_ = models.ProbabilityCalibrator("sigmoid").fit(churn.raw_probability(frame), y)
     return churn, frame
 
 
@@ -192,8 +186,8 @@ def test_the_blends_contributions_add_up_to_its_log_odds(blended):
     contrib = explain.contributions(churn, frame)
     base = models.logit(raw) - contrib.to_numpy().sum(axis=1)
     assert np.ptp(base) < 1e-6  # the same expected log-odds for every row: the contributions are exact
-    ref = explain.reference(contrib, raw, churn.calibrator)
-    points = explain.to_points(contrib, raw, churn.calibrator, ref)
+    ref = explain.reference(contrib, raw, churn.calibrator_)
+    points = explain.to_points(contrib, raw, churn.calibrator_, ref)
     assert np.allclose(points.sum(axis=1), 100 * (churn.calibrated(raw) - ref.probability))
     # the reference is the typical customer: their mean log-odds, calibrated
     assert ref.probability == pytest.approx(
