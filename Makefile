@@ -36,11 +36,12 @@ train: $(STAMP)  ## retrain, backtest, promote and score (what the report's "ret
 test: $(STAMP)  ## every test, slow end-to-end ones included
 	$(PY) -m pytest -q
 
-lint: $(STAMP)  ## ruff: pyflakes, pycodestyle, sorted imports, lines under 120, formatting
+lint: $(STAMP)  ## ruff (pyflakes, pycodestyle, imports, bugbear, pyupgrade, formatting) and mypy; make test runs them too
 	$(VENV)/bin/ruff check pipeline tests bench notebooks
 	$(VENV)/bin/ruff format --check pipeline tests bench notebooks
+	$(VENV)/bin/mypy
 
-test-fast: $(STAMP)
+test-fast: $(STAMP)  ## the tests without the slow (end-to-end) ones
 	$(PY) -m pytest -q -m "not slow"
 
 # The benchmark (never a test): weekly and training runs at 100k, 250k and 1M customers -> bench/results.md.
@@ -67,7 +68,7 @@ lock:  ## re-pin dependencies from pyproject into requirements.lock
 	rm -rf /tmp/lock-venv && $(PYTHON) -m venv /tmp/lock-venv
 	/tmp/lock-venv/bin/pip install --quiet ".[test,spark]" && /tmp/lock-venv/bin/pip freeze --exclude churn-clv-pipeline > requirements.lock
 
-clean:
+clean:  ## remove the demo project's data, models and runs
 	rm -rf data/interim data/quarantine data/scored data/logs mlruns demo-retail
 
 # The feature set of the first release, for comparison in MLflow (issue 4): the same demo, model and folds.
@@ -79,3 +80,6 @@ compare-features: $(STAMP)  ## backtest the first and the current feature set on
 	$(PY) -m pipeline stage=evaluate features.exclude=$(FIRST_FEATURE_SET) tracking.run_name=first-feature-set
 	$(PY) -m pipeline stage=features
 	$(PY) -m pipeline stage=evaluate tracking.run_name=current-feature-set
+
+help:  ## list the make targets and what each does
+	@grep -hE '^[a-z][a-z -]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-22s %s\n", $$1, $$2}'

@@ -60,7 +60,7 @@ display(table.T)
 
 # %%
 latest = io.read_parquet(catalog.latest_fold)
-for name, png in views.figures(latest, CampaignConfig()).items():
+for _name, png in views.figures(latest, CampaignConfig()).items():
     display(Image(data=png))
 
 # %%

@@ -48,7 +48,7 @@ ax.set(xlabel="average percentage points", ylabel="")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(15, 5))
-for ax, column in zip(axes, ("rfm_segment", "loyalty_stage")):
+for ax, column in zip(axes, ("rfm_segment", "loyalty_stage"), strict=False):
     mean = points.join(customers.set_index("customer_id")[column]).groupby(column, observed=True).mean()
     image = ax.imshow(mean.to_numpy(), cmap="Reds", aspect="auto")
     ax.set_xticks(range(len(mean.columns)), mean.columns, rotation=60, ha="right")

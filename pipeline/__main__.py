@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, cast
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -89,12 +89,12 @@ def _run_locked(cfg: Config, catalog: Catalog, resolved: dict) -> Optional[float
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> Optional[float]:
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved = cast(dict, OmegaConf.to_container(cfg, resolve=True))
     try:
         if found := url_passwords(resolved):
             scrub_saved_configs([secret for _, secret in found])
             refuse_url_passwords(found)
-        return run(validate(OmegaConf.to_object(cfg)), resolved)
+        return run(validate(cast(Config, OmegaConf.to_object(cfg))), resolved)
     except PipelineError as err:  # a failure the user can fix; anything else is a bug and keeps its traceback
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -218,6 +218,7 @@ def backtest(
         latest = detail if latest is None else latest
         tests.append(detail[["future_spend", "active", *[c for c in VALUE_CANDIDATES if c in detail]]])
     metrics, weights = pd.DataFrame(rows), None
+    assert latest is not None, "a backtest needs at least one fold"
     if len(tests) >= 2:
         metrics, weights = _value_blend_by_backtest(metrics, tests)
         latest = latest.assign(expected_value=blended(tests[0], weights))

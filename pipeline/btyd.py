@@ -33,7 +33,7 @@ class BgNbd:
     b: float
 
     @classmethod
-    def fit(cls, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> "BgNbd":
+    def fit(cls, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> BgNbd:
         x, t_x, T, w = _compress(x, t_x, T)
         if w.sum() < MIN_CUSTOMERS or not (x > 0).any():
             raise ValueError("BG/NBD needs at least 20 customers and one repeat purchase")
@@ -105,7 +105,7 @@ class GammaGamma:
     gamma: float
 
     @classmethod
-    def fit(cls, n: np.ndarray, mean_spend: np.ndarray) -> "GammaGamma":
+    def fit(cls, n: np.ndarray, mean_spend: np.ndarray) -> GammaGamma:
         """Fit on customers with at least one purchase of positive mean spend (n = purchases behind the mean)."""
         keep = (np.asarray(n) > 0) & (np.asarray(mean_spend) > 0)
         n, m = np.asarray(n, float)[keep], np.asarray(mean_spend, float)[keep]

@@ -49,7 +49,7 @@ class ModelBundle:
         return self.kind == BGNBD
 
     @classmethod
-    def fallback(cls, recipe: dict, as_of: str) -> "ModelBundle":
+    def fallback(cls, recipe: dict, as_of: str) -> ModelBundle:
         """The label-free scorer, for data without a labelled history."""
         return cls(BGNBD, FALLBACK_VERSION, recipe, as_of)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Optional
+from typing import Optional, cast
 
 import pandas as pd
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from pipeline import graph
 from pipeline.config_data import ColumnMaps as ColumnMaps
@@ -155,7 +155,7 @@ class ReportConfig:
 class ListSize(StrEnum):
     """How many customers go on the save list: a fixed count, every customer worth a contact, or the backtest's best."""
 
-    count = "count"  # report.top_n
+    count = "count"  # type: ignore[assignment]  # report.top_n
     threshold = "threshold"  # every customer whose contact is expected to save at least retention.min_saveable
     optimal = "optimal"  # the profit-optimal share of customers from the latest backtest fold's profit curve
 
@@ -248,7 +248,7 @@ class PathsConfig:
 
 @dataclass
 class Config:
-    stage: Stage = Stage.all  # the stage to run (pipeline/graph.py); all = every stage; weekly = score, no training
+    stage: Stage = Stage["all"]  # the stage to run (pipeline/graph.py); all = every stage; weekly = score, no training
     as_of: Optional[str] = None  # YYYY-MM-DD; null = the day after the last transaction
     horizon_days: int = 90  # how far ahead churn and value are predicted
     seed: int = 42  # every random choice (demo data, models, samples, hold-out)
@@ -282,8 +282,9 @@ def register() -> None:
 def load_reasons(name: str = "default") -> ReasonsConfig:
     """A reasons file of configs/reasons/ as Hydra would compose it (for notebooks and tests outside the app)."""
     saved = OmegaConf.load(PROJECT_ROOT / "configs" / "reasons" / f"{name}.yaml")
+    assert isinstance(saved, DictConfig)
     saved.pop("defaults", None)
-    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ReasonsConfig), saved))
+    return cast(ReasonsConfig, OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ReasonsConfig), saved)))
 
 
 def as_of_date(cfg: Config) -> Optional[pd.Timestamp]:

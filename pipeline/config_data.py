@@ -14,7 +14,7 @@ class Source(StrEnum):
 
 
 class LoadMode(StrEnum):
-    replace = "replace"
+    replace = "replace"  # type: ignore[assignment]  # a member named like str.replace, on purpose
     merge = "merge"
 
 

@@ -31,9 +31,9 @@ def _comments(cls: type) -> dict[str, str]:
     for i, line in enumerate(lines):
         f = re.match(r"^\s+(\w+): ", line)
         if f and not _FIELD.match(line):  # no comment beside it: the comment-only lines right above are its own
-            j, block = i - 1, []
-            while j >= 0 and comment[j]:
-                block.insert(0, comment[j].group(1).strip())
+            j, block = i - 1, list[str]()
+            while j >= 0 and (c := comment[j]):
+                block.insert(0, c.group(1).strip())
                 above.add(j)
                 j -= 1
             if block:
@@ -43,8 +43,8 @@ def _comments(cls: type) -> dict[str, str]:
         if m := _FIELD.match(line):
             last = m.group(1)
             found[last] = m.group(2).strip()
-        elif comment[i] and last and i not in above:
-            found[last] += " " + comment[i].group(1).strip()
+        elif (c := comment[i]) and last and i not in above:
+            found[last] += " " + c.group(1).strip()
         else:
             last = None
     return found
@@ -92,7 +92,7 @@ def rows(cls: type, prefix: str = "", defaults=None) -> list[tuple[str, str, str
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
         key = f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             group = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
             out += rows(tp, f"{key}.", group)
             continue

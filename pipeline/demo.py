@@ -194,7 +194,7 @@ def _simulate_week(
             np.add.at(s.open_complaints, c_who, 1)
             finite = ~never
             resolve_week = week + 1 + (res_days[finite] // 7).astype(int)
-            for w, c, d in zip(resolve_week, c_who[finite], res_days[finite]):
+            for w, c, d in zip(resolve_week, c_who[finite], res_days[finite], strict=True):
                 resolutions.setdefault(int(w), []).append(np.array([c, d]))
     # resolutions due this week
     for c, d in resolutions.pop(week, []):

@@ -34,9 +34,9 @@ def contributions(model: CalibratedChurnModel, frame: pd.DataFrame) -> pd.DataFr
     (several times faster on the small trees the churn model uses), in chunks so memory stays bounded and a person
     can follow the progress; the other parts explain themselves.
     """
-    values = np.zeros((len(frame), len(model.features)))
+    values = np.zeros((len(frame), len(model.cols)))
     if model.weight("trees") > 0 and len(frame):
-        X = align(frame, model.features, model.categories_)
+        X = align(frame, model.cols, model.categories_)
         explainer, started, parts = _explainer(model.classifier_), time.monotonic(), []
         for start in range(0, len(X), CHUNK_ROWS):
             parts.append(explainer.shap_values(X.iloc[start : start + CHUNK_ROWS], threads.count()))
@@ -53,7 +53,7 @@ def contributions(model: CalibratedChurnModel, frame: pd.DataFrame) -> pd.DataFr
     return pd.DataFrame(values, columns=model.features, index=frame.index)
 
 
-_EXPLAINERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_EXPLAINERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _explainer(classifier) -> TreeShap:
@@ -190,7 +190,7 @@ def reasons(
         if points:  # the points follow the sentence, for the customers this is a reason for only
             pts = np.take_along_axis(values, order[:, k : k + 1], axis=1)[:, 0]
             rows = np.flatnonzero(chosen[:, k])
-            text[rows] = [f"{t} (+{p:.0f} pts)" for t, p in zip(text[rows], pts[rows])]
+            text[rows] = [f"{t} (+{p:.0f} pts)" for t, p in zip(text[rows], pts[rows], strict=True)]
             out[f"reason_{k + 1}_points"] = np.where(chosen[:, k], np.round(pts, 1), np.nan)
         out[f"reason_{k + 1}"] = text
     top = np.where(chosen[:, 0], np.asarray(names, dtype=object)[order[:, 0]], "") if n else np.full(len(frame), "")

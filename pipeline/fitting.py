@@ -54,6 +54,18 @@ class TrainedModels:
     horizon_days: int | None = None  # the horizon the labels it learnt judge
 
     @property
+    def days(self) -> tuple[int, int]:
+        """(label_days, target_days) of a model whose forecasts are extended (see ``extended``)."""
+        assert self.label_days is not None and self.target_days is not None, "only an extended model has them"
+        return self.label_days, self.target_days
+
+    @property
+    def horizon(self) -> int:
+        """The horizon its labels judged."""
+        assert self.horizon_days is not None, "set by fit"
+        return self.horizon_days
+
+    @property
     def extended(self) -> bool:
         return bool(self.label_days and self.target_days and self.target_days > self.label_days)
 
@@ -171,7 +183,7 @@ def predict(trained: TrainedModels, frame: pd.DataFrame, raw: np.ndarray | None 
     if not trained.extended:
         return out
     weights = {k: w for k, w in (trained.value.weights_ or {}).items() if w > 0}
-    extended = extend.predictions(out, frame, trained.label_days, trained.target_days)
+    extended = extend.predictions(out, frame, *trained.days)
     if not weights:
         return extended
     found = value_candidates(trained, frame, p)
@@ -189,9 +201,12 @@ def baseline_probability(trained: TrainedModels, name: str, frame: pd.DataFrame)
         "logistic_baseline": trained.logistic,
         "recency_baseline": trained.recency,
     }
-    p = model[name].predict_proba(frame)[:, 1]
+    found = model[name]
+    if found is None:
+        raise ValueError(f"{name} was not fitted with this model")
+    p = found.predict_proba(frame)[:, 1]
     if trained.extended:
-        p = p * extend.churn_factor(p, frame, trained.label_days, trained.target_days)
+        p = p * extend.churn_factor(p, frame, *trained.days)
     return p
 
 
@@ -204,8 +219,11 @@ def bgnbd_value(trained: TrainedModels, frame: pd.DataFrame) -> np.ndarray:
 
 def rfm_value(trained: TrainedModels, frame: pd.DataFrame) -> np.ndarray:
     """The RFM baseline's spend forecast (last year's spend, scaled to the horizon the model forecasts)."""
-    value = models.RfmBaseline(trained.horizon_days).predict_value(frame)
-    return value * trained.target_days / trained.label_days if trained.extended else value
+    value = models.RfmBaseline(trained.horizon).predict_value(frame)
+    if not trained.extended:
+        return value
+    label_days, target_days = trained.days
+    return value * target_days / label_days
 
 
 def value_candidates(trained: TrainedModels, frame: pd.DataFrame, p: np.ndarray) -> dict[str, np.ndarray]:
@@ -215,13 +233,13 @@ def value_candidates(trained: TrainedModels, frame: pd.DataFrame, p: np.ndarray)
     if not trained.extended:
         return trained.value.candidates(frame, p)
     label_p = churn_probability(trained, frame)
-    grow = extend.value_factor(frame, trained.label_days, trained.target_days)
+    grow = extend.value_factor(frame, *trained.days)
     found = {k: v * grow for k, v in trained.value.candidates(frame, label_p).items()}
     if "bgnbd_gg" in found:
         bg = bgnbd_value(trained, frame)
         found["bgnbd_gg"] = np.where(np.isnan(bg), found["bgnbd_gg"], bg)
     if "daily_spend" in found:
-        found["daily_spend"] = models.value.daily_spend(frame, trained.target_days)
+        found["daily_spend"] = models.value.daily_spend(frame, trained.days[1])
     if "daily_retained" in found:
-        found["daily_retained"] = trained.value.daily_retained(frame, label_p, trained.target_days)
+        found["daily_retained"] = trained.value.daily_retained(frame, label_p, trained.days[1])
     return found

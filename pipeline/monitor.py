@@ -133,7 +133,9 @@ def _bins(values: pd.Series, bins: int) -> dict:
     if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         shares = known.astype(str).value_counts(normalize=True)
         return {"kind": "categorical", "shares": shares.to_dict(), "missing": missing}
-    edges = np.unique(np.quantile(known.to_numpy(dtype=float), np.linspace(0, 1, bins + 1)[1:-1])) if len(known) else []
+    edges: np.ndarray | list = (
+        np.unique(np.quantile(known.to_numpy(dtype=float), np.linspace(0, 1, bins + 1)[1:-1])) if len(known) else []
+    )
     counts = np.bincount(np.searchsorted(edges, known.to_numpy(dtype=float), side="right"), minlength=len(edges) + 1)
     return {
         "kind": "numeric",

@@ -45,7 +45,7 @@ class Fold:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Fold":
+    def from_dict(cls, d: dict) -> Fold:
         test = pd.Timestamp(d["test"]) if d["test"] else None
         return cls(tuple(pd.Timestamp(c) for c in d["train"]), test)
 
@@ -71,9 +71,11 @@ class Plan:
     trained_horizon_days: Optional[int] = None
 
     @property
-    def label_days(self) -> Optional[int]:
+    def label_days(self) -> int:
         """The horizon the labelled cutoffs are labelled with (and the backtest judges)."""
-        return self.trained_horizon_days or self.horizon_days
+        days = self.trained_horizon_days or self.horizon_days
+        assert days is not None, "a plan made by the features stage always has its horizon"
+        return days
 
     @property
     def extended(self) -> bool:
@@ -117,21 +119,28 @@ class Plan:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Plan":
+    def from_dict(cls, d: dict) -> Plan:
         production = Fold.from_dict(d["production"]) if d["production"] else None
         folds = tuple(Fold.from_dict(f) for f in d["folds"])
-        span = [pd.Timestamp(d[k]) if d.get(k) else None for k in ("first_transaction", "last_transaction")]
-        end = pd.Timestamp(d["data_end"]) if d.get("data_end") else None
-        made = (
-            d.get("horizon_days"),
-            d.get("tables_digest"),
-            end,
-            bool(d.get("explicit_as_of")),
-            d.get("features_digest"),
-            d.get("left_out"),
-            d.get("trained_horizon_days"),
+
+        def day(key: str) -> Optional[pd.Timestamp]:
+            return pd.Timestamp(d[key]) if d.get(key) else None
+
+        return cls(
+            pd.Timestamp(d["as_of"]),
+            production,
+            folds,
+            d.get("fallback_reason"),
+            first_transaction=day("first_transaction"),
+            last_transaction=day("last_transaction"),
+            horizon_days=d.get("horizon_days"),
+            tables_digest=d.get("tables_digest"),
+            data_end=day("data_end"),
+            explicit_as_of=bool(d.get("explicit_as_of")),
+            features_digest=d.get("features_digest"),
+            left_out=d.get("left_out"),
+            trained_horizon_days=d.get("trained_horizon_days"),
         )
-        return cls(pd.Timestamp(d["as_of"]), production, folds, d.get("fallback_reason"), *span, *made)
 
 
 WEEK = pd.Timedelta(days=7)

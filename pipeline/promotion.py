@@ -80,6 +80,7 @@ def decide(
     settled = settled_without_backtest(candidate, champion, scoring_columns, force)
     if settled is not None:
         return settled
+    assert champion is not None  # settled_without_backtest decides when there is none
     name, before = candidate.version, champion.version
     if candidate_log_loss is None or champion_log_loss is None:
         return Decision(False, "different recipe and no backtest to compare it with the champion on", name, before)

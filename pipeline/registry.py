@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
-from typing import Optional
+from typing import Optional, cast
 
 from omegaconf import OmegaConf
 
@@ -42,7 +42,7 @@ def features_digest(cfg: Config) -> str:
 def model_config(saved: dict) -> ModelConfig:
     """A ModelConfig from a recipe's saved model settings."""
     base = OmegaConf.structured(ModelConfig)
-    return OmegaConf.to_object(OmegaConf.merge(base, saved))
+    return cast(ModelConfig, OmegaConf.to_object(OmegaConf.merge(base, saved)))
 
 
 def needs_comparison(candidate: ModelBundle, champion: Optional[ModelBundle], scoring_columns: list[str]) -> bool:

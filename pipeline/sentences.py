@@ -39,7 +39,7 @@ class Template:
     placeholders: tuple[tuple[str, str], ...]
 
     @classmethod
-    def parse(cls, text: str, when: Optional[str] = None) -> "Template":
+    def parse(cls, text: str, when: Optional[str] = None) -> Template:
         literals, placeholders, start = [], [], 0
         for m in _PLACEHOLDER.finditer(text):
             literals.append(text[start : m.start()])
@@ -94,7 +94,7 @@ def render(frame: pd.DataFrame, templates: Sequence[Template], variables: dict, 
         if not len(picked):
             continue
         text = pd.Series(template.literals[0], index=range(len(picked)), dtype=object)
-        for (_, name), value, literal in zip(template.placeholders, values, template.literals[1:]):
+        for (_, name), value, literal in zip(template.placeholders, values, template.literals[1:], strict=False):
             text = text + _format(value.iloc[picked], name, currency) + literal
         out[picked] = text.to_numpy()
         todo[picked] = False

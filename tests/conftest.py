@@ -1,6 +1,8 @@
-"""Shared fixtures: small seeded demo data, validated once per session."""
+"""Shared fixtures: small seeded demo data, validated once per session; each test marked with its kind."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -8,6 +10,16 @@ import pytest
 from pipeline import demo, sources
 from pipeline.config import DataConfig
 from pipeline.featurize.build import FeatureInputs
+
+KINDS = ("unit", "data", "model", "e2e")  # a test's kind is its folder: tests/<kind>/
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        kind = Path(str(item.fspath)).parent.name
+        if kind not in KINDS:
+            raise pytest.UsageError(f"{item.nodeid}: a test lives in one of tests/{{{','.join(KINDS)}}}/")
+        item.add_marker(getattr(pytest.mark, kind))
 
 
 @pytest.fixture(scope="session")

@@ -75,7 +75,7 @@ def _spark_session(threads: Optional[int], master: Optional[str]):
             builder.master(master or f"local[{threads}]")
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.shuffle.partitions", str(max(2 * threads, 4)))
+            .config("spark.sql.shuffle.partitions", str(max(2 * (threads or 1), 4)))
         )
         if not master or master.startswith("local"):  # a cluster's executors bring their own Python (PYSPARK_PYTHON)
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # PySpark's workers read it from the environment

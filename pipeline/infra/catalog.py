@@ -74,11 +74,11 @@ class Catalog(TableStore, WeekPublisher):
     mlruns: Path
 
     @classmethod
-    def from_config(cls, cfg: Config) -> "Catalog":
+    def from_config(cls, cfg: Config) -> Catalog:
         return cls(**{k: Path(v) for k, v in asdict(cfg.paths).items() if k != "root"})
 
     @classmethod
-    def of_project(cls, root: Path) -> "Catalog":
+    def of_project(cls, root: Path) -> Catalog:
         """The artefacts of the project folder ``root`` in the default layout (``paths.root=root``)."""
         root = Path(root)
         return cls(

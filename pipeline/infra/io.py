@@ -81,15 +81,15 @@ def write_together(frames: dict[Path, pd.DataFrame | Callable[[Path], None] | No
             path = Path(path)
             with _naming(path):
                 path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+                fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
                 os.close(fd)
-                staged.append((Path(tmp), path))
+                staged.append((Path(name), path))
                 if callable(frame):
-                    frame(Path(tmp))
+                    frame(Path(name))
                 elif path.suffix == ".parquet":
-                    frame.to_parquet(tmp, index=False)
+                    frame.to_parquet(name, index=False)
                 else:
-                    frame.to_csv(tmp, index=False)
+                    frame.to_csv(name, index=False)
         for k, (tmp, path) in enumerate(staged):
             with _naming(path):
                 os.chmod(tmp, _file_mode())

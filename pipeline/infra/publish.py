@@ -12,7 +12,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -42,7 +42,7 @@ class WeekPublisher:
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
         try:
-            yield dataclasses.replace(self, scored=root)
+            yield dataclasses.replace(cast(Any, self), scored=root)  # the catalog this publisher is mixed into
             for week in sorted(p for p in root.iterdir() if p.is_dir()):
                 self._publish_week(week)
         finally:

@@ -38,7 +38,7 @@ def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
 class NullTracker:
     """Tracking switched off: nothing is recorded; model versions are local."""
 
-    def __enter__(self) -> "NullTracker":
+    def __enter__(self) -> NullTracker:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -48,7 +48,7 @@ class NullTracker:
     def log_metrics(self, metrics: dict[str, float]) -> None: ...
     def set_tags(self, tags: dict[str, str]) -> None: ...
 
-    def child(self, name: str) -> "NullTracker":
+    def child(self, name: str) -> NullTracker:
         """A nested run (e.g. one backtest fold) inside this one."""
         return NullTracker()
 
@@ -83,7 +83,7 @@ class MlflowTracker(NullTracker):
             mlflow.create_experiment(experiment, artifact_location=artifact_root.resolve().as_uri())
         self.experiment_id = mlflow.set_experiment(experiment).experiment_id
 
-    def __enter__(self) -> "MlflowTracker":
+    def __enter__(self) -> MlflowTracker:
         self.end_orphaned_runs()
         tags = {"pipeline.project": self.project, "pipeline.host": socket.gethostname(), "pipeline.pid": os.getpid()}
         self.run = self.mlflow.start_run(run_name=self.run_name, tags={k: str(v) for k, v in tags.items()})
@@ -118,7 +118,7 @@ class MlflowTracker(NullTracker):
     def set_tags(self, tags: dict[str, str]) -> None:
         self.mlflow.set_tags({k: str(v)[:5000] for k, v in tags.items()})
 
-    def child(self, name: str) -> "_ChildRun":
+    def child(self, name: str) -> _ChildRun:
         return _ChildRun(self, name)
 
     def log_artifact(self, path: Path, folder: Optional[str] = None) -> None:
@@ -140,7 +140,10 @@ class MlflowTracker(NullTracker):
             schema = infer_signature(frame.head(1000)).inputs
             origin = resolve_dataset_source(str(Path(source).resolve()) if source else self.uri)
         self.mlflow.log_input(
-            MetaDataset(origin, name=f"{name} ({len(frame):,} rows)", digest=digest, schema=schema), context=context
+            MetaDataset(  # type: ignore[abstract]  # MLflow builds it so; profile is optional at run time
+                origin, name=f"{name} ({len(frame):,} rows)", digest=digest, schema=schema
+            ),
+            context=context,
         )
 
     def log_models(self, trained, example: pd.DataFrame, names: tuple[str, str]) -> tuple[str, dict[str, str]]:
@@ -207,7 +210,7 @@ class _ChildRun(MlflowTracker):
     def __init__(self, parent: MlflowTracker, name: str):
         self.mlflow, self.uri, self.register, self.run_name = parent.mlflow, parent.uri, False, name
 
-    def __enter__(self) -> "_ChildRun":
+    def __enter__(self) -> _ChildRun:
         self.run = self.mlflow.start_run(run_name=self.run_name, nested=True)
         return self
 
@@ -217,12 +220,12 @@ class GuardedTracker(NullTracker):
     that does not answer) is reported once, naming the store and what to do, and the run goes on untracked: the
     weekly list needs no tracking. Tracking is a record of runs, not an input of any stage."""
 
-    def __init__(self, make: Callable[[], NullTracker], store: str, parent: Optional["GuardedTracker"] = None):
+    def __init__(self, make: Callable[[], NullTracker], store: str, parent: Optional[GuardedTracker] = None):
         self._make, self.store, self.parent = make, store, parent
         self.inner: Optional[NullTracker] = None
         self.failed: Optional[BaseException] = None
 
-    def __enter__(self) -> "GuardedTracker":
+    def __enter__(self) -> GuardedTracker:
         try:
             inner = self._make()
             self.inner = inner.__enter__()
@@ -269,7 +272,7 @@ class GuardedTracker(NullTracker):
     def set_tags(self, tags: dict[str, str]) -> None:
         self._call("set_tags", tags)
 
-    def child(self, name: str) -> "GuardedTracker":
+    def child(self, name: str) -> GuardedTracker:
         parent = self
 
         def make() -> NullTracker:

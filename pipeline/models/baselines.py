@@ -30,7 +30,7 @@ class RfmBaseline(BaseEstimator):
         m = quintile(X["spend_365d"], self.monetary_edges_)
         return r + f + m
 
-    def fit(self, X: pd.DataFrame, churned: np.ndarray) -> "RfmBaseline":
+    def fit(self, X: pd.DataFrame, churned: np.ndarray) -> RfmBaseline:
         qs = [0.2, 0.4, 0.6, 0.8]
         self.recency_edges_ = np.quantile(X["recency_days"], qs)
         self.frequency_edges_ = np.quantile(X["n_purchase_days"], qs)
@@ -54,7 +54,7 @@ class RecencyBaseline(BaseEstimator):
     """Days since the last purchase alone, mapped to the churn rate seen for it in training (isotonic: the longer
     ago, the likelier gone). The simplest rule a retention team uses."""
 
-    def fit(self, X: pd.DataFrame, churned: np.ndarray) -> "RecencyBaseline":
+    def fit(self, X: pd.DataFrame, churned: np.ndarray) -> RecencyBaseline:
         from sklearn.isotonic import IsotonicRegression
 
         recency = X["recency_days"].to_numpy(float)
@@ -76,7 +76,7 @@ class LogisticBaseline(BaseEstimator):
         self.seed = seed
         self.log_scale = log_scale
 
-    def fit(self, X: pd.DataFrame, churned: np.ndarray) -> "LogisticBaseline":
+    def fit(self, X: pd.DataFrame, churned: np.ndarray) -> LogisticBaseline:
         from sklearn.compose import ColumnTransformer
         from sklearn.impute import SimpleImputer
         from sklearn.pipeline import make_pipeline
@@ -119,10 +119,12 @@ class LogisticBaseline(BaseEstimator):
         prep = self.model_[0]
         index = {f: i for i, f in enumerate(self.features)}
         imputer = prep.named_transformers_["num"][0]
-        kept = [f for f, ok in zip(numeric, ~np.isnan(imputer.statistics_)) if ok]
+        kept = [f for f, ok in zip(numeric, ~np.isnan(imputer.statistics_), strict=True) if ok]
         flagged = [numeric[j] for j in imputer.indicator_.features_] if imputer.indicator_ is not None else []
         encoder = prep.named_transformers_["cat"]
-        one_hot = [f for f, cats in zip(categorical, encoder.categories_) for _ in cats] if categorical else []
+        one_hot = (
+            [f for f, cats in zip(categorical, encoder.categories_, strict=True) for _ in cats] if categorical else []
+        )
         return np.array([index[f] for f in (*kept, *flagged, *one_hot)], dtype=int)
 
     def contributions(self, X: pd.DataFrame, coef: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -165,7 +167,7 @@ class ConstantRate(BaseEstimator):
         self.prior = prior
         self.strength = strength
 
-    def fit(self, X: pd.DataFrame, churned: np.ndarray) -> "ConstantRate":
+    def fit(self, X: pd.DataFrame, churned: np.ndarray) -> ConstantRate:
         y = np.asarray(churned, dtype=float)
         self.rate_ = float((y.sum() + self.prior * self.strength) / (len(y) + self.strength))
         return self
@@ -185,7 +187,7 @@ class PerPopulation(BaseEstimator):
     def __init__(self, baseline: BaseEstimator):
         self.baseline = baseline
 
-    def fit(self, X: pd.DataFrame, churned: np.ndarray, active: BaseEstimator | None = None) -> "PerPopulation":
+    def fit(self, X: pd.DataFrame, churned: np.ndarray, active: BaseEstimator | None = None) -> PerPopulation:
         """Fit both parts; ``active``: the active part, already fitted on the active rows (not refitted)."""
         from sklearn.base import clone
 

@@ -14,7 +14,7 @@ class ProbabilityCalibrator(BaseEstimator):
     def __init__(self, method: str = "isotonic"):
         self.method = method
 
-    def fit(self, raw: np.ndarray, y: np.ndarray) -> "ProbabilityCalibrator":
+    def fit(self, raw: np.ndarray, y: np.ndarray) -> ProbabilityCalibrator:
         if self.method == "isotonic":
             self.model_ = IsotonicRegression(y_min=1e-4, y_max=1 - 1e-4, out_of_bounds="clip").fit(raw, y)
         elif self.method == "sigmoid":

@@ -40,7 +40,7 @@ RFM_SCORES = {"r_score": "recency_days", "f_score": "n_purchase_days", "m_score"
 class RfmScore(BaseEstimator):
     """P(churn) from the RFM quintile score (R + F + M of the feature rows) by a one-variable logistic fit."""
 
-    def fit(self, X: pd.DataFrame, churned: np.ndarray) -> "RfmScore":
+    def fit(self, X: pd.DataFrame, churned: np.ndarray) -> RfmScore:
         score = self._score(X)
         self.model_ = LogisticRegression(C=1e6, max_iter=1000).fit(score.reshape(-1, 1), churned)
         self.mean_ = X[list(RFM_SCORES)].to_numpy(float).mean(axis=0)
@@ -127,6 +127,11 @@ class CalibratedChurnModel(ClassifierMixin, BaseEstimator):
         return raw
 
     @property
+    def cols(self) -> list[str]:
+        """The feature columns the parts read (``features``, as a list)."""
+        return list(self.features or ())
+
+    @property
     def blend(self) -> dict[str, float]:
         """The parts with a weight, in ``PARTS`` order (the trees alone when no blend was chosen)."""
         found = self.weights_ or {"trees": 1.0}
@@ -138,15 +143,15 @@ class CalibratedChurnModel(ClassifierMixin, BaseEstimator):
     @property
     def inputs(self) -> list[str]:
         """The columns it reads: the features, and the RFM quintile scores where the RFM part has a weight."""
-        return [*self.features, *(list(RFM_SCORES) if self.weight("rfm") > 0 else [])]
+        return [*self.cols, *(list(RFM_SCORES) if self.weight("rfm") > 0 else [])]
 
     def tree_probability(self, X: pd.DataFrame) -> np.ndarray:
-        return self.classifier_.predict_proba(align(X, self.features, self.categories_))[:, 1]
+        return np.asarray(self.classifier_.predict_proba(align(X, self.cols, self.categories_)))[:, 1]
 
     def linear_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The linear part's per-feature log-odds contributions and base (see ``LogisticBaseline.contributions``)."""
         if self.linear_ is None:
-            return np.zeros((len(X), len(self.features or ()))), np.zeros(len(X))
+            return np.zeros((len(X), len(self.cols))), np.zeros(len(X))
         return self.linear_.contributions(X, self.linear_coef_)
 
     def part_log_odds(self, X: pd.DataFrame, names=PARTS) -> dict[str, np.ndarray]:
@@ -175,13 +180,13 @@ class CalibratedChurnModel(ClassifierMixin, BaseEstimator):
 
     def other_contributions(self, X: pd.DataFrame) -> np.ndarray:
         """The weighted contributions of the parts other than the trees, per row and feature (log-odds)."""
-        out = np.zeros((len(X), len(self.features or ())))
+        out = np.zeros((len(X), len(self.cols)))
         if (w := self.weight("linear")) > 0:
             out += w * self.linear_contributions(X)[0]
         if (w := self.weight("rfm")) > 0 and self.rfm_ is not None:
-            out += w * self.rfm_.contributions(X, self.features)
-        if (w := self.weight("bgnbd")) > 0 and "bgnbd_p_no_purchase" in self.features:
-            j = self.features.index("bgnbd_p_no_purchase")
+            out += w * self.rfm_.contributions(X, self.cols)
+        if (w := self.weight("bgnbd")) > 0 and "bgnbd_p_no_purchase" in self.cols:
+            j = self.cols.index("bgnbd_p_no_purchase")
             out[:, j] += w * (bgnbd_log_odds(X, self.bgnbd_center_) - self.bgnbd_center_)
         return out
 

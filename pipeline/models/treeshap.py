@@ -101,12 +101,12 @@ def _compile_tree(structure: dict, n_features_limit: int) -> _Tree | None:
                 by_feature.setdefault(splits[split].feature, []).append((split, left, zero))
             if len(by_feature) > n_features_limit:
                 return False
-            zero = np.array([math.prod(z for _, _, z in steps) for steps in by_feature.values()])
+            zeros = np.array([math.prod(z for _, _, z in steps) for steps in by_feature.values()])
             leaves.append(
                 _Leaf(
                     np.array(list(by_feature), dtype=np.intp),
                     tuple(tuple((s, left) for s, left, _ in steps) for steps in by_feature.values()),
-                    product_game_shapley(float(node["leaf_value"]), zero),
+                    product_game_shapley(float(node["leaf_value"]), zeros),
                 )
             )
             return True
@@ -164,10 +164,9 @@ class TreeShap:
             for leaf in tree.leaves:
                 pattern = np.zeros(len(X), dtype=np.intp)
                 for k, steps in enumerate(leaf.conditions):
-                    ok = None
+                    ok = np.ones(len(X), dtype=bool)
                     for split, went_left in steps:
-                        step = left[split] if went_left else ~left[split]
-                        ok = step if ok is None else ok & step
+                        ok &= left[split] if went_left else ~left[split]
                     pattern |= ok.astype(np.intp) << k
                 for k, feature in enumerate(leaf.features):
                     phi[feature] += leaf.table[:, k].take(pattern)

@@ -114,7 +114,7 @@ class ValueModel(BaseEstimator):
         if not weights:
             return (1 - p) * self.predict(X)
         found = self.candidates(X, p, tuple(weights))
-        return sum(w * found[name] for name, w in weights.items())
+        return np.sum([w * found[name] for name, w in weights.items()], axis=0)
 
 
 def retained_level(X: pd.DataFrame, p: np.ndarray, horizon_days: int) -> float:
@@ -158,7 +158,8 @@ def blend_weights(found: dict[str, np.ndarray], actual: np.ndarray) -> dict[str,
         rmse = float(np.sqrt(np.mean((matrix @ np.array(w) - actual) ** 2)))
         if rmse < best_rmse - 1e-9:
             best, best_rmse = w, rmse
-    return {n: float(v) for n, v in zip(names, best)}
+    assert best is not None  # the grid always holds a convex combination
+    return {n: float(v) for n, v in zip(names, best, strict=True)}
 
 
 def value_if_retained(p: np.ndarray, expected_value: np.ndarray) -> np.ndarray:

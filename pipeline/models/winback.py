@@ -77,7 +77,7 @@ class ChurnByPopulation(ClassifierMixin, BaseEstimator):
     win-back model for the others (without an ``active`` column, or without a win-back model, every row is active).
     Registered in MLflow as the churn model, so a user loading it scores as the pipeline does."""
 
-    def __init__(self, churn: CalibratedChurnModel | None = None, win_back: WinBackModel | None = None):
+    def __init__(self, churn: CalibratedChurnModel, win_back: WinBackModel | None = None):
         self.churn = churn  # fitted: this is how the pipeline serves its two fitted models together, not a learner
         self.win_back = win_back
 
@@ -99,7 +99,7 @@ class ChurnByPopulation(ClassifierMixin, BaseEstimator):
         p = np.empty(len(X))
         if active.any():
             p[active] = self.churn.calibrated(raw if raw is not None else self.churn.raw_probability(X[active]))
-        if (~active).any():
+        if (~active).any() and self.win_back is not None:  # (without one, every row is active)
             p[~active] = self.win_back.predict_proba(X[~active])[:, 1]
         return p
 

@@ -7,6 +7,7 @@ rows read = rows loaded + rows quarantined, per table.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import NamedTuple, Optional
 
@@ -121,7 +122,7 @@ def _known_customers(loaded: dict) -> pd.Index:
 def load_tables(
     data: DataConfig,
     as_of: Optional[pd.Timestamp] = None,
-    previous: Optional[dict[str, Optional[pd.DataFrame]]] = None,
+    previous: Optional[Mapping[str, object]] = None,
     read=read_source,
 ) -> Tables:
     """Read, check and load every configured table; optional tables that are not configured stay None.

@@ -106,7 +106,7 @@ def _reverse_credit_notes(frame: pd.DataFrame, usable: pd.Series, cfg: LinesConf
     return reasons
 
 
-def _latest_unreversed(candidates: list[tuple[int, int]], at: int, taken: set[int]) -> int | None:
+def _latest_unreversed(candidates: list, at: int, taken: set[int]) -> int | None:
     """The latest purchase line at or before ``at`` that no credit note has reversed yet (None if there is none)."""
     k = bisect.bisect_right(candidates, (at, np.iinfo(np.int64).max))
     while k > 0:

@@ -133,7 +133,7 @@ def read_postgres(target: str, table: str, pg: PostgresConfig, where: str) -> pd
 
     target = target.strip()
     if _QUERY.match(target):
-        query = sql.SQL(target)
+        query: sql.SQL | sql.Composed = sql.SQL(target)
     elif _TABLE_NAME.match(target):
         query = sql.SQL("SELECT * FROM {}").format(sql.Identifier(*target.split(".")))
     else:
@@ -154,7 +154,7 @@ def read_postgres(target: str, table: str, pg: PostgresConfig, where: str) -> pd
             conn.execute("SET TIME ZONE 'UTC'")
             with conn.cursor(name="churn_clv_ingest") as cur:
                 cur.execute(query)
-                columns = [d.name for d in cur.description]
+                columns = [d.name for d in cur.description or ()]
                 chunks = []
                 while rows := cur.fetchmany(pg.fetch_rows):
                     chunks.append(pd.DataFrame.from_records(rows, columns=columns, coerce_float=False))

@@ -28,7 +28,7 @@ def ensure_demo_data(cfg: Config) -> None:
     d = cfg.data.demo
     log.info("generating demo data (%s): %d customers over %.1f years", d.regime, d.n_customers, d.years)
     tables = demo.generate(d.n_customers, d.years, d.end_date, cfg.seed, d.weeks_ahead, str(d.regime))
-    demo.write(tables, Path(cfg.data.transactions).parent, wanted)
+    demo.write(tables, Path(str(cfg.data.transactions)).parent, wanted)
 
 
 MAX_PARTS = 16  # past this many parts a table's small parts are folded into one
@@ -60,7 +60,7 @@ def run_ingest(cfg: Config, catalog: Catalog, tracker=NullTracker()) -> pd.DataF
             parts[name] = table.parts
         elif isinstance(table, sources.MergedTable):
             written = [catalog.new_part(name, load, k) for k in range(len(table.touched) + 1)]
-            out.update({path: table.without_replaced(old) for path, old in zip(written, table.touched)})
+            out.update({path: table.without_replaced(old) for path, old in zip(written, table.touched, strict=False)})
             out[written[-1]] = table.write_new
             parts[name] = _folded(catalog, name, load, [*table.kept, *written], out)
         elif table is not None:

@@ -61,8 +61,8 @@ def run_promotion(cfg: Config, catalog: Catalog, tracker) -> Optional[promotion.
         candidate,
         champion,
         io.parquet_columns(catalog.scoring_features),
-        verdict.candidate_log_loss if applies else None,
-        verdict.champion_log_loss if applies else None,
+        verdict.candidate_log_loss if verdict is not None and applies else None,
+        verdict.champion_log_loss if verdict is not None and applies else None,
         cfg.model.promotion_margin,
         force=cfg.promote == "force",
     )

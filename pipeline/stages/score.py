@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Optional
 
 import pandas as pd
 
@@ -26,7 +27,7 @@ class Scored:
 
     customers: pd.DataFrame
     drivers: pd.DataFrame
-    champion: ModelBundle
+    champion: Optional[ModelBundle]  # None for a report of its own when no champion is left
 
 
 def run_score(cfg: Config, catalog: Catalog) -> Scored:
@@ -46,7 +47,7 @@ def run_score(cfg: Config, catalog: Catalog) -> Scored:
     wording = explain.Wording(
         cfg.reasons, cfg.report.currency, cfg.retention.stale_complaint_days, cfg.report.n_reasons
     )
-    if bundle.is_fallback:
+    if bundle.is_fallback or bundle.trained is None:
         scored, drivers = scoring.run_fallback(features, wording)
     elif bundle.scorer:  # the backtest found the model no better than this baseline
         log.warning("score: %s", bundle.scorer_reason)

@@ -3,6 +3,8 @@ open complaints, calibrated, and reproducible."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -83,7 +85,7 @@ def test_the_same_data_and_config_give_the_same_model(fitted_fold, demo_inputs):
 def test_more_open_complaints_never_lower_risk(fitted_fold):
     trained, test = fitted_fold  # in every part of the blend, both populations (the win-back trees are monotone too)
     p = [trained.scorer.predict_proba(test.assign(open_complaints=test["open_complaints"] + k))[:, 1] for k in range(4)]
-    for lower, higher in zip(p, p[1:]):
+    for lower, higher in itertools.pairwise(p):
         assert np.all(higher >= lower - 1e-12)
     assert np.mean(p[3] > p[0]) > 0.1  # and it does raise risk for many customers
 

@@ -75,7 +75,7 @@ def test_the_leaf_game_table_is_the_shapley_value_by_its_definition():
     for pattern in range(2**d):
         one = np.array([(pattern >> k) & 1 for k in range(d)], float)
 
-        def v(S):
+        def v(S, one=one):
             return 2.0 * np.prod([one[f] if f in S else zero[f] for f in range(d)])
 
         for j in range(d):

@@ -39,8 +39,19 @@ def _compose(*overrides: str) -> Config:
     ],
 )
 def test_the_configs_and_common_overrides_compose(overrides):
+    """Each override reaches the typed config (a value, or a group's own settings), and the rest keep defaults."""
     cfg = _compose(*overrides)
-    assert cfg.horizon_days > 0 and cfg.data.source in ("demo", "files")
+    for override in overrides:
+        key, value = override.split("=", 1)
+        if key == "data":  # a group choice: its file's settings
+            assert cfg.data.source == value
+            continue
+        found = cfg
+        for part in key.split("."):
+            found = getattr(found, part)
+        assert (None if value == "null" else value) == (None if found is None else str(found)), override
+    if not any(o.startswith("stage=") for o in overrides):
+        assert cfg.stage == "all"
 
 
 @pytest.mark.parametrize(

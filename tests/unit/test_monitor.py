@@ -41,7 +41,7 @@ def test_what_changed_names_new_entries_sharp_rises_and_why_customers_left_the_l
     ch = monitor.changes(now, before, RetentionConfig(risk_rise_points=10))
     assert ch.new["customer_id"].tolist() == ["newbie"]
     assert ch.risen["customer_id"].tolist() == ["jump"] and ch.risen["change_points"].iloc[0] == pytest.approx(15)
-    why = dict(zip(ch.left["customer_id"], ch.left["why"]))
+    why = dict(zip(ch.left["customer_id"], ch.left["why"], strict=True))
     assert why == {
         "bought": "bought again",
         "closed": "complaint closed",

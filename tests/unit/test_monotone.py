@@ -4,6 +4,8 @@ monotone method; the advanced one has known violations), and so does every part 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -47,4 +49,4 @@ def test_every_tree_is_monotone_in_open_complaints_on_data_that_tempts_it_not_to
     assert sum(_violations(t["tree_structure"], 0) for t in trees) == 0
     grid = X.sample(2000, random_state=0)
     p = [clf.predict_proba(grid.assign(open_complaints=grid["open_complaints"] + k))[:, 1] for k in range(4)]
-    assert all(np.all(b >= a - 1e-12) for a, b in zip(p, p[1:]))
+    assert all(np.all(b >= a - 1e-12) for a, b in itertools.pairwise(p))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,7 +34,7 @@ def test_a_history_too_short_for_the_horizon_trains_on_the_longest_shorter_one_w
     for fold in (p.production, *p.folds):
         end = fold.test or as_of
         assert all(c + pd.Timedelta(days=days) <= end for c in fold.train)
-        assert all(b - a == pd.Timedelta(days=7) for a, b in zip(fold.train, fold.train[1:]))
+        assert all(b - a == pd.Timedelta(days=7) for a, b in itertools.pairwise(fold.train))
     assert p.provenance["label_days"] == days
     assert plan.Plan.from_dict(p.to_dict()) == p
 
@@ -41,7 +43,7 @@ def test_a_history_long_enough_is_not_extended_and_one_too_short_for_four_weeks_
     cfg = ModelConfig()
     whole = plan.make(ts("2026-10-31"), ts("2024-01-01"), ts("2026-10-30"), 90, cfg)
     assert not whole.extended and whole.label_days == 90 and "label_days" not in whole.provenance
-    assert all(b - a == pd.Timedelta(days=28) for a, b in zip(whole.production.train, whole.production.train[1:]))
+    assert all(b - a == pd.Timedelta(days=28) for a, b in itertools.pairwise(whole.production.train))
     assert len(whole.production.train) == cfg.n_train_cutoffs and len(whole.folds) == cfg.n_backtest_folds
     tiny = plan.make(ts("2026-10-31"), ts("2026-08-15"), ts("2026-10-30"), 90, cfg)
     assert tiny.production is None and not tiny.extended and "too short to train" in tiny.fallback_reason
