@@ -161,6 +161,15 @@ class ListSize(StrEnum):
 
 
 @dataclass
+class EffectsConfig:
+    """When a kind of contact's save rate is measured on past lists' hold-outs instead of assumed (pipeline.effects)."""
+
+    min_contacted: int = 200  # contacted customers an action needs on past lists before its measured rate is used
+    min_held_out: int = 30  # ... and held-out customers it would have been used on
+    prior_sd: float = 0.10  # how far a configured save rate may be off (the prior's sd); measured rates shrink to it
+
+
+@dataclass
 class RetentionConfig:
     """Who goes on the weekly save list, who goes to the win-back group, and how a list is judged afterwards."""
 
@@ -172,6 +181,7 @@ class RetentionConfig:
     holdout_share: float = 0.05  # share of the save list held out (not contacted, not in at_risk.csv) to measure saves
     stale_complaint_days: int = 90  # a complaint open longer is flagged as a data warning, not offered as a reason
     risk_rise_points: float = 10.0  # week over week: a rise of at least this many probability points is reported
+    effects: EffectsConfig = field(default_factory=EffectsConfig)
 
 
 @dataclass

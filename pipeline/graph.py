@@ -61,14 +61,14 @@ GRAPH: tuple[Step, ...] = (
     Step(
         "score",
         "risk, value and exact reasons for every customer of as_of, with the champion (or a backfill's candidate)",
-        ("plan", "scoring_features", "champion", "candidate", "verdict", "configs"),
+        ("plan", "scoring_features", "champion", "candidate", "verdict", "effects", "configs"),
         ("customers", "drivers"),
     ),
     Step(
         "report",
-        "the save list, the win-back list, the workbook, the report and the model card of the week",
+        "the week's lists, workbook, report and model card; what each kind of contact saved on past lists",
         ("plan", "tables", "customers", "drivers", "metrics", "latest_fold", "champion", "configs"),
-        ("at_risk", "at_risk_xlsx", "win_back", "report", "model_card", "plot"),
+        ("at_risk", "at_risk_xlsx", "win_back", "report", "model_card", "plot", "effects"),
     ),
 )
 

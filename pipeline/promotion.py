@@ -67,6 +67,12 @@ def settled_without_backtest(
     return None
 
 
+def needs_comparison(candidate: ModelBundle, champion: Optional[ModelBundle], scoring_columns: list[str]) -> bool:
+    """Whether promotion will compare the two on a backtest (the rules above do not settle it), so evaluate must
+    backtest the champion's recipe on the same folds."""
+    return settled_without_backtest(candidate, champion, scoring_columns) is None
+
+
 def decide(
     candidate: ModelBundle,
     champion: Optional[ModelBundle],

@@ -9,11 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
-from typing import Optional, cast
+from typing import cast
 
 from omegaconf import OmegaConf
 
-from pipeline.bundle import ModelBundle
 from pipeline.config import Config, ModelConfig
 
 
@@ -43,11 +42,3 @@ def model_config(saved: dict) -> ModelConfig:
     """A ModelConfig from a recipe's saved model settings."""
     base = OmegaConf.structured(ModelConfig)
     return cast(ModelConfig, OmegaConf.to_object(OmegaConf.merge(base, saved)))
-
-
-def needs_comparison(candidate: ModelBundle, champion: Optional[ModelBundle], scoring_columns: list[str]) -> bool:
-    """Whether the two must be compared on a backtest: both trained models, of different recipes, and the champion
-    still able to score this data (otherwise promotion settles it by its rules alone)."""
-    if champion is None or candidate.is_fallback or champion.is_fallback:
-        return False
-    return set(champion.features) <= set(scoring_columns) and champion.recipe != candidate.recipe

@@ -42,10 +42,14 @@ def above_typical(scored: pd.DataFrame) -> np.ndarray:
     return np.isnan(reference) | (scored["churn_probability"].to_numpy(dtype=float) > reference)
 
 
-def saveable_value(scored: pd.DataFrame, reasons: ReasonsConfig) -> np.ndarray:
-    """Value at risk x the suggested action's save rate - its cost (the expected gain of one contact)."""
+def saveable_value(
+    scored: pd.DataFrame, reasons: ReasonsConfig, save_rates: dict[str, float] | None = None
+) -> np.ndarray:
+    """Value at risk x the suggested action's save rate - its cost (the expected gain of one contact). The rate is
+    the measured one where ``save_rates`` has it, else the configured one."""
     actions = reasons.actions
-    rate = scored["action"].map({k: a.save_rate for k, a in actions.items()}).fillna(0.0).to_numpy(dtype=float)
+    rates = {k: a.save_rate for k, a in actions.items()} | (save_rates or {})
+    rate = scored["action"].map(rates).fillna(0.0).to_numpy(dtype=float)
     cost = scored["action"].map({k: a.cost for k, a in actions.items()}).fillna(0.0).to_numpy(dtype=float)
     return scored["value_at_risk"].to_numpy(dtype=float) * rate - cost
 
@@ -75,11 +79,13 @@ def assign(
     top_n: int,
     seed: int,
     optimal_share: float | None = None,
+    save_rates: dict[str, float] | None = None,
 ) -> pd.DataFrame:
-    """The scored customers with their risk band, group, saveable value, list rank, hold-out flag and action."""
+    """The scored customers with their risk band, group, saveable value, list rank, hold-out flag and action.
+    ``save_rates``: each action's save rate where past lists measured it (``pipeline.effects``), else the config's."""
     as_of = pd.Timestamp(scored["as_of"].iloc[0]) if len(scored) else pd.Timestamp(0)
     winback = outside_active_base(scored)
-    saveable = saveable_value(scored, reasons)
+    saveable = saveable_value(scored, reasons, save_rates)
     worth = (saveable > 0) & ~winback & (above_typical(scored) if cfg.above_typical_only else True)
     order = np.lexsort((scored["customer_id"].to_numpy(dtype=str), -scored["value_at_risk"].to_numpy(), -saveable))
     ranked = order[worth[order]]

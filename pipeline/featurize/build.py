@@ -23,6 +23,7 @@ from pipeline.featurize.transactions import (
     rfm,
     season_activity,
 )
+from pipeline.infra.tables import FEATURE_TABLES
 
 KEYS = ["customer_id", "cutoff"]
 CATEGORICAL = ["region", "acquisition_channel"]
@@ -84,9 +85,7 @@ def build(
     """
     con = engine.connect(cfg.engine, threads, cfg.spark_master)
     tables = {
-        name: engine.load(con, name, frame)
-        for name in ("transactions", "complaints", "customers", "surveys")
-        if (frame := getattr(inputs, name)) is not None
+        name: engine.load(con, name, frame) for name in FEATURE_TABLES if (frame := getattr(inputs, name)) is not None
     }
     # One cutoff at a time: memory stays at one pass over the events (joining every event to every cutoff at once grows
     # with events x cutoffs), and each cutoff's features, BG/NBD fit and quintiles depend on its customers only.

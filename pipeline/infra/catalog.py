@@ -206,6 +206,17 @@ class Catalog(TableStore, WeekPublisher):
         return self.models / "promotions.jsonl"
 
     @property
+    def effects(self) -> Path:
+        return self.models / "action_effects.json"
+
+    def read_effects(self) -> Optional[list[dict]]:
+        """Each action's effect as the last report measured it (``pipeline.effects``); None before any."""
+        return json.loads(self.effects.read_text(encoding="utf-8")) if self.effects.exists() else None
+
+    def write_effects(self, found: list[dict]) -> Path:
+        return io.write_text(json.dumps(found, indent=1, default=float), self.effects)
+
+    @property
     def verdict(self) -> Path:
         return self.evaluation / "verdict.json"
 

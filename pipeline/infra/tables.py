@@ -19,6 +19,7 @@ from pipeline.errors import PipelineError
 from pipeline.infra import io
 
 TABLES = ("transactions", "complaints", "customers", "surveys", "contacts")
+FEATURE_TABLES = TABLES[:4]  # what the features read (the contacts are the report's)
 
 
 class MissingArtefact(PipelineError, ValueError):

@@ -9,7 +9,7 @@ from typing import Optional
 
 import pandas as pd
 
-from pipeline import backtest, registry
+from pipeline import backtest, promotion, registry
 from pipeline.bundle import Verdict
 from pipeline.config import Config
 from pipeline.featurize.build import excluded
@@ -116,7 +116,7 @@ def _champion_recipe_log_loss(cfg: Config, catalog: Catalog, the_plan: Plan, lab
     if candidate.as_of != the_plan.as_of.isoformat():  # promotion will not consider a stale candidate
         return None
     columns = io.parquet_columns(catalog.scoring_features)
-    if not registry.needs_comparison(candidate, champion, columns):
+    if not promotion.needs_comparison(candidate, champion, columns):
         return None
     saved = champion.recipe
     kept = [c for c in labelled.columns if c not in excluded(labelled.columns, saved["features"].get("exclude", []))]

@@ -9,7 +9,7 @@ from typing import Optional
 
 import pandas as pd
 
-from pipeline import backtest, labels, monitor, plan, population, scoring, views
+from pipeline import backtest, effects, labels, monitor, plan, population, scoring, views
 from pipeline.config import Config
 from pipeline.featurize import engine
 from pipeline.infra import io, threads
@@ -27,6 +27,7 @@ PAST_LIST_COLUMNS = [
     "on_list",
     "holdout",
     "saveable_value",
+    "action",
 ]
 
 
@@ -45,7 +46,10 @@ def run_report(
     currency = cfg.report.currency
     previous = previous_week(published, as_of)
     changes = monitor.changes(customers, previous, cfg.retention) if previous is not None else None
-    past = past_lists(cfg, published, as_of)
+    past, listed = past_lists(cfg, published, as_of)
+    measured = action_effects(cfg, listed)
+    if not [w for w in published.published_weeks() if w > as_of]:  # a backfill leaves the newer measurement alone
+        published.write_effects([e.to_dict() for e in measured])  # next week's list ranks by these rates
     labels_of = driver_labels(cfg)
     health = check_health(cfg, catalog, the_plan, customers, champion, labels_of)
     newest = the_plan.last_transaction
@@ -81,6 +85,10 @@ def run_report(
             win_back=win_back,
             changes=changes,
             past=past,
+            effects=[
+                effects.sentence(e, cfg.reasons.actions[e.action].label) for e in measured if e.contacted or e.held_out
+            ],
+            contact_log=catalog.table_files("contacts") != [] or published.table_files("contacts") != [],
             health=health,
             driver_labels=labels_of,
             context={
@@ -140,36 +148,74 @@ def previous_drivers(published: Catalog, previous: Optional[pd.DataFrame]) -> Op
     return io.read_parquet(path).drop(columns="customer_id") if path.exists() else None
 
 
-def past_lists(cfg: Config, published: Catalog, as_of: pd.Timestamp) -> pd.DataFrame:
-    """How every earlier list whose horizon has passed by as_of turned out (one row per list, newest first)."""
+def past_lists(cfg: Config, published: Catalog, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """How every earlier list whose horizon has passed by as_of turned out (one row per list, newest first), and
+    its listed customers one by one (``action``, ``holdout``, ``contacted``, ``churned``: for ``pipeline.effects``)."""
     horizon = pd.Timedelta(days=cfg.horizon_days + cfg.model.label_gap_days)
     weeks = [w for w in published.published_weeks() if w + horizon <= as_of]
     frames = []
     for week in weeks:
         frame = io.read_parquet(published.customers(week))
         if "on_list" in frame:
-            frames.append(frame[PAST_LIST_COLUMNS])
+            frames.append(frame[[c for c in PAST_LIST_COLUMNS if c in frame]])
     if not frames:
-        return pd.DataFrame()
+        return pd.DataFrame(), pd.DataFrame()
     population = pd.concat(frames, ignore_index=True)
     con = engine.connect(threads=threads.count())
     tx = interim_tables(con, published)["transactions"]
     outcome = labels.outcomes_on(
         con, tx, population.rename(columns={"as_of": "cutoff"}), cfg.horizon_days, cfg.model.label_gap_days
     )
-    contacts = (
-        published.read_table("contacts", ["customer_id", "contacted_at"])
-        if "contacts" in published.existing_tables()
-        else None
-    )
-    rows = []
+    contacts = published.read_table("contacts") if "contacts" in published.existing_tables() else None
+    rows, listed = [], []
     for week, part in population.groupby("as_of", sort=True):
         reached = None
         if contacts is not None:  # contacted in the list's horizon, by the team's own record
             when = contacts["contacted_at"]
             reached = contacts[(when >= week) & (when < week + horizon)]
-        rows.append(monitor.list_outcome(part, outcome.loc[part.index, "churned"], reached))
-    return pd.DataFrame(rows).sort_values("as_of", ascending=False).reset_index(drop=True)
+        churned = outcome.loc[part.index, "churned"]
+        rows.append(monitor.list_outcome(part, churned, reached))
+        listed.append(contacted_outcomes(part.assign(churned=churned.to_numpy()), reached, cfg))
+    table = pd.DataFrame(rows).sort_values("as_of", ascending=False).reset_index(drop=True)
+    return table, pd.concat(listed, ignore_index=True)
+
+
+def contacted_outcomes(part: pd.DataFrame, reached: Optional[pd.DataFrame], cfg: Config) -> pd.DataFrame:
+    """One past list's listed customers: the action used on them (the contact log's, by key or label; else the
+    suggested one), whether they were held out, contacted, and left. Without a contact log every listed customer not
+    held out counts as contacted with the suggested action (the report says so)."""
+    listed = part[part["on_list"].astype(bool)]
+    action = listed["action"].astype(str) if "action" in listed else pd.Series("none", index=listed.index)
+    contacted = ~listed["holdout"].astype(bool)
+    if reached is not None:
+        ids = listed["customer_id"].astype(str)
+        contacted = ids.isin(reached["customer_id"].astype(str)) & contacted
+        if "action" in reached:
+            by_label = {a.label.lower(): k for k, a in cfg.reasons.actions.items()}
+            logged = reached.assign(customer_id=reached["customer_id"].astype(str)).drop_duplicates("customer_id")
+            code = (
+                logged["action"].astype(str).map(lambda a: a if a in cfg.reasons.actions else by_label.get(a.lower()))
+            )
+            used = ids.map(dict(zip(logged["customer_id"], code, strict=True)))
+            action = used.where(used.notna(), action)
+    return pd.DataFrame(
+        {
+            "action": action,
+            "holdout": listed["holdout"].astype(bool),
+            "contacted": contacted,
+            "churned": listed["churned"],
+        }
+    )
+
+
+def action_effects(cfg: Config, listed: pd.DataFrame) -> list[effects.Effect]:
+    """Each kind of contact's effect on the past lists' customers (``pipeline.effects``)."""
+    priors = {k: a.save_rate for k, a in cfg.reasons.actions.items()}
+    if listed.empty:
+        return effects.measure(
+            pd.DataFrame(columns=["action", "holdout", "contacted", "churned"]), priors, cfg.retention.effects
+        )
+    return effects.measure(listed, priors, cfg.retention.effects)
 
 
 def driver_labels(cfg: Config) -> dict[str, str]:

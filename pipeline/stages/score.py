@@ -9,7 +9,7 @@ from typing import Optional
 
 import pandas as pd
 
-from pipeline import economics, explain, registry, scoring, targeting
+from pipeline import economics, effects, explain, registry, scoring, targeting
 from pipeline.bundle import ModelBundle, settled
 from pipeline.config import Config, ListSize, as_of_date
 from pipeline.errors import StaleArtefact
@@ -64,6 +64,7 @@ def run_score(cfg: Config, catalog: Catalog) -> Scored:
         cfg.report.top_n,
         cfg.seed,
         optimal_share(cfg, catalog),
+        measured_rates(cfg, catalog),
     )
     groups = scored["group"].value_counts()
     log.info(
@@ -122,6 +123,12 @@ def check_plan(cfg: Config, catalog: Catalog, the_plan: Plan) -> None:
             f"the features were built for as_of {the_plan.as_of:%Y-%m-%d}, this run asks for {wanted:%Y-%m-%d}. "
             f"{rebuild} (with as_of={wanted:%Y-%m-%d})"
         )
+
+
+def measured_rates(cfg: Config, catalog: Catalog) -> dict[str, float]:
+    """Each action's save rate as the last report measured it on past lists (the configured ones until then)."""
+    priors = {k: a.save_rate for k, a in cfg.reasons.actions.items()}
+    return effects.rates_in_use(catalog.read_effects(), priors)
 
 
 def scoring_model(catalog: Catalog, the_plan: Plan) -> ModelBundle:

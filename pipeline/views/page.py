@@ -8,6 +8,7 @@ loyalty stage, in probability points and plain words. The data scientists' metri
 from __future__ import annotations
 
 import base64
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -37,6 +38,8 @@ class PageInputs:
     health: monitor.Health
     driver_labels: dict[str, str]
     context: dict
+    effects: list[str] = dataclasses.field(default_factory=list)  # what each kind of contact saved (pipeline.effects)
+    contact_log: bool = False  # whether the team's contact log says who was contacted
 
 
 def _money(value: float, currency: str) -> str:
@@ -122,6 +125,8 @@ def render(inputs: PageInputs) -> str:
         n_win_back=len(inputs.win_back),
         changes=_changes_view(changes) if changes is not None else None,
         past=_past_view(inputs.past, inputs.context["currency"]),
+        effects=inputs.effects,
+        contact_log=inputs.contact_log,
         drivers=tables,
         chart=base64.b64encode(chart).decode() if chart else None,
         **{"reference_risk": None, "active_rule": None, **inputs.context},

@@ -65,17 +65,16 @@ def test_another_recipe_must_beat_the_champions_backtest_by_the_margin():
 
 def test_evaluate_compares_backtests_exactly_when_the_rules_do_not_settle_it():
     fallback = _bundle("bgnbd", kind=BGNBD, features=())
-    pairs = [
-        (_bundle("v2"), None),
-        (_bundle("v2"), _bundle("v1")),
-        (_bundle("v2", n_train_cutoffs=3), _bundle("v1")),
-        (_bundle("v2", n_train_cutoffs=3), _bundle("v1", features=("a", "gone"))),
-        (fallback, _bundle("v1")),
-        (_bundle("v2"), fallback),
+    pairs = [  # (candidate, champion, compared on a backtest?)
+        (_bundle("v2"), None, False),  # no champion
+        (_bundle("v2"), _bundle("v1"), False),  # the same recipe, newer data
+        (_bundle("v2", n_train_cutoffs=3), _bundle("v1"), True),  # another recipe: only a backtest can tell
+        (_bundle("v2", n_train_cutoffs=3), _bundle("v1", features=("a", "gone")), False),  # the champion cannot score
+        (fallback, _bundle("v1"), False),
+        (_bundle("v2"), fallback, False),
     ]
-    for candidate, champion in pairs:
-        settled = promotion.settled_without_backtest(candidate, champion, ["a", "b"])
-        assert registry.needs_comparison(candidate, champion, ["a", "b"]) == (settled is None)
+    for candidate, champion, compared in pairs:
+        assert promotion.needs_comparison(candidate, champion, ["a", "b"]) is compared, (candidate, champion)
 
 
 def test_a_champion_that_cannot_score_this_data_is_replaced():

@@ -1,0 +1,80 @@
+"""Measured action effects (pipeline.effects): on hand-made randomised samples with a known effect."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import effects
+from pipeline.config import EffectsConfig
+
+
+def _sample(rng, n: int, held_share: float, churn_held: float, churn_contacted: float, action="reminder"):
+    held = rng.random(n) < held_share
+    churned = np.where(held, rng.random(n) < churn_held, rng.random(n) < churn_contacted)
+    return pd.DataFrame({"action": action, "holdout": held, "contacted": ~held, "churned": churned.astype(int)})
+
+
+def test_a_known_effect_is_found_and_its_interval_covers_it_nine_times_in_ten():
+    rng = np.random.default_rng(0)
+    covered, inside_rate = 0, 0
+    for _ in range(400):
+        rows = _sample(rng, 800, 0.1, churn_held=0.50, churn_contacted=0.40)
+        (e,) = effects.measure(rows, {"reminder": 0.1}, EffectsConfig())
+        covered += e.points_low <= 10.0 <= e.points_high
+        inside_rate += e.save_low <= 0.2 <= e.save_high  # 1 - 0.40 / 0.50
+    assert 0.85 <= covered / 400 <= 0.96 and 0.85 <= inside_rate / 400 <= 0.96
+    big = _sample(np.random.default_rng(1), 200_000, 0.2, 0.50, 0.40)
+    (e,) = effects.measure(big, {"reminder": 0.1}, EffectsConfig())
+    assert e.points == pytest.approx(10, abs=0.7) and e.save_rate == pytest.approx(0.2, abs=0.015)
+    assert e.measured and e.used == pytest.approx(0.2, abs=0.02)  # thousands of customers: the evidence decides
+
+
+def test_thin_evidence_keeps_the_assumed_rate_and_says_so():
+    rows = _sample(np.random.default_rng(2), 150, 0.1, 0.5, 0.2)
+    (e,) = effects.measure(rows, {"reminder": 0.1}, EffectsConfig(min_contacted=200, min_held_out=30))
+    assert not e.measured and e.used == 0.1 and e.contacted < 200
+    assert "too few customers yet to trust, the list keeps the assumed 10%" in effects.sentence(e, "Reminder")
+    assert effects.rates_in_use([e.to_dict()], {"reminder": 0.1, "none": 0.0}) == {"reminder": 0.1, "none": 0.0}
+
+
+def test_a_measured_rate_is_shrunk_towards_the_prior_by_the_precisions():
+    assert effects.shrink(0.3, se=0.05, prior=0.1, prior_sd=0.05) == pytest.approx(0.2)
+    assert effects.shrink(0.3, se=0.001, prior=0.1, prior_sd=0.1) == pytest.approx(0.3, abs=1e-3)
+    rows = _sample(np.random.default_rng(3), 3000, 0.1, 0.5, 0.35)
+    (e,) = effects.measure(rows, {"reminder": 0.05}, EffectsConfig())
+    assert e.measured and 0.05 < e.used < e.save_rate  # between the prior and the evidence
+    assert effects.rates_in_use([e.to_dict()], {"reminder": 0.05})["reminder"] == e.used
+
+
+def test_an_action_never_compared_keeps_its_prior_and_no_contact_is_not_judged():
+    rows = _sample(np.random.default_rng(4), 500, 0.1, 0.5, 0.4)
+    found = effects.measure(rows, {"reminder": 0.1, "complaint_call": 0.3, "none": 0.0}, EffectsConfig())
+    assert [e.action for e in found] == ["reminder", "complaint_call"]
+    call = found[1]
+    assert call.contacted == 0 and not call.measured and call.used == 0.3
+    assert effects.sentence(call, "Complaint call").startswith("Complaint call: no comparison yet")
+
+
+def test_past_list_customers_take_the_contact_logs_action_and_only_logged_contacts_count():
+    from pipeline.config import load_reasons
+    from pipeline.stages.report import contacted_outcomes
+
+    class Cfg:  # the two settings contacted_outcomes reads
+        reasons = load_reasons()
+
+    part = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e"],
+            "on_list": [True, True, True, True, False],
+            "holdout": [False, False, False, True, False],
+            "action": ["reminder", "reminder", "complaint_call", "reminder", "reminder"],
+            "churned": [0, 1, 0, 1, 1],
+        }
+    )
+    log = pd.DataFrame({"customer_id": ["a", "c"], "action": ["Resolve the complaint, then call", "unknown words"]})
+    out = contacted_outcomes(part, log, Cfg())
+    assert out["action"].tolist() == ["complaint_call", "reminder", "complaint_call", "reminder"]  # e: not listed
+    assert out["contacted"].tolist() == [True, False, True, False]  # b was not in the log; d was held out
+    assert contacted_outcomes(part, None, Cfg())["contacted"].tolist() == [True, True, True, False]
