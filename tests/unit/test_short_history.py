@@ -132,6 +132,28 @@ def test_the_value_blend_is_convex_and_finds_the_forecast_that_is_right():
     assert halves == {"low": 0.5, "high": 0.5} and sum(halves.values()) == pytest.approx(1.0)
 
 
+def test_a_thin_fold_keeps_the_plainest_forecast_unless_the_evidence_is_clear():
+    """The one-standard-error rule: a fitted forecast a little better on a few long-tailed rows does not displace
+    the plain average; clearly better on many rows, it does."""
+    rng = np.random.default_rng(1)
+
+    def fold(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        truth = rng.gamma(0.5, 200.0, n)
+        actual = rng.poisson(truth / 20) * 20.0  # a few large spenders decide the squared error
+        return truth, actual, truth * rng.lognormal(0, 0.6, n)
+
+    kept, lucky = 0, 0
+    for _ in range(100):  # a fitted forecast that is the plain one with random wobbles: better on half the folds
+        truth, actual, plain = fold(60)
+        wobbly = plain * rng.lognormal(0, 0.1, 60)
+        kept += blend_weights({"two_part": wobbly, "daily_spend": plain}, actual)["daily_spend"] == 1.0
+        lucky += np.mean((wobbly - actual) ** 2) < np.mean((plain - actual) ** 2)
+    assert 30 <= lucky <= 70 and kept >= 75  # the least RMSE alone would leave the plain forecast about half the time
+    truth, actual, plain = fold(200_000)
+    better = truth + (plain - truth) * 0.5  # half the error: clearly better on many rows
+    assert blend_weights({"two_part": better, "daily_spend": plain}, actual) == {"two_part": 1.0, "daily_spend": 0.0}
+
+
 def test_top_decile_capture_is_the_share_of_spend_of_the_forecasts_top_tenth():
     actual = np.array([0.0] * 18 + [50.0, 50.0])
     assert backtest.top_decile_capture(actual, actual) == 1.0
