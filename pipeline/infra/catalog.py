@@ -214,7 +214,9 @@ class Catalog(TableStore, WeekPublisher):
         return json.loads(self.effects.read_text(encoding="utf-8")) if self.effects.exists() else None
 
     def write_effects(self, found: list[dict]) -> Path:
-        return io.write_text(json.dumps(found, indent=1, default=float), self.effects)
+        """Written as strict JSON: a figure that could not be measured is null, not NaN."""
+        clean = [{k: None if isinstance(v, float) and v != v else v for k, v in e.items()} for e in found]
+        return io.write_text(json.dumps(clean, indent=1, default=float, allow_nan=False), self.effects)
 
     @property
     def verdict(self) -> Path:

@@ -78,3 +78,17 @@ def test_past_list_customers_take_the_contact_logs_action_and_only_logged_contac
     assert out["action"].tolist() == ["complaint_call", "reminder", "complaint_call", "reminder"]  # e: not listed
     assert out["contacted"].tolist() == [True, False, True, False]  # b was not in the log; d was held out
     assert contacted_outcomes(part, None, Cfg())["contacted"].tolist() == [True, True, True, False]
+
+
+def test_the_rates_in_use_are_kept_as_strict_json(tmp_path):
+    import json
+
+    from pipeline.infra.catalog import Catalog
+
+    catalog = Catalog(*(tmp_path / k for k in ("raw", "interim", "quarantine", "scored", "models", "mlruns")))
+    catalog.models.mkdir()
+    thin = effects.measure(_sample(np.random.default_rng(5), 40, 0.0, 0.5, 0.4), {"reminder": 0.1}, EffectsConfig())
+    catalog.write_effects([e.to_dict() for e in thin])
+    saved = json.loads(catalog.effects.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+    assert saved[0]["points"] is None and catalog.read_effects() == saved
+    assert effects.rates_in_use(saved, {"reminder": 0.1}) == {"reminder": 0.1}
