@@ -156,10 +156,6 @@ class Catalog(TableStore, WeekPublisher):
             raise MissingArtefact(f"no features at {self.features}: run stage=features first (or stage=all)")
         return Plan.from_dict(json.loads(self.plan.read_text()))
 
-    @property
-    def tables(self) -> Path:
-        return self.interim / "tables"
-
     # ------------------------------------------------------------------ training and evaluation
     @property
     def explain(self) -> Path:

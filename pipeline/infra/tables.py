@@ -43,8 +43,13 @@ class TableStore:
         legacy = {name: [f"../../{name}.parquet"] for name in TABLES if (self.interim / f"{name}.parquet").exists()}
         return {"load": 0, "tables": legacy}
 
+    @property
+    def tables(self) -> Path:
+        """Where the validated tables' parts live, one folder per table."""
+        return self.interim / "tables"
+
     def table_dir(self, name: str) -> Path:
-        return self.interim / "tables" / name
+        return self.tables / name
 
     def new_part(self, name: str, load: int, k: int = 0) -> Path:
         """A part file written by load number ``load`` (part names are never reused, so no reader sees one change)."""

@@ -196,6 +196,12 @@ def contacted_outcomes(part: pd.DataFrame, reached: Optional[pd.DataFrame], cfg:
             code = (
                 logged["action"].astype(str).map(lambda a: a if a in cfg.reasons.actions else by_label.get(a.lower()))
             )
+            if unknown := sorted(set(logged.loc[code.isna().to_numpy(), "action"].astype(str))):
+                log.warning(
+                    "report: the contact log names actions that are neither a key nor a label of configs/reasons "
+                    "(%s): those contacts count under the list's suggested action",
+                    ", ".join(unknown[:5]),
+                )
             used = ids.map(dict(zip(logged["customer_id"], code, strict=True)))
             action = used.where(used.notna(), action)
     return pd.DataFrame(

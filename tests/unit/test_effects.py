@@ -57,7 +57,7 @@ def test_an_action_never_compared_keeps_its_prior_and_no_contact_is_not_judged()
     assert effects.sentence(call, "Complaint call").startswith("Complaint call: no comparison yet")
 
 
-def test_past_list_customers_take_the_contact_logs_action_and_only_logged_contacts_count():
+def test_past_list_customers_take_the_contact_logs_action_and_only_logged_contacts_count(caplog):
     from pipeline.config import load_reasons
     from pipeline.stages.report import contacted_outcomes
 
@@ -75,6 +75,7 @@ def test_past_list_customers_take_the_contact_logs_action_and_only_logged_contac
     )
     log = pd.DataFrame({"customer_id": ["a", "c"], "action": ["Resolve the complaint, then call", "unknown words"]})
     out = contacted_outcomes(part, log, Cfg())
+    assert "neither a key nor a label of configs/reasons (unknown words)" in caplog.text
     assert out["action"].tolist() == ["complaint_call", "reminder", "complaint_call", "reminder"]  # e: not listed
     assert out["contacted"].tolist() == [True, False, True, False]  # b was not in the log; d was held out
     assert contacted_outcomes(part, None, Cfg())["contacted"].tolist() == [True, True, True, False]
