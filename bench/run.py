@@ -263,7 +263,7 @@ def run_size(n: int, repeats: int, weekly_only: bool) -> dict:
         print("  scoring with the champion of the 1,000,000-customer training run", flush=True)
     else:
         extra = ["tracking.enabled=false", "model.n_backtest_folds=0"] if weekly_only else []
-        for stage in ("features", "train", "evaluate"):
+        for stage in ("features", "train", "evaluate", "promote"):  # the stages of stage=all before score
             m = measure(pipeline_cmd(work, "stage=" + stage, as_of, *extra), work / "logs" / f"{stage}.log")
             training[stage] = (m.seconds, m.peak_bytes)
             print(f"  training run, {stage}: {m.seconds:.0f} s, peak {m.peak_bytes / GB:.1f} GB", flush=True)
