@@ -27,6 +27,7 @@ import pandas as pd
 from pipeline.config import EffectsConfig
 
 Z90 = 1.6448536269514722  # the normal quantile of a two-sided 90 % interval
+OUTCOME_COLUMNS = ("action", "holdout", "contacted", "churned")  # one row per listed customer of a past list
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,7 @@ def past_lists(cfg: Config, published: Catalog, as_of: pd.Timestamp) -> tuple[pd
         if "on_list" in frame:
             frames.append(frame[[c for c in PAST_LIST_COLUMNS if c in frame]])
     if not frames:
-        return pd.DataFrame(), pd.DataFrame()
+        return pd.DataFrame(), pd.DataFrame(columns=list(effects.OUTCOME_COLUMNS))
     population = pd.concat(frames, ignore_index=True)
     con = engine.connect(threads=threads.count())
     tx = interim_tables(con, published)["transactions"]
@@ -217,10 +217,6 @@ def contacted_outcomes(part: pd.DataFrame, reached: Optional[pd.DataFrame], cfg:
 def action_effects(cfg: Config, listed: pd.DataFrame) -> list[effects.Effect]:
     """Each kind of contact's effect on the past lists' customers (``pipeline.effects``)."""
     priors = {k: a.save_rate for k, a in cfg.reasons.actions.items()}
-    if listed.empty:
-        return effects.measure(
-            pd.DataFrame(columns=["action", "holdout", "contacted", "churned"]), priors, cfg.retention.effects
-        )
     return effects.measure(listed, priors, cfg.retention.effects)
 
 
