@@ -161,6 +161,16 @@ class ListSize(StrEnum):
 
 
 @dataclass
+class UpliftConfig:
+    """The uplift model learned from past lists (pipeline.uplift): when it is fitted and tested."""
+
+    enabled: bool = True  # fit it when past lists allow; the list uses it only when it wins out of time
+    min_rows: int = 100  # contacted customers an action needs (and held-out customers the hold-out needs) to be learned
+    fold_days: int = 28  # the out-of-time test blocks: lists of this many days, each judged by a model fitted before
+    max_shift_auc: float = 0.75  # past lists' customers this distinguishable from this week's candidates: not used
+
+
+@dataclass
 class EffectsConfig:
     """When a kind of contact's save rate is measured on past lists' hold-outs instead of assumed (pipeline.effects)."""
 
@@ -179,9 +189,11 @@ class RetentionConfig:
     above_typical_only: bool = True  # the save list holds only customers at more risk than a typical active one
     min_saveable: float = 0.0  # list_size=threshold: the least expected saving that earns a contact
     holdout_share: float = 0.05  # share of the save list held out (not contacted, not in at_risk.csv) to measure saves
+    explore_share: float = 0.10  # share of the contacted customers given an action drawn at random (recorded)
     stale_complaint_days: int = 90  # a complaint open longer is flagged as a data warning, not offered as a reason
     risk_rise_points: float = 10.0  # week over week: a rise of at least this many probability points is reported
     effects: EffectsConfig = field(default_factory=EffectsConfig)
+    uplift: UpliftConfig = field(default_factory=UpliftConfig)
 
 
 @dataclass

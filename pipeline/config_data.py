@@ -70,7 +70,21 @@ class ContactColumns:
     customer_id: str = "customer_id"
     contacted_at: str = "contacted_at"
     action: Optional[str] = "action"
+    channel: Optional[str] = "channel"
     outcome: Optional[str] = "outcome"
+
+
+@dataclass
+class ListColumns:
+    """The team's earlier save lists, from this tool or any other: who was listed when, with which action, and who
+    was held out at random (for what contacting saves, and the uplift model)."""
+
+    customer_id: str = "customer_id"
+    list_date: str = "list_date"
+    holdout: str = "holdout"
+    action: Optional[str] = "action"
+    explored: Optional[str] = "explored"
+    rank: Optional[str] = "rank"
 
 
 @dataclass
@@ -80,6 +94,7 @@ class ColumnMaps:
     customers: CustomerColumns = field(default_factory=CustomerColumns)
     surveys: SurveyColumns = field(default_factory=SurveyColumns)
     contacts: ContactColumns = field(default_factory=ContactColumns)
+    lists: ListColumns = field(default_factory=ListColumns)
 
 
 @dataclass
@@ -134,6 +149,7 @@ class DemoConfig:
     years: float = 3.0  # years of history before end_date
     end_date: str = "2026-10-31"  # the demo's "today": the default as_of of a demo run
     weeks_ahead: int = 4  # weeks of data after end_date, loaded by weekly runs with a later as_of (make score AS_OF=)
+    past_lists: int = 52  # weeks before end_date in which the demo's team sent lists and contacted them (mixed regime)
 
 
 @dataclass
@@ -153,6 +169,7 @@ class DataConfig:
     customers: Optional[str] = None  # optional: attributes and signup dates
     surveys: Optional[str] = None  # optional: NPS answers
     contacts: Optional[str] = None  # optional: the team's contacts, to show what contacting changed
+    lists: Optional[str] = None  # optional: the team's earlier lists with their hold-outs (see docs/weekly.md)
     columns: ColumnMaps = field(default_factory=ColumnMaps)
     csv: CsvOptions = field(default_factory=CsvOptions)
     lines: LinesConfig = field(default_factory=LinesConfig)

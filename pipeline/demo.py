@@ -20,6 +20,8 @@ The generative story (simulated week by week for every customer):
 * **Fading engagement.** Now and then a customer starts to lose interest: their purchase rate decays week by week.
 * **Going quiet.** Some customers pause for 6-26 weeks and then come back (not churn - it makes labels noisy,
   as in real data).
+* **The team's past lists.** With ``past_lists``, the year before today carries a retention team's weekly lists,
+  their random hold-outs and contacts, and the contacts' effects on who keeps buying (``pipeline.demo_lists``).
 * **Dropout.** Every active week a customer may leave for good.  The weekly hazard is a baseline multiplied by
   ``exp`` of: open complaints, a slowly resolved complaint in the last half year, a detractor NPS answer, the end of
   a welcome discount for a price-sensitive customer, fading engagement, and being a one-time buyer; loyalty-programme
@@ -43,7 +45,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.demo_tables import BRANDS, CATEGORIES, complaint_table, empty, transaction_lines
+from pipeline import demo_lists, demo_tables
+from pipeline.demo_tables import BRANDS, CATEGORIES
 from pipeline.infra import io
 
 REGIONS = np.array(["north", "south", "east", "west"])
@@ -55,7 +58,9 @@ RETAIL_COHORT_WEEKS = 12  # the retail regime's customers all make their first p
 HAZARD_WEIGHTS = np.array([1.1, 0.9, 0.9, 1.2, 2.8, 0.8])
 BASE_HAZARD = 0.0045
 WELCOME_DISCOUNT_WEEKS = 12
-TABLES = ("customers", "transactions", "complaints", "surveys")  # what the demo writes (it has no contacts table)
+TABLES = ("customers", "transactions", "complaints", "surveys", "lists", "contacts")  # what the demo can write
+LIST_COLUMNS = ["customer_id", "list_date", "rank", "action", "explored", "holdout"]
+CONTACT_COLUMNS = ["customer_id", "contacted_at", "action", "channel", "outcome"]
 RETAIL_TABLES = ("transactions",)  # what the retail regime writes
 
 
@@ -68,6 +73,10 @@ class DemoTables:
     complaints: pd.DataFrame
     surveys: pd.DataFrame
     truth: pd.DataFrame
+    lists: pd.DataFrame | None = None  # the team's past lists (``past_lists`` weeks; None without)
+    contacts: pd.DataFrame | None = None  # the team's contact log of those lists
+    action_truth: pd.DataFrame | None = None  # customer_id, action, true_save_probability at end_date
+    list_truth: pd.DataFrame | None = None  # list_date, customer_id, action, true_effect of the past lists' rows
 
 
 @dataclass
@@ -85,6 +94,9 @@ class _State:
     last_slow_week: np.ndarray
     last_nps: np.ndarray
     drop_after_purchase: np.ndarray  # chance that a purchase occasion is the customer's last (retail regime; else 0)
+    last_week: np.ndarray  # the week of the last purchase occasion (-1: none yet)
+    protected_until: np.ndarray  # a saving contact keeps the customer from dropping out until this week
+    forced_week: np.ndarray  # a saving contact brings a purchase in this week (-1: none)
     regime: str = "mixed"
 
 
@@ -164,9 +176,11 @@ def _simulate_week(
     # purchase occasions
     lam = cust["_rate_per_week"].to_numpy() * s.engagement * _season(day) * awake
     k = rng.poisson(lam)
+    k = np.where(live & (s.forced_week == week), np.maximum(k, 1), k)  # a saving contact's purchase
     retail = s.regime == "retail"
     if retail:  # the cohort: everyone's first purchase falls in their signup week
         k = np.where(live & (cust["_signup_week"].to_numpy() == week), np.maximum(k, 1), k)
+    s.last_week = np.where(k > 0, week, s.last_week)
     who = np.repeat(np.arange(n), k)
     if len(who):
         occ_day = day + pd.to_timedelta(
@@ -198,7 +212,7 @@ def _simulate_week(
                 resolutions.setdefault(int(w), []).append(np.array([c, d]))
     # resolutions due this week
     for c, d in resolutions.pop(week, []):
-        s.open_complaints[int(c)] -= 1
+        s.open_complaints[int(c)] = max(s.open_complaints[int(c)] - 1, 0)  # a contact may have settled it already
         if d > 14:
             s.last_slow_week[int(c)] = week
     # surveys
@@ -226,7 +240,7 @@ def _simulate_week(
     terms = _hazard_terms(s, week, cust, welcome_end)
     member_factor = np.where(cust["loyalty_member"].to_numpy(), 0.7, 1.0)
     hazard = np.minimum(BASE_HAZARD * member_factor * np.exp(terms @ HAZARD_WEIGHTS), 0.9)
-    leaves = live & (s.n_occasions > 0) & (rng.random(n) < hazard)
+    leaves = live & (s.n_occasions > 0) & (rng.random(n) < hazard) & (s.protected_until <= week)
     if leaves.any():
         contrib = terms[leaves] * HAZARD_WEIGHTS
         s.driver[leaves] = np.where(contrib.max(axis=1) > 0, np.array(DRIVERS)[contrib.argmax(axis=1)], "baseline")
@@ -246,11 +260,14 @@ def generate(
     seed: int = 42,
     weeks_ahead: int = 0,
     regime: str = "mixed",
+    past_lists: int = 0,
 ) -> DemoTables:
     """Simulate ``n_customers`` over ``years`` ending at ``end_date`` (exclusive), reproducibly from ``seed``.
 
     ``weeks_ahead`` more weeks follow ``end_date``: the demo's "next weeks", which weekly runs with a later as_of load
     as if they had just arrived. ``regime``: "mixed" (the default story) or "retail" (see the module docstring).
+    ``past_lists``: weeks before ``end_date`` in which the demo's team sent a save list and contacted it (the mixed
+    regime; see ``pipeline.demo_lists``); the true effect of every action at ``end_date`` is then in the truth.
     """
     if regime not in REGIMES:
         raise ValueError(f"regime={regime!r} is not one of {', '.join(REGIMES)}")
@@ -274,14 +291,44 @@ def generate(
         last_slow_week=np.full(n, -10_000),
         last_nps=np.full(n, -1),
         drop_after_purchase=rng.beta(1.0, 2.0, n) if retail else np.zeros(n),
+        last_week=np.full(n, -1),
+        protected_until=np.zeros(n, int),
+        forced_week=np.full(n, -1),
         regime=regime,
     )
     welcome_end = cust["_signup_week"].to_numpy() + WELCOME_DISCOUNT_WEEKS
     out: dict[str, list] = {"occasions": [], "complaints": [], "surveys": []}
     resolutions: dict[int, list[np.ndarray]] = {}
-    for week in range(n_weeks + weeks_ahead):
-        _simulate_week(rng, state, week, start + pd.Timedelta(weeks=week), cust, welcome_end, resolutions, out)
-    tables = _assemble(rng, cust, state, out, start, end)
+    team = demo_lists.PastLists.start(np.random.default_rng([seed, 26]), n) if past_lists and not retail else None
+    chance = _forward(seed, start, cust, welcome_end, resolutions)
+    action_truth = None
+    for week in range(n_weeks + weeks_ahead + 1):
+        day = start + pd.Timedelta(weeks=week)
+        if team is not None and n_weeks - past_lists <= week < n_weeks:
+            demo_lists.contact(team, state, week, day, cust, chance)
+        if team is not None and week == n_weeks:  # today: every action's true effect on every customer
+            bought = (cust["_signup_week"].to_numpy() <= week) & (state.n_occasions > 0)
+            now = demo_lists.seen(state, week, cust)
+            action_truth = demo_lists.true_effects(
+                cust["customer_id"].to_numpy(), now, team.noise, chance(state, week), bought
+            )
+        if week < n_weeks + weeks_ahead:
+            _simulate_week(rng, state, week, day, cust, welcome_end, resolutions, out)
+    tables = DemoTables(**demo_tables.assemble(rng, cust, state, out, start, end))
+    if team is not None:
+        ids = cust["customer_id"].to_numpy()
+        lists = pd.concat(team.lists, ignore_index=True)
+        contacts = pd.concat(team.contacts, ignore_index=True)
+        effects = pd.concat(team.effects, ignore_index=True)
+        tables = dataclasses.replace(
+            tables,
+            lists=lists.assign(customer_id=ids[lists.pop("cust")])[LIST_COLUMNS],
+            contacts=contacts.assign(
+                customer_id=ids[contacts.pop("cust")], contacted_at=contacts["contacted_at"].dt.floor("s")
+            )[CONTACT_COLUMNS],
+            action_truth=action_truth,
+            list_truth=effects.assign(customer_id=ids[effects.pop("cust")]),
+        )
     if retail:  # a transaction log alone, as retailers' exports are
         return dataclasses.replace(
             tables,
@@ -292,71 +339,33 @@ def generate(
     return tables
 
 
-def _assemble(
-    rng: np.random.Generator,
-    cust: pd.DataFrame,
-    s: _State,
-    out: dict[str, list],
-    start: pd.Timestamp,
-    end: pd.Timestamp,
-) -> DemoTables:
-    """Turn simulation output into the public tables (string IDs, no latent columns) and the truth."""
-    ids = cust["customer_id"].to_numpy()
-    tx = transaction_lines(rng, pd.concat(out["occasions"], ignore_index=True), cust)
-    tx = tx[tx["timestamp"] < end].sort_values(["timestamp", "cust"], kind="stable").reset_index(drop=True)
-    tx = tx.assign(
-        transaction_id=[f"T{i:08d}" for i in range(len(tx))],
-        customer_id=ids[tx["cust"]],
-        timestamp=tx["timestamp"].dt.floor("s"),
-    )
-    raw_complaints = out["complaints"] or [
-        empty(cust=int, opened_at="datetime64[ns]", res_days=float, severity=int)  # the retail regime has none
-    ]
-    complaints = complaint_table(rng, pd.concat(raw_complaints, ignore_index=True))
-    complaints = (
-        complaints[complaints["opened_at"] < end].sort_values("opened_at", kind="stable").reset_index(drop=True)
-    )
-    complaints = complaints.assign(
-        complaint_id=[f"K{i:07d}" for i in range(len(complaints))],
-        customer_id=ids[complaints["cust"]],
-        opened_at=complaints["opened_at"].dt.floor("s"),
-        resolved_at=complaints["resolved_at"].where(complaints["resolved_at"] < end),
-    )
-    surveys = pd.concat(out["surveys"] or [empty(cust=int, answered_at="datetime64[ns]", score=int)], ignore_index=True)
-    surveys = surveys[surveys["answered_at"] < end].sort_values("answered_at", kind="stable")
-    surveys = surveys.assign(customer_id=ids[surveys["cust"]], answered_at=surveys["answered_at"].dt.floor("s"))
-    churned = s.churned_week >= 0
-    truth = pd.DataFrame(
-        {
-            "customer_id": ids,
-            "dropout_at": pd.Series(
-                start + pd.to_timedelta(np.where(churned, s.churned_week + 1, 0) * 7, unit="D")
-            ).where(churned),
-            "driver": np.where(churned, s.driver, ""),
-            "rate_per_week": cust["_rate_per_week"],
-            "mean_spend": cust["_mean_spend"],
-            "price_sensitive": cust["_price_sensitive"],
-            "ever_faded": s.fading,
-        }
-    )
-    public_customers = cust.loc[:, ~cust.columns.str.startswith("_")]
-    return DemoTables(
-        customers=public_customers,
-        transactions=tx[["transaction_id", "customer_id", "timestamp", "amount", "category", "brand", "discount"]],
-        complaints=complaints[
-            ["complaint_id", "customer_id", "opened_at", "resolved_at", "category", "severity", "satisfaction"]
-        ],
-        surveys=surveys[["customer_id", "answered_at", "score"]].reset_index(drop=True),
-        truth=truth,
-    )
+def _forward(seed: int, start: pd.Timestamp, cust: pd.DataFrame, welcome_end: np.ndarray, resolutions: dict):
+    """``chance(state, week, who)``: the chance of buying in the next 13 weeks without a contact, by running the
+    story forward on copies of the customers ``who`` (their own random numbers: the demo's story is unchanged)."""
+    rng = np.random.default_rng([seed, 2026])
+    sink: dict[str, list] = {"occasions": [], "complaints": [], "surveys": []}
+
+    def step(state, w, many, ends, pending) -> None:
+        _simulate_week(rng, state, w, start + pd.Timedelta(weeks=w), many, ends, pending, sink)
+        for frames in sink.values():
+            frames.clear()
+
+    def chance(state, week: int, who: np.ndarray | None = None) -> np.ndarray:
+        return demo_lists.chance_of_buying(state, step, cust, welcome_end, resolutions, week, who)
+
+    return chance
 
 
 def write(tables: DemoTables, out_dir: Path, names: tuple[str, ...] = TABLES) -> dict[str, Path]:
     """Write the public tables ``names`` as CSV and the truth as Parquet under ``out_dir``; return the table paths."""
-    paths = {name: out_dir / f"{name}.csv" for name in names}
+    paths = {name: out_dir / f"{name}.csv" for name in names if getattr(tables, name) is not None}
     for name, path in paths.items():
         io.write_csv(getattr(tables, name), path)
     io.write_parquet(tables.truth, out_dir / "_truth" / "truth.parquet")
+    if tables.action_truth is not None:
+        io.write_parquet(tables.action_truth, out_dir / "_truth" / "action_effects.parquet")
+    if tables.list_truth is not None:
+        io.write_parquet(tables.list_truth, out_dir / "_truth" / "past_list_effects.parquet")
     return paths
 
 

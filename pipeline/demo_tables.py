@@ -69,3 +69,62 @@ def complaint_table(rng: np.random.Generator, raw: pd.DataFrame) -> pd.DataFrame
 def empty(**dtypes) -> pd.DataFrame:
     """A frame with no rows and these columns' types."""
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
+
+
+def assemble(
+    rng: np.random.Generator,
+    cust: pd.DataFrame,
+    s,
+    out: dict[str, list],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> dict:
+    """Turn simulation output into the public tables (string IDs, no latent columns) and the truth."""
+    ids = cust["customer_id"].to_numpy()
+    tx = transaction_lines(rng, pd.concat(out["occasions"], ignore_index=True), cust)
+    tx = tx[tx["timestamp"] < end].sort_values(["timestamp", "cust"], kind="stable").reset_index(drop=True)
+    tx = tx.assign(
+        transaction_id=[f"T{i:08d}" for i in range(len(tx))],
+        customer_id=ids[tx["cust"]],
+        timestamp=tx["timestamp"].dt.floor("s"),
+    )
+    raw_complaints = out["complaints"] or [
+        empty(cust=int, opened_at="datetime64[ns]", res_days=float, severity=int)  # the retail regime has none
+    ]
+    complaints = complaint_table(rng, pd.concat(raw_complaints, ignore_index=True))
+    complaints = (
+        complaints[complaints["opened_at"] < end].sort_values("opened_at", kind="stable").reset_index(drop=True)
+    )
+    complaints = complaints.assign(
+        complaint_id=[f"K{i:07d}" for i in range(len(complaints))],
+        customer_id=ids[complaints["cust"]],
+        opened_at=complaints["opened_at"].dt.floor("s"),
+        resolved_at=complaints["resolved_at"].where(complaints["resolved_at"] < end),
+    )
+    surveys = pd.concat(out["surveys"] or [empty(cust=int, answered_at="datetime64[ns]", score=int)], ignore_index=True)
+    surveys = surveys[surveys["answered_at"] < end].sort_values("answered_at", kind="stable")
+    surveys = surveys.assign(customer_id=ids[surveys["cust"]], answered_at=surveys["answered_at"].dt.floor("s"))
+    churned = s.churned_week >= 0
+    truth = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "dropout_at": pd.Series(
+                start + pd.to_timedelta(np.where(churned, s.churned_week + 1, 0) * 7, unit="D")
+            ).where(churned),
+            "driver": np.where(churned, s.driver, ""),
+            "rate_per_week": cust["_rate_per_week"],
+            "mean_spend": cust["_mean_spend"],
+            "price_sensitive": cust["_price_sensitive"],
+            "ever_faded": s.fading,
+        }
+    )
+    public_customers = cust.loc[:, ~cust.columns.str.startswith("_")]
+    return dict(
+        customers=public_customers,
+        transactions=tx[["transaction_id", "customer_id", "timestamp", "amount", "category", "brand", "discount"]],
+        complaints=complaints[
+            ["complaint_id", "customer_id", "opened_at", "resolved_at", "category", "severity", "satisfaction"]
+        ],
+        surveys=surveys[["customer_id", "answered_at", "score"]].reset_index(drop=True),
+        truth=truth,
+    )

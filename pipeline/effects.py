@@ -11,6 +11,13 @@ groups differ only by the contact.
 * The save rate the ranking uses (``value at risk x save rate``) is the share of would-be leavers a contact keeps:
   1 - churn(contacted) / churn(held out), with a 90 % interval on the log risk ratio (Katz, on counts with 0.5
   added).
+* **Adjusted for who happened to be held out.** Where the rows carry ``prognosis`` (each customer's chance of buying
+  again without a contact, from a model of the held-out customers, cross-fitted so no customer's own outcome is in
+  theirs: ``stages.uplift``), the effect is the difference of the two groups' outcomes *minus their prognoses*: a
+  hold-out that happened to draw customers more likely to stay no longer hides part of the effect, and the
+  interval narrows by as much as the prognosis explains. The random assignment keeps it unbiased whatever the
+  prognosis model's quality. The interval is then the normal one on the residuals, and the save rate is the
+  adjusted effect over the held-out churn.
 * While evidence is thin the configured rate stays in use. Once an action has ``min_contacted`` contacted and
   ``min_held_out`` held-out customers, the rate used is the measured one shrunk towards the configured prior by
   their precisions (a normal prior of sd ``prior_sd`` around the configured rate): an estimate a few lists old moves
@@ -62,6 +69,20 @@ def points_interval(x_c: int, n_c: int, x_h: int, n_h: int) -> tuple[float, floa
     return 100 * raw, 100 * (diff - Z90 * se), 100 * (diff + Z90 * se)
 
 
+def adjusted_points(contacted: pd.DataFrame, held: pd.DataFrame) -> tuple[float, float, float] | None:
+    """The effect in points adjusted by the prognosis (see the module's notes) and its 90 % interval; None when the
+    rows carry no prognosis."""
+    if "prognosis" not in contacted or contacted["prognosis"].isna().any() or held["prognosis"].isna().any():
+        return None
+    if len(contacted) < 2 or len(held) < 2:
+        return None
+    res_c = (1 - contacted["churned"].to_numpy(dtype=float)) - contacted["prognosis"].to_numpy(dtype=float)
+    res_h = (1 - held["churned"].to_numpy(dtype=float)) - held["prognosis"].to_numpy(dtype=float)
+    diff = res_c.mean() - res_h.mean()
+    se = np.sqrt(res_c.var(ddof=1) / len(res_c) + res_h.var(ddof=1) / len(res_h))
+    return 100 * diff, 100 * (diff - Z90 * se), 100 * (diff + Z90 * se)
+
+
 def save_rate_interval(x_c: int, n_c: int, x_h: int, n_h: int) -> tuple[float, float, float, float]:
     """1 - risk ratio (contacted / held out), its 90 % interval, and the standard error of the log risk ratio."""
     a, b = x_c + 0.5, x_h + 0.5
@@ -89,12 +110,19 @@ def measure(outcomes: pd.DataFrame, priors: dict[str, float], cfg: EffectsConfig
             churn = (_rate(x_c, n_c), _rate(x_h, n_h))
             out.append(Effect(action, n_c, n_h, *churn, nan, nan, nan, nan, nan, nan, prior, prior, False))
             continue
-        points, low, high = points_interval(x_c, n_c, x_h, n_h)
-        rate, s_low, s_high, se_log = save_rate_interval(x_c, n_c, x_h, n_h)
+        adjusted = adjusted_points(contacted, held)
+        if adjusted is None:
+            points, low, high = points_interval(x_c, n_c, x_h, n_h)
+            rate, s_low, s_high, se_log = save_rate_interval(x_c, n_c, x_h, n_h)
+            se = se_log * max(1 - rate, 1e-6)  # the delta method: the rate's own standard error
+        else:
+            points, low, high = adjusted
+            churn_h = max(x_h / n_h, 1e-6)
+            rate, s_low, s_high = points / 100 / churn_h, low / 100 / churn_h, high / 100 / churn_h
+            se = (high - low) / 200 / Z90 / churn_h
         measured = n_c >= cfg.min_contacted and n_h >= cfg.min_held_out
         used = prior
         if measured:
-            se = se_log * max(1 - rate, 1e-6)  # the delta method: the rate's own standard error
             used = float(np.clip(shrink(rate, se, prior, cfg.prior_sd), 0.0, 1.0))
         out.append(
             Effect(

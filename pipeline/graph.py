@@ -59,22 +59,39 @@ GRAPH: tuple[Step, ...] = (
         ("champion", "promotions"),
     ),
     Step(
+        "uplift",
+        "measures what each kind of contact saved on past lists; learns who a contact helps, with which action, and "
+        "tests that out of time",
+        ("plan", "tables", "customers", "configs"),
+        ("uplift_model", "uplift_backtest", "effects"),
+    ),
+    Step(
         "score",
         "risk, value and exact reasons for every customer of as_of, with the champion (or a backfill's candidate)",
-        ("plan", "scoring_features", "champion", "candidate", "verdict", "effects", "configs"),
+        (
+            "plan",
+            "scoring_features",
+            "champion",
+            "candidate",
+            "verdict",
+            "effects",
+            "uplift_model",
+            "uplift_backtest",
+            "configs",
+        ),
         ("customers", "drivers"),
     ),
     Step(
         "report",
-        "the week's lists, workbook, report and model card; what each kind of contact saved on past lists",
-        ("plan", "tables", "customers", "drivers", "metrics", "latest_fold", "champion", "configs"),
-        ("at_risk", "at_risk_xlsx", "win_back", "report", "model_card", "plot", "effects"),
+        "the week's lists, workbook, report and model card",
+        ("plan", "tables", "customers", "drivers", "metrics", "latest_fold", "champion", "uplift_backtest", "configs"),
+        ("at_risk", "at_risk_xlsx", "win_back", "report", "model_card", "plot"),
     ),
 )
 
 STAGE_NAMES = tuple(step.name for step in GRAPH)
 TRAINING_RUN = STAGE_NAMES  # stage=all
-WEEKLY_RUN = ("ingest", "features", "score", "report")  # stage=weekly: this week's list, no retraining
+WEEKLY_RUN = ("ingest", "features", "uplift", "score", "report")  # stage=weekly: this week's list, no retraining
 OTHER_CHOICES = ("all", "weekly", "tune")  # stage= values that are runs, not stages (tune: a hyperparameter search)
 
 

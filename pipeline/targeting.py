@@ -63,13 +63,35 @@ def list_count(eligible: int, saveable: np.ndarray, cfg: RetentionConfig, top_n:
     return min(eligible, top_n)
 
 
+def seeded_draw(customer_ids: pd.Series, as_of: pd.Timestamp, seed: int, salt: str = "") -> np.ndarray:
+    """One uniform number per customer, fixed by the seed, the week and ``salt`` (a re-run draws the same)."""
+    key = f"{seed:08d}{as_of:%Y%m%d}{salt}"[-16:].rjust(16, "0")
+    return pd.util.hash_array(customer_ids.astype(str).to_numpy(dtype=object), hash_key=key) / np.float64(2**64)
+
+
 def held_out(customer_ids: pd.Series, as_of: pd.Timestamp, share: float, seed: int) -> np.ndarray:
     """A seeded random share of the listed customers, drawn afresh each week, that is not contacted."""
     if share <= 0 or not len(customer_ids):
         return np.zeros(len(customer_ids), dtype=bool)
-    key = f"{seed:08d}{as_of:%Y%m%d}"[-16:]
-    u = pd.util.hash_array(customer_ids.astype(str).to_numpy(dtype=object), hash_key=key) / np.float64(2**64)
-    return u < share
+    return seeded_draw(customer_ids, as_of, seed) < share
+
+
+def expected_gains(
+    scored: pd.DataFrame, reasons: ReasonsConfig, save_rates: dict[str, float] | None, uplift: pd.DataFrame | None
+) -> pd.DataFrame:
+    """Every customer's expected gain of every action (one column each): uplift x value if retained - cost where the
+    uplift model learned the action, else value at risk x its save rate - cost."""
+    actions = {k: a for k, a in reasons.actions.items() if k != "none"}
+    rates = {k: a.save_rate for k, a in actions.items()} | (save_rates or {})
+    at_risk = scored["value_at_risk"].to_numpy(dtype=float)
+    value = scored["value_if_retained"].to_numpy(dtype=float) if "value_if_retained" in scored else at_risk
+    out = {}
+    for key, action in actions.items():
+        if uplift is not None and key in uplift:
+            out[key] = uplift[key].to_numpy(dtype=float) * value - action.cost
+        else:
+            out[key] = at_risk * rates[key] - action.cost
+    return pd.DataFrame(out, index=scored.index)
 
 
 def assign(
@@ -80,12 +102,23 @@ def assign(
     seed: int,
     optimal_share: float | None = None,
     save_rates: dict[str, float] | None = None,
+    uplift: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The scored customers with their risk band, group, saveable value, list rank, hold-out flag and action.
-    ``save_rates``: each action's save rate where past lists measured it (``pipeline.effects``), else the config's."""
+    ``save_rates``: each action's save rate where past lists measured it (``pipeline.effects``), else the config's.
+    ``uplift``: per customer, the uplift of each action the uplift model learned, when it won its out-of-time test:
+    the list then ranks by the largest expected gain over those actions and suggests that action."""
     as_of = pd.Timestamp(scored["as_of"].iloc[0]) if len(scored) else pd.Timestamp(0)
     winback = outside_active_base(scored)
-    saveable = saveable_value(scored, reasons, save_rates)
+    reason_action = scored["action"].to_numpy(dtype=object)
+    gains = expected_gains(scored, reasons, save_rates, uplift)
+    if uplift is not None and uplift.shape[1]:
+        learned = gains[[a for a in uplift.columns if a in gains]]
+        chosen = np.asarray(learned.columns, dtype=object)[learned.to_numpy().argmax(axis=1)]
+        saveable = learned.to_numpy().max(axis=1)
+    else:
+        chosen = reason_action
+        saveable = saveable_value(scored, reasons, save_rates)
     worth = (saveable > 0) & ~winback & (above_typical(scored) if cfg.above_typical_only else True)
     order = np.lexsort((scored["customer_id"].to_numpy(dtype=str), -scored["value_at_risk"].to_numpy(), -saveable))
     ranked = order[worth[order]]
@@ -97,7 +130,8 @@ def assign(
     contacted = listed[~holdout[listed]]
     list_rank = np.full(len(scored), np.nan)
     list_rank[contacted] = np.arange(1, len(contacted) + 1)
-    action = np.where(worth | winback, scored["action"].to_numpy(dtype=object), "none")
+    action = np.where(worth | winback, np.where(winback, reason_action, chosen), "none").astype(object)
+    explored, explore_cost = explore(scored, listed, holdout, action, gains, saveable, cfg.explore_share, as_of, seed)
     labels = {k: a.label for k, a in reasons.actions.items()}
     return scored.assign(
         risk_band=risk_band(scored["churn_probability"], cfg),
@@ -106,10 +140,44 @@ def assign(
         on_list=on_list,
         holdout=holdout,
         list_rank=list_rank,
+        reason_action=reason_action,
         action=action,
+        explored=explored,
+        explore_cost=explore_cost,
+        ranked_by="uplift" if uplift is not None and uplift.shape[1] else "value at risk",
         suggested_action=[labels.get(a, a) for a in action],
         data_warning=stale_complaint_warning(scored, cfg),
     )
+
+
+def explore(
+    scored: pd.DataFrame,
+    listed: np.ndarray,
+    holdout: np.ndarray,
+    action: np.ndarray,
+    gains: pd.DataFrame,
+    saveable: np.ndarray,
+    share: float,
+    as_of: pd.Timestamp,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random ``share`` of the contacted customers gets an action drawn at random from every action the
+    team has (``action`` is changed in place): so each action's effect stays measurable whatever the ranking
+    prefers. Returns who was explored and, per customer, the expected gain given up (the ranking's - the drawn
+    action's)."""
+    explored = np.zeros(len(scored), dtype=bool)
+    cost = np.zeros(len(scored))
+    contacted = listed[~holdout[listed]]
+    if share <= 0 or not len(contacted) or not gains.shape[1]:
+        return explored, cost
+    ids = scored["customer_id"].iloc[contacted]
+    picked = contacted[seeded_draw(ids, as_of, seed, "explore") < share]
+    choice = np.floor(seeded_draw(scored["customer_id"].iloc[picked], as_of, seed, "action") * gains.shape[1])
+    drawn = np.asarray(gains.columns, dtype=object)[choice.astype(int)]
+    cost[picked] = saveable[picked] - gains.to_numpy()[picked, choice.astype(int)]
+    action[picked] = drawn
+    explored[picked] = True
+    return explored, cost
 
 
 def stale_complaint_warning(scored: pd.DataFrame, cfg: RetentionConfig) -> np.ndarray:

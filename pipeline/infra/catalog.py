@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import pandas as pd
 
@@ -200,6 +200,28 @@ class Catalog(TableStore, WeekPublisher):
     @property
     def promotions(self) -> Path:
         return self.models / "promotions.jsonl"
+
+    def uplift_model(self, as_of: pd.Timestamp) -> Path:
+        """The uplift model learnt for as_of's list (one per week: a backfill never replaces a later week's)."""
+        return self.models / "uplift" / f"{as_of:%Y-%m-%d}" / "uplift.joblib"
+
+    def uplift_backtest(self, as_of: pd.Timestamp) -> Path:
+        """Its out-of-time test and the effects measured for that week (``stages.uplift``)."""
+        return self.models / "uplift" / f"{as_of:%Y-%m-%d}" / "uplift.json"
+
+    def read_uplift_summary(self, as_of: pd.Timestamp) -> Optional[dict]:
+        """The uplift model's out-of-time test for as_of; None when the stage has not run for it."""
+        path = self.uplift_backtest(as_of)
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+    def read_uplift(self, as_of: pd.Timestamp) -> tuple[Optional[dict], Any]:
+        """The uplift backtest summary and the model for as_of (None, None before any)."""
+        summary = self.read_uplift_summary(as_of)
+        if summary is None or not self.uplift_model(as_of).exists():
+            return summary, None
+        import joblib
+
+        return summary, joblib.load(self.uplift_model(as_of))
 
     @property
     def effects(self) -> Path:

@@ -18,8 +18,8 @@ import pandas as pd
 from pipeline.errors import PipelineError
 from pipeline.infra import io
 
-TABLES = ("transactions", "complaints", "customers", "surveys", "contacts")
-FEATURE_TABLES = TABLES[:4]  # what the features read (the contacts are the report's)
+TABLES = ("transactions", "complaints", "customers", "surveys", "contacts", "lists")
+FEATURE_TABLES = TABLES[:4]  # what the features read (the contacts and past lists are the report's and uplift's)
 
 
 class MissingArtefact(PipelineError, ValueError):

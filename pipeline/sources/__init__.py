@@ -44,6 +44,7 @@ class Tables:
     summary: pd.DataFrame
     quarantine: dict[str, pd.DataFrame]
     contacts: Optional[pd.DataFrame] = None
+    lists: Optional[pd.DataFrame] = None
 
 
 class TableLoad(NamedTuple):
@@ -139,7 +140,7 @@ def load_tables(
     loaded: dict[str, Optional[pd.DataFrame]] = {}
     quarantine: dict[str, pd.DataFrame] = {}
     rows = []
-    for name in ("transactions", "customers", "complaints", "surveys", "contacts"):
+    for name in ("transactions", "customers", "complaints", "surveys", "contacts", "lists"):
         source = getattr(data, name)
         if source is None:
             loaded[name] = previous.get(name)
@@ -192,4 +193,5 @@ def load_tables(
         summary,
         quarantine,
         loaded["contacts"],
+        loaded["lists"],
     )

@@ -114,10 +114,34 @@ SPECS = {
 
 SPECS["contacts"] = TableSpec(
     "contacts",
-    {"customer_id": "id", "contacted_at": "timestamp", "action": "category", "outcome": "category"},
+    {
+        "customer_id": "id",
+        "contacted_at": "timestamp",
+        "action": "category",
+        "channel": "category",
+        "outcome": "category",
+    },
     ("customer_id", "contacted_at"),
     None,
     "contacted_at",
+    known_customers_only=True,
+)
+
+
+SPECS["lists"] = TableSpec(
+    "lists",
+    {
+        "customer_id": "id",
+        "list_date": "timestamp",
+        "holdout": "bool",
+        "action": "category",
+        "explored": "bool",
+        "rank": "int",
+    },
+    ("customer_id", "list_date", "holdout"),
+    None,
+    "list_date",
+    checks={"rank": (pa.Check.ge(1, error="rank must be 1 or more"),)},
     known_customers_only=True,
 )
 

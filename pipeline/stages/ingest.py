@@ -27,7 +27,7 @@ def ensure_demo_data(cfg: Config) -> None:
         return
     d = cfg.data.demo
     log.info("generating demo data (%s): %d customers over %.1f years", d.regime, d.n_customers, d.years)
-    tables = demo.generate(d.n_customers, d.years, d.end_date, cfg.seed, d.weeks_ahead, str(d.regime))
+    tables = demo.generate(d.n_customers, d.years, d.end_date, cfg.seed, d.weeks_ahead, str(d.regime), d.past_lists)
     demo.write(tables, Path(str(cfg.data.transactions)).parent, wanted)
 
 

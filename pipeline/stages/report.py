@@ -9,7 +9,7 @@ from typing import Optional
 
 import pandas as pd
 
-from pipeline import backtest, effects, labels, monitor, plan, population, scoring, views
+from pipeline import backtest, effects, history, labels, monitor, plan, population, scoring, views
 from pipeline.config import Config
 from pipeline.featurize import engine
 from pipeline.infra import io, threads
@@ -47,9 +47,8 @@ def run_report(
     previous = previous_week(published, as_of)
     changes = monitor.changes(customers, previous, cfg.retention) if previous is not None else None
     past, listed = past_lists(cfg, published, as_of)
-    measured = action_effects(cfg, listed)
-    if not [w for w in published.published_weeks() if w > as_of]:  # a backfill leaves the newer measurement alone
-        published.write_effects([e.to_dict() for e in measured])  # next week's list ranks by these rates
+    found = published.read_uplift_summary(as_of) or {}
+    measured = [effects.Effect(**e) for e in found.get("effects") or []] or action_effects(cfg, listed)
     labels_of = driver_labels(cfg)
     health = check_health(cfg, catalog, the_plan, customers, champion, labels_of)
     newest = the_plan.last_transaction
@@ -89,6 +88,7 @@ def run_report(
                 effects.sentence(e, cfg.reasons.actions[e.action].label) for e in measured if e.contacted or e.held_out
             ],
             contact_log=catalog.table_files("contacts") != [] or published.table_files("contacts") != [],
+            uplift=found or None,
             health=health,
             driver_labels=labels_of,
             context={
@@ -149,69 +149,39 @@ def previous_drivers(published: Catalog, previous: Optional[pd.DataFrame]) -> Op
 
 
 def past_lists(cfg: Config, published: Catalog, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """How every earlier list whose horizon has passed by as_of turned out (one row per list, newest first), and
-    its listed customers one by one (``action``, ``holdout``, ``contacted``, ``churned``: for ``pipeline.effects``)."""
-    horizon = pd.Timedelta(days=cfg.horizon_days + cfg.model.label_gap_days)
-    weeks = [w for w in published.published_weeks() if w + horizon <= as_of]
-    frames = []
-    for week in weeks:
-        frame = io.read_parquet(published.customers(week))
-        if "on_list" in frame:
-            frames.append(frame[[c for c in PAST_LIST_COLUMNS if c in frame]])
-    if not frames:
-        return pd.DataFrame(), pd.DataFrame(columns=list(effects.OUTCOME_COLUMNS))
-    population = pd.concat(frames, ignore_index=True)
+    """How every earlier list of this tool whose horizon has passed by as_of turned out (one row per list, newest
+    first), and the listed customers of every past list (this tool's and the ``lists`` table's) one by one, with the
+    action used, hold-out, contact and outcome (``pipeline.history``: for ``pipeline.effects``)."""
     con = engine.connect(threads=threads.count())
-    tx = interim_tables(con, published)["transactions"]
+    tables = interim_tables(con, published) if published.existing_tables() else {}
+    rows = history.listed(published, cfg, as_of)
+    listed = history.with_outcomes(rows, published, tables, cfg, con) if len(rows) else rows
+    if not len(listed):
+        listed = pd.DataFrame(columns=list(effects.OUTCOME_COLUMNS))
+    horizon = history.horizon(cfg)
+    weeks = [w for w in published.published_weeks() if w + horizon <= as_of]
+    frames = [io.read_parquet(published.customers(w)) for w in weeks]
+    frames = [f[[c for c in PAST_LIST_COLUMNS if c in f]] for f in frames if "on_list" in f]
+    if not frames:
+        return pd.DataFrame(), listed
+    population = pd.concat(frames, ignore_index=True)
     outcome = labels.outcomes_on(
-        con, tx, population.rename(columns={"as_of": "cutoff"}), cfg.horizon_days, cfg.model.label_gap_days
+        con,
+        tables["transactions"],
+        population.rename(columns={"as_of": "cutoff"}),
+        cfg.horizon_days,
+        cfg.model.label_gap_days,
     )
     contacts = published.read_table("contacts") if "contacts" in published.existing_tables() else None
-    rows, listed = [], []
+    rows_out = []
     for week, part in population.groupby("as_of", sort=True):
         reached = None
         if contacts is not None:  # contacted in the list's horizon, by the team's own record
             when = contacts["contacted_at"]
             reached = contacts[(when >= week) & (when < week + horizon)]
-        churned = outcome.loc[part.index, "churned"]
-        rows.append(monitor.list_outcome(part, churned, reached))
-        listed.append(contacted_outcomes(part.assign(churned=churned.to_numpy()), reached, cfg))
-    table = pd.DataFrame(rows).sort_values("as_of", ascending=False).reset_index(drop=True)
-    return table, pd.concat(listed, ignore_index=True)
-
-
-def contacted_outcomes(part: pd.DataFrame, reached: Optional[pd.DataFrame], cfg: Config) -> pd.DataFrame:
-    """One past list's listed customers: the action used on them (the contact log's, by key or label; else the
-    suggested one), whether they were held out, contacted, and left. Without a contact log every listed customer not
-    held out counts as contacted with the suggested action (the report says so)."""
-    listed = part[part["on_list"].astype(bool)]
-    action = listed["action"].astype(str) if "action" in listed else pd.Series("none", index=listed.index)
-    contacted = ~listed["holdout"].astype(bool)
-    if reached is not None:
-        ids = listed["customer_id"].astype(str)
-        contacted = ids.isin(reached["customer_id"].astype(str)) & contacted
-        if "action" in reached:
-            by_label = {a.label.lower(): k for k, a in cfg.reasons.actions.items()}
-            logged = reached.assign(customer_id=reached["customer_id"].astype(str)).drop_duplicates("customer_id")
-            code = (
-                logged["action"].astype(str).map(lambda a: a if a in cfg.reasons.actions else by_label.get(a.lower()))
-            )
-            if unknown := sorted(set(logged.loc[code.isna().to_numpy(), "action"].astype(str))):
-                log.warning(
-                    "report: the contact log names actions that are neither a key nor a label of configs/reasons "
-                    "(%s): those contacts count under the list's suggested action",
-                    ", ".join(unknown[:5]),
-                )
-            used = ids.map(dict(zip(logged["customer_id"], code, strict=True)))
-            action = used.where(used.notna(), action)
-    return pd.DataFrame(
-        {
-            "action": action,
-            "holdout": listed["holdout"].astype(bool),
-            "contacted": contacted,
-            "churned": listed["churned"],
-        }
-    )
+        rows_out.append(monitor.list_outcome(part, outcome.loc[part.index, "churned"], reached))
+    table = pd.DataFrame(rows_out).sort_values("as_of", ascending=False).reset_index(drop=True)
+    return table, listed
 
 
 def action_effects(cfg: Config, listed: pd.DataFrame) -> list[effects.Effect]:
@@ -281,6 +251,7 @@ def write_model_card(cfg: Config, catalog: Catalog, the_plan: plan.Plan, custome
             "train_cutoffs": ", ".join(champion.train_cutoffs) if champion else "",
             "features": list(champion.features) if champion else [],
             "calibration": champion.calibration if champion else None,
+            "uplift": catalog.read_uplift_summary(as_of),
             **_model_shape(champion, the_plan),
         },
         summary,

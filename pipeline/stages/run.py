@@ -20,6 +20,7 @@ from pipeline.stages.promote import run_promotion
 from pipeline.stages.report import run_report
 from pipeline.stages.score import Scored, run_score
 from pipeline.stages.train import run_train
+from pipeline.stages.uplift import run_uplift
 
 
 @dataclass
@@ -80,6 +81,11 @@ def promote(run: Run) -> None:
         print(f"model {decision.candidate} {verdict}: {decision.reason}")
 
 
+def uplift(run: Run) -> None:
+    found = run_uplift(run.cfg, run.catalog)
+    print(f"uplift: {found.get('reason', '')}")
+
+
 def score(run: Run) -> None:
     assert run.staged is not None, "the runner stages the week before score"
     run.scored = run_score(run.cfg, run.staged)
@@ -104,6 +110,7 @@ RUNNERS: dict[str, Callable[[Run], None]] = {
     "train": train,
     "evaluate": evaluate,
     "promote": promote,
+    "uplift": uplift,
     "score": score,
     "report": report,
 }

@@ -16,6 +16,7 @@ from pipeline.errors import StaleArtefact
 from pipeline.featurize import engine
 from pipeline.infra import io, threads
 from pipeline.infra.catalog import Catalog, MissingArtefact
+from pipeline.models import xlearner
 from pipeline.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -57,15 +58,19 @@ def run_score(cfg: Config, catalog: Catalog) -> Scored:
         scored, drivers = scoring.run_on_spark(session, bundle.trained, features, bundle.version, wording)
     else:
         scored, drivers = scoring.score_customers(bundle.trained, features, bundle.version, wording)
+    scored = scoring.with_outlook(scored)
+    uplift, ranking_note = uplift_in_use(cfg, catalog, features, scored)
+    log.info("score: %s", ranking_note or "ranked by value at risk x save rate")
     scored = targeting.assign(
-        scoring.with_outlook(scored),
+        scored,
         cfg.retention,
         cfg.reasons,
         cfg.report.top_n,
         cfg.seed,
         optimal_share(cfg, catalog),
         measured_rates(cfg, catalog),
-    )
+        uplift,
+    ).assign(ranking_note=ranking_note)
     groups = scored["group"].value_counts()
     log.info(
         "score: %s customers scored and explained in %.1f s (%s): %s on the save list (%s held out), %s win-back",
@@ -129,6 +134,34 @@ def measured_rates(cfg: Config, catalog: Catalog) -> dict[str, float]:
     """Each action's save rate as the last report measured it on past lists (the configured ones until then)."""
     priors = {k: a.save_rate for k, a in cfg.reasons.actions.items()}
     return effects.rates_in_use(catalog.read_effects(), priors)
+
+
+def uplift_in_use(
+    cfg: Config, catalog: Catalog, features: pd.DataFrame, scored: pd.DataFrame
+) -> tuple[Optional[pd.DataFrame], str]:
+    """Each customer's uplift per learned action, when the uplift model won its out-of-time test and this week's
+    candidates look like the past lists' customers it learnt from (else None: the list ranks by value at risk x
+    save rate); and why, in words."""
+    summary, model = catalog.read_uplift(pd.Timestamp(scored["as_of"].iloc[0]) if len(scored) else pd.Timestamp(0))
+    if not summary:
+        return None, ""
+    if not summary.get("use") or model is None:
+        return None, summary.get("reason", "")
+    if missing := sorted(set(model.features) - set(features.columns)):
+        return None, f"the uplift model needs features this week's lack ({', '.join(missing[:5])}): not used"
+    rows = features.assign(customer_id=features["customer_id"].astype(str)).set_index("customer_id")
+    x = rows.loc[scored["customer_id"].astype(str).to_numpy()]
+    candidates = ~targeting.outside_active_base(scored) & targeting.above_typical(scored)
+    auc = xlearner.shift(model.reference, x[candidates], cfg.seed, threads.count())
+    if not auc <= cfg.retention.uplift.max_shift_auc:  # unknown (too few to compare) counts as unlike
+        return None, (
+            f"the list keeps today's ranking (value at risk x save rate): the past lists' customers the uplift model "
+            f"learnt from are unlike this week's candidates (a classifier tells them apart with ROC AUC {auc:.2f}, "
+            f"above retention.uplift.max_shift_auc={cfg.retention.uplift.max_shift_auc}), so its effects would be "
+            f"guesses here. It won on the past lists themselves: {summary.get('reason', '')}"
+        )
+    said = f"{summary.get('reason', '')}; this week's candidates resemble those lists' customers (ROC AUC {auc:.2f})"
+    return model.uplift(x).set_axis(scored.index), said
 
 
 def scoring_model(catalog: Catalog, the_plan: Plan) -> ModelBundle:

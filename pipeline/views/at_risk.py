@@ -29,14 +29,17 @@ COLUMN_HELP = {
     "Predicted spend": "what they are expected to spend in the horizon (their risk of not buying included)",
     "Historic + predicted": "the two together",
     "Value at risk": "churn risk x what the customer is expected to spend in the horizon if they stay",
-    "Value a contact can save": "value at risk x the suggested action's save rate - its cost",
+    "Value a contact can save": "value at risk x the suggested action's save rate - its cost (with the uplift "
+    "model: the action's learned uplift x value if retained - its cost)",
     "Segment": "RFM segment (recency, frequency, spend), consistent with how long ago they bought",
     "Loyalty stage": "first-time buyer, repeat buyer, loyal, advocate, or lapsed",
     "Reason 1": "the strongest reason the customer's risk is higher than a typical active customer's, with the "
     "probability points it adds",
     "Reason 2": "the second reason",
     "Reason 3": "the third reason",
-    "Suggested action": "the kind of contact that fits the main reason",
+    "Suggested action": "the kind of contact expected to save most (learned from past lists when the uplift model "
+    "ranks the list), else the one that fits the main reason",
+    "Drawn at random": "yes: the action was drawn at random to keep every action's effect measurable; use it as given",
     "Data warning": "something in the data to check before calling (e.g. a complaint open for a year)",
     "Loyalty member": "yes / no",
     "As of": "the date the list was made for",
@@ -100,6 +103,8 @@ def _readable(customers: pd.DataFrame, ctx: ListContext, with_change: bool) -> p
         if f"reason_{k}" in customers:
             out[f"Reason {k}"] = customers[f"reason_{k}"]
     out["Suggested action"] = customers["suggested_action"]
+    if "explored" in customers:
+        out["Drawn at random"] = customers["explored"].map({True: "yes", False: ""}).fillna("")
     out["Data warning"] = customers["data_warning"]
     if "loyalty_member" in customers:
         out["Loyalty member"] = customers["loyalty_member"].map({1.0: "yes", 0.0: "no"}).fillna("")

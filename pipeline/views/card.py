@@ -44,6 +44,7 @@ def model_card(context: dict, summary: pd.DataFrame) -> str:
         for model in summary.index:
             cells = [_mean_spread(summary.loc[model, (m, "mean")], summary.loc[model, (m, "std")]) for m in metrics]
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    lines += uplift_section(context.get("uplift"))
     lines += [
         "",
         "## Known limits",
@@ -55,6 +56,30 @@ def model_card(context: dict, summary: pd.DataFrame) -> str:
         "- The value forecast covers the horizon only; it is not a lifetime value.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def uplift_section(found: dict | None) -> list[str]:
+    """The uplift model's out-of-time backtest: per fold and pooled, its Qini area against the lists as sent."""
+    if not found:
+        return []
+    lines = ["", "## Uplift model: out-of-time backtest on past lists", "", f"{found.get('reason', '')}.", ""]
+    folds = [*found.get("folds", []), *found.get("pooled", [])]
+    if folds:
+        lines += [
+            "Qini area (extra customers kept per listed customer, averaged over list depths); each fold's lists are "
+            "judged by a model fitted on the lists whose horizon ended before them.",
+            "",
+            "| lists from | listed | held out | uplift model | lists as sent | value-at-risk order |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {f['test_from']} | {f['customers']:,} | {f['held_out']:,} | {f['qini_uplift']:.4f} | "
+            f"{f['qini_as_sent']:.4f} | {f['qini_value_at_risk']:.4f} |"
+            for f in folds
+        ]
+    if counts := found.get("per_action"):
+        lines += ["", "Past lists' customers by what they got: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())]
+    return lines
 
 
 def _shape(context: dict) -> list[str]:

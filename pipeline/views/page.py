@@ -40,6 +40,7 @@ class PageInputs:
     context: dict
     effects: list[str] = dataclasses.field(default_factory=list)  # what each kind of contact saved (pipeline.effects)
     contact_log: bool = False  # whether the team's contact log says who was contacted
+    uplift: Optional[dict] = None  # the uplift model's out-of-time test (stages.uplift), when there is one
 
 
 def _money(value: float, currency: str) -> str:
@@ -127,6 +128,7 @@ def render(inputs: PageInputs) -> str:
         past=_past_view(inputs.past, inputs.context["currency"]),
         effects=inputs.effects,
         contact_log=inputs.contact_log,
+        uplift=_uplift_view(inputs),
         drivers=tables,
         chart=base64.b64encode(chart).decode() if chart else None,
         **{"reference_risk": None, "active_rule": None, **inputs.context},
@@ -153,6 +155,26 @@ def _changes_view(ch: monitor.Changes) -> dict:
         "left": rows(ch.left, "Why"),
         "n_left": len(ch.left),
         "why": ch.why_counts,
+    }
+
+
+def _uplift_view(inputs: PageInputs) -> Optional[dict]:
+    """Whether the uplift model ranks the list and why, its Qini chart, and what exploring costs this week."""
+    found, c = inputs.uplift, inputs.customers
+    if not found:
+        return None
+    pooled = (found.get("pooled") or [None])[0]
+    explored = c["explored"].astype(bool) if "explored" in c else pd.Series(False, index=c.index)
+    cost = float(c.loc[explored, "explore_cost"].sum()) if "explore_cost" in c else 0.0
+    listed = float(c.loc[c["on_list"].astype(bool), "saveable_value"].sum())
+    note = c["ranking_note"].iloc[0] if "ranking_note" in c and len(c) else ""
+    return {
+        "reason": note or found.get("reason", ""),
+        "actions": ", ".join(found.get("actions", [])),
+        "chart": base64.b64encode(plots.qini_chart(pooled)).decode() if pooled and "shares" in pooled else None,
+        "explored": int(explored.sum()),
+        "explore_cost": _money(cost, inputs.context["currency"]),
+        "explore_share": f"{cost / listed:.0%}" if listed > 0 else "0%",
     }
 
 

@@ -111,6 +111,20 @@ def drivers_chart(points: pd.Series) -> bytes:
     return _png(fig)
 
 
+def qini_chart(pooled: dict) -> bytes:
+    """The out-of-time Qini curves of the uplift ranking and of the lists' own order and actions."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    shares = np.asarray(pooled["shares"]) * 100
+    ax.plot(shares, 100 * np.asarray(pooled["curve_uplift"]), label="Uplift model (its best action)")
+    ax.plot(shares, 100 * np.asarray(pooled["curve_as_sent"]), label="The lists as sent (their order and actions)")
+    ax.plot(shares, 100 * np.asarray(pooled["curve_value_at_risk"]), label="By value at risk (the lists' actions)")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel("Share of the listed customers contacted, best first (%)")
+    ax.set_ylabel("Customers kept per 100 listed")
+    ax.legend(frameon=False, fontsize=8)
+    return _png(fig)
+
+
 def shap_summary_plot(mean_abs_shap: pd.Series, top: int = 25) -> bytes:
     """Mean |SHAP| of the most important features (the churn model, log-odds)."""
     head = mean_abs_shap.sort_values(ascending=False).head(top).sort_values()

@@ -31,8 +31,9 @@ def test_every_read_is_an_input_or_written_by_a_stage():
 def test_reads_come_from_earlier_stages_or_the_previous_run():
     order = {name: k for k, name in enumerate(graph.STAGE_NAMES)}
     # a stage may read what a later stage wrote in an earlier run: the champion (train reuses it, evaluate compares
-    # with it) and the promotion log; anything else must be written before it in the same run
-    across_runs = {"champion", "promotions", "effects"}
+    # with it), the promotion log, the measured effects and the past weeks' lists (uplift learns from them); anything
+    # else must be written before it in the same run
+    across_runs = {"champion", "promotions", "effects", "customers"}
     for step in graph.GRAPH:
         for artefact in set(step.reads) - set(graph.INPUTS) - across_runs:
             assert order[graph.writer(artefact)] <= order[step.name], f"{step.name} reads {artefact} before it exists"

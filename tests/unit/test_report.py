@@ -36,7 +36,7 @@ def _scored(**retention):
     )
     reasons = load_reasons()
     scored, drivers = scoring.run_fallback(frame, explain.Wording(reasons))
-    cfg = RetentionConfig(**{"holdout_share": 0.0, **retention})
+    cfg = RetentionConfig(**{"holdout_share": 0.0, "explore_share": 0.0, **retention})
     return targeting.assign(scored, cfg, reasons, top_n=10, seed=1), drivers
 
 
