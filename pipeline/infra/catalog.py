@@ -19,6 +19,8 @@ rename).
 | ``plot`` | ``interim/evaluation/<plot>.png`` | PNG |
 | ``candidate``, ``champion`` | ``models/{candidate,champion}.joblib`` (``pipeline.infra.bundles``) | joblib |
 | ``promotions`` | ``models/promotions.jsonl`` | JSON lines |
+| ``effects`` | ``models/action_effects.json`` (the save rates the lists rank by) | JSON |
+| ``uplift_model``, ``uplift_backtest`` | ``models/uplift/<as_of>/uplift.joblib``, ``uplift.json`` | joblib, JSON |
 | ``customers``, ``drivers`` | ``scored/<as_of>/customers.parquet``, ``drivers.parquet`` | Parquet |
 | ``at_risk``, ``at_risk_xlsx``, ``win_back``, ``report``, ``model_card`` | ``scored/<as_of>/`` | CSV, XLSX, HTML, MD |
 
@@ -228,7 +230,7 @@ class Catalog(TableStore, WeekPublisher):
         return self.models / "action_effects.json"
 
     def read_effects(self) -> Optional[list[dict]]:
-        """Each action's effect as the last report measured it (``pipeline.effects``); None before any."""
+        """Each action's effect as the last weekly run measured it (``pipeline.effects``); None before any."""
         return json.loads(self.effects.read_text(encoding="utf-8")) if self.effects.exists() else None
 
     def write_effects(self, found: list[dict]) -> Path:

@@ -68,7 +68,7 @@ def run_score(cfg: Config, catalog: Catalog) -> Scored:
         cfg.report.top_n,
         cfg.seed,
         optimal_share(cfg, catalog),
-        measured_rates(cfg, catalog),
+        measured_rates(cfg, catalog, as_of),
         uplift,
     ).assign(ranking_note=ranking_note)
     groups = scored["group"].value_counts()
@@ -130,10 +130,12 @@ def check_plan(cfg: Config, catalog: Catalog, the_plan: Plan) -> None:
         )
 
 
-def measured_rates(cfg: Config, catalog: Catalog) -> dict[str, float]:
-    """Each action's save rate as the last report measured it on past lists (the configured ones until then)."""
+def measured_rates(cfg: Config, catalog: Catalog, as_of: pd.Timestamp) -> dict[str, float]:
+    """Each action's save rate as measured on the lists before as_of (this week's uplift stage; else the latest
+    measurement; the configured ones until there is one)."""
     priors = {k: a.save_rate for k, a in cfg.reasons.actions.items()}
-    return effects.rates_in_use(catalog.read_effects(), priors)
+    found = (catalog.read_uplift_summary(as_of) or {}).get("effects")
+    return effects.rates_in_use(found if found is not None else catalog.read_effects(), priors)
 
 
 def uplift_in_use(

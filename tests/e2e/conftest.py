@@ -9,8 +9,15 @@ from pathlib import Path
 
 import pytest
 
-# small and quick: these tests check the machinery, the regime tests the models at full size
-SMALL = ("data.demo.n_customers=1500", "data.demo.years=2", "model.n_backtest_folds=1", "model.n_train_cutoffs=6")
+# small and quick: these tests check the machinery, the regime tests the models at full size; without the demo team's
+# past lists (the uplift stage's ~20 s a run): test_e2e's end-to-end test runs with them
+SMALL = (
+    "data.demo.n_customers=1500",
+    "data.demo.years=2",
+    "model.n_backtest_folds=1",
+    "model.n_train_cutoffs=6",
+    "data.demo.past_lists=0",
+)
 WEEKS = ("2026-08-01", "2026-10-31", "2026-11-07", "2026-11-14")
 
 

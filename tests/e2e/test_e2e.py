@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,13 @@ def test_demo_end_to_end_with_mlflow(tmp_path):
     assert (tmp_path / "mlruns" / "mlflow.db").exists()
     assert (out / "model_card.md").read_text().startswith("# Model card: churn_classifier/v1")
     metrics = pd.read_csv(tmp_path / "data" / "interim" / "evaluation" / "metrics.csv")
+    # the demo team's past lists: effects measured, an uplift model tested out of time, and the list says how it ranked
+    found = json.loads((tmp_path / "models" / "uplift" / "2026-10-31" / "uplift.json").read_text())
+    assert found["lists"] > 20 and found["held_out"] > 100 and found["folds"] and found["pooled"]
+    assert {e["action"] for e in found["effects"] if e["contacted"]} >= {"complaint_call", "targeted_discount"}
+    assert scored["ranked_by"].iloc[0] in ("uplift", "value at risk") and scored["ranking_note"].iloc[0]
+    assert scored.loc[scored["explored"], "on_list"].all() and not (scored["explored"] & scored["holdout"]).any()
+    assert "Uplift model: out-of-time backtest on past lists" in (out / "model_card.md").read_text()
 
     # Reproducible: the same config and data give the same metrics and the same list; an identical rerun trains and
     # registers nothing new (the champion stays v1).

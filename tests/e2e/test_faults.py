@@ -17,7 +17,13 @@ from pipeline.infra.catalog import Catalog
 
 pytestmark = pytest.mark.slow
 # small and quick: these tests check the machinery, the regime tests the models at full size
-SMALL = ("data.demo.n_customers=1500", "data.demo.years=2", "model.n_backtest_folds=1", "model.n_train_cutoffs=6")
+SMALL = (
+    "data.demo.n_customers=1500",
+    "data.demo.years=2",
+    "model.n_backtest_folds=1",
+    "model.n_train_cutoffs=6",
+    "data.demo.past_lists=0",
+)
 WEEK = pd.Timestamp("2026-10-31")
 
 
