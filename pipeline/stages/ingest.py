@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import tempfile
@@ -20,9 +21,18 @@ from pipeline.infra.tracking import NullTracker
 log = logging.getLogger(__name__)
 
 
+def demo_data_config(cfg: Config):
+    """The data settings to load: a demo without the team's history (``data.demo.past_lists=0``, or the retail
+    regime) has no lists or contacts to read, whatever the data config names."""
+    d = cfg.data.demo
+    if cfg.data.source == "demo" and (d.past_lists <= 0 or str(d.regime) != "mixed"):
+        return dataclasses.replace(cfg.data, lists=None, contacts=None)
+    return cfg.data
+
+
 def ensure_demo_data(cfg: Config) -> None:
     """Generate the demo tables when the demo source is selected and they are not there yet."""
-    wanted = tuple(t for t in demo.TABLES if getattr(cfg.data, t))
+    wanted = tuple(t for t in demo.TABLES if getattr(demo_data_config(cfg), t))
     if cfg.data.source != "demo" or all(Path(getattr(cfg.data, t)).exists() for t in wanted):
         return
     d = cfg.data.demo
@@ -51,7 +61,7 @@ def run_ingest(cfg: Config, catalog: Catalog, tracker=NullTracker()) -> pd.DataF
     previous = None
     if cfg.data.mode == "merge":
         previous = {n: sources.PreviousTable(p) for n, p in catalog.existing_tables().items()}
-    tables = sources.load_tables(cfg.data, as_of_date(cfg), previous)
+    tables = sources.load_tables(demo_data_config(cfg), as_of_date(cfg), previous)
     out: dict[Path, object] = {}
     parts: dict[str, list[Path]] = {}
     for name in TABLES:
